@@ -1,0 +1,114 @@
+"""Tissue detection: separate tissue from glass, pen marks and empty background."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ._validate import check_pixel_size, check_positive
+
+__all__ = ["tissue_mask"]
+
+
+def _pen_mask(rgb_small: np.ndarray) -> np.ndarray:
+    """Marker ink: saturated blue, green or black strokes, unlike H&E or DAB.
+
+    H&E stains are pink to purple (hue 270-360 degrees and 0-20); DAB is brown
+    (hue 20-45). Ink is green/cyan/blue (hue 75-250) with high saturation, or black
+    (very dark and unsaturated).
+    """
+    hsv = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2HSV_FULL)  # hue 0-255 over 360 degrees
+    hue = hsv[..., 0].astype(np.float32) * (360.0 / 256.0)
+    sat = hsv[..., 1]
+    val = hsv[..., 2]
+    coloured_ink = (hue > 75) & (hue < 250) & (sat > 60) & (val < 235)
+    black_ink = (val < 40) & (sat < 80)
+    return coloured_ink | black_ink
+
+
+def tissue_mask(
+    rgb,
+    *,
+    pixel_size_um,
+    min_od=0.1,
+    min_area_um2=2000.0,
+    closing_um=20.0,
+    exclude_pen=True,
+):
+    """Binary mask of stained tissue.
+
+    The optical density of each pixel (summed over the three channels, against
+    the brightest glass) separates tissue from glass; Otsu's threshold adapts to
+    the slide, bounded below by ``min_od`` so that an empty image gives no
+    tissue. The mask is computed at about 4 µm per pixel, closed, cleaned of
+    specks smaller than ``min_area_um2``, and brought back to full size. Marker
+    ink (saturated green/blue or black strokes) is removed.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) uint8 ndarray
+    pixel_size_um : float, keyword-only
+        µm per pixel.
+    min_od : float, keyword-only
+        Smallest summed optical density counted as tissue (glass is ~0).
+    min_area_um2 : float, keyword-only
+        Tissue pieces smaller than this (µm²) are dropped as dust.
+    closing_um : float, keyword-only
+        Gaps narrower than this (µm) inside tissue are closed.
+    exclude_pen : bool, keyword-only
+        Remove marker-ink strokes.
+
+    Returns
+    -------
+    (M, N) bool ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((200, 200, 3), 245, np.uint8)
+    >>> img[50:150, 50:150] = (180, 90, 170)   # a pink square of tissue
+    >>> m = tissue_mask(img, pixel_size_um=1.0)
+    >>> bool(m[100, 100]), bool(m[10, 10])
+    (True, False)
+    >>> bool(tissue_mask(np.full((50, 50, 3), 250, np.uint8), pixel_size_um=1.0).any())
+    False
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be an (M, N, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    px = check_pixel_size(pixel_size_um)
+    check_positive(min_od, name="min_od")
+    check_positive(min_area_um2, name="min_area_um2", allow_zero=True)
+    check_positive(closing_um, name="closing_um", allow_zero=True)
+    m, n = rgb.shape[:2]
+    factor = max(1, int(4.0 // px))
+    small = cv2.resize(
+        rgb, (max(1, n // factor), max(1, m // factor)), interpolation=cv2.INTER_AREA
+    ) if factor > 1 else rgb
+    spx = px * factor
+    flat = small.reshape(-1, 3).astype(np.float32)
+    glass = np.clip(np.percentile(flat, 99.5, axis=0), 200, 255)
+    od = np.clip(-np.log10(np.maximum(small.astype(np.float32), 1.0) / glass), 0, None).sum(-1)
+    od = cv2.GaussianBlur(od, (0, 0), max(0.5, 2.0 / spx))
+    tissue = od > min_od
+    if tissue.any() and (~tissue).any():
+        vals = (np.clip(od, 0, 3) / 3 * 255).astype(np.uint8)
+        otsu, _ = cv2.threshold(vals, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        # Otsu splits glass from tissue on bimodal slides; half of it (at most
+        # 0.2 OD) keeps pale tissue while staying above the glass noise floor.
+        t = max(min_od, min(float(otsu) / 255 * 3 * 0.5, 0.2))
+        tissue = od > t
+    if exclude_pen:
+        tissue &= ~_pen_mask(small)
+    r = int(round(closing_um / spx / 2))
+    if r > 0 and tissue.any():
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        tissue = cv2.morphologyEx(tissue.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool)
+    if min_area_um2 > 0 and tissue.any():
+        n_lab, lab, stats, _ = cv2.connectedComponentsWithStats(tissue.astype(np.uint8), connectivity=8)
+        keep = stats[:, cv2.CC_STAT_AREA] * spx * spx >= min_area_um2
+        keep[0] = False
+        tissue = keep[lab]
+    if factor > 1:
+        tissue = cv2.resize(tissue.astype(np.uint8), (n, m), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return tissue

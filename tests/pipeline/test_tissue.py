@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from pipeline.tissue import tissue_mask
+
+
+def _slide(px=1.0):
+    img = np.full((400, 400, 3), 243, np.uint8)
+    yy, xx = np.mgrid[:400, :400]
+    img[(yy - 200) ** 2 + (xx - 150) ** 2 < 100**2] = (190, 110, 180)  # pink tissue
+    img[50:60, 300:390] = (40, 90, 200)  # blue pen stroke
+    img[300:303, 300:303] = (150, 80, 150)  # speck of dust (9 µm²)
+    return img
+
+
+def test_tissue_found_glass_pen_and_dust_removed():
+    m = tissue_mask(_slide(), pixel_size_um=1.0)
+    assert m[200, 150] and not m[5, 5]
+    assert not m[55, 340], "pen mark must not be tissue"
+    assert not m[301, 301], "dust must not be tissue"
+    area = m.sum()
+    assert abs(area - np.pi * 100**2) / (np.pi * 100**2) < 0.1
+
+
+@pytest.mark.parametrize("img", [np.full((64, 64, 3), 250, np.uint8), np.full((64, 64, 3), 255, np.uint8)])
+def test_empty_image_has_no_tissue(img):
+    assert not tissue_mask(img, pixel_size_um=0.5).any()
+
+
+def test_pen_marks_only():
+    img = np.full((200, 200, 3), 245, np.uint8)
+    img[90:110, 10:190] = (20, 120, 60)  # green ink
+    assert not tissue_mask(img, pixel_size_um=1.0).any()
+
+
+def test_input_not_modified_and_errors():
+    img = _slide()
+    before = img.copy()
+    tissue_mask(img, pixel_size_um=1.0)
+    np.testing.assert_array_equal(img, before)
+    with pytest.raises(ValueError, match="uint8"):
+        tissue_mask(img.astype(float), pixel_size_um=1.0)
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        tissue_mask(img, pixel_size_um=0)
