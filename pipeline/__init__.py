@@ -2,8 +2,31 @@
 
 The library works on arrays: every length is in micrometres, derived from the
 pixel size, which is read from the file or given by the user, never assumed.
+
+The most used names are available here (imported on first use, so that the
+command line starts fast): :func:`analyze`, :func:`measure_node`,
+:func:`read_image` and :class:`NodeResult`.
 """
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+_LAZY = {
+    "analyze": "pipeline.analysis",
+    "measure_node": "pipeline.analysis",
+    "read_image": "pipeline.io",
+    "NodeResult": "pipeline.results",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

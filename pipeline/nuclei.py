@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
+from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from ._validate import check_pixel_size, check_positive
@@ -63,8 +64,14 @@ def _disk(radius_px: float) -> np.ndarray:
 def nuclear_threshold(hematoxylin, *, mask=None, floor=0.05) -> float:
     """Haematoxylin level separating nuclei from the rest of the tissue.
 
-    Otsu's threshold on the haematoxylin concentration of the tissue, bounded
-    below by ``floor`` (OD units) so that faint counterstain is never a nucleus.
+    The lower of the two three-class Otsu thresholds of the tissue's
+    haematoxylin concentration: a lymph node holds three populations (stroma
+    and cytoplasm; pale vesicular nuclei of tumour cells, histiocytes and
+    germinal-centre cells; dark lymphocytes), and a two-class split would put
+    the pale nuclei with the background. It is capped at half the median level
+    of the darkest class, so that vesicular nuclei with half the chromatin
+    density of lymphocytes still count, and bounded below by ``floor`` (OD
+    units) so that faint counterstain is never a nucleus.
 
     Parameters
     ----------
@@ -79,24 +86,38 @@ def nuclear_threshold(hematoxylin, *, mask=None, floor=0.05) -> float:
     -------
     float
 
+    References
+    ----------
+    .. [1] Liao PS, Chen TS, Chung PC. A fast algorithm for multilevel thresholding.
+           J Inf Sci Eng 17(5), 2001.
+
     Examples
     --------
     >>> import numpy as np
-    >>> h = np.zeros((10, 10), np.float32); h[:5] = 0.8
-    >>> 0.05 <= nuclear_threshold(h) < 0.8
+    >>> h = np.zeros((30, 30), np.float32); h[:10] = 0.9; h[10:13] = 0.5
+    >>> 0.05 <= nuclear_threshold(h) < 0.5
     True
     """
+    from skimage.filters import threshold_multiotsu
+
     h = _check_image2d(hematoxylin, "hematoxylin")
     values = h[mask] if mask is not None else h.ravel()
-    values = values[:: max(1, values.size // 1_000_000)]
-    if values.size == 0 or float(values.max()) <= floor:
+    values = values[:: max(1, values.size // 500_000)]
+    values = values[np.isfinite(values)]
+    if values.size < 3 or float(values.max()) <= floor:
         return float(floor)
-    top = float(np.percentile(values, 99.5))
-    if top <= floor:
-        return float(floor)
-    scaled = np.clip(values / top * 255, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(scaled.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return max(float(floor), float(otsu) / 255 * top)
+    top = float(np.percentile(values, 99.9))
+    values = np.clip(values, 0, top)
+    if np.unique(values[:1000]).size < 3 and np.unique(values).size < 3:
+        return max(float(floor), float(values.min() + values.max()) / 2)
+    try:
+        low, high = (float(t) for t in threshold_multiotsu(values, classes=3))
+    except ValueError:  # fewer than three grey levels
+        low = high = float(values.min() + values.max()) / 2
+    dark = values[values > high]
+    # never above half the level of the darkest nuclei (pale vesicular nuclei)
+    cap = 0.5 * float(np.median(dark)) if dark.size else low
+    return max(float(floor), min(low, cap))
 
 
 def segment_nuclei(
@@ -105,13 +126,14 @@ def segment_nuclei(
     pixel_size_um,
     mask=None,
     threshold=None,
-    threshold_scale=0.8,
+    threshold_scale=1.0,
     min_area_um2=10.0,
     max_hole_um2=80.0,
     min_separation_um=2.5,
+    min_depth_um=0.0,
     smooth_um=0.5,
     local_um=8.0,
-    local_offset=0.15,
+    local_offset=0.3,
 ):
     """Instance segmentation of nuclei from a haematoxylin concentration image.
 
@@ -135,6 +157,9 @@ def segment_nuclei(
         Pale nuclear interiors (vesicular chromatin) up to this area are filled.
     min_separation_um : float, keyword-only
         Two nuclei are split only if their centres are at least this far apart.
+    min_depth_um : float, keyword-only
+        ... and only if the distance map dips by at least this much (µm) between
+        them (h-maxima), so that a ragged outline does not split a nucleus.
     smooth_um : float, keyword-only
         Gaussian smoothing of the haematoxylin image before thresholding (σ, µm).
     local_um : float, keyword-only
@@ -165,6 +190,7 @@ def segment_nuclei(
         ("min_area_um2", min_area_um2),
         ("max_hole_um2", max_hole_um2),
         ("min_separation_um", min_separation_um),
+        ("min_depth_um", min_depth_um),
         ("smooth_um", smooth_um),
     ):
         check_positive(value, name=name, allow_zero=True)
@@ -197,6 +223,10 @@ def segment_nuclei(
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.7 / px))
     # seeds: local maxima of the distance map, at least min_separation apart
     peaks = (dist >= cv2.dilate(dist, _disk(min_separation_um / px))) & (dist > 0.8 / px) & (b8 > 0)
+    if min_depth_um > 0 and peaks.any():
+        # keep maxima that stand min_depth_um above the saddle to their neighbour
+        # (h-maxima): a ragged outline makes shallow maxima that are not nuclei
+        peaks &= h_maxima(dist, min_depth_um / px).astype(bool)
     n_seeds, seeds = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
     labels = watershed(-dist, seeds, mask=b8.astype(bool))
     # remove debris below the minimum area and renumber 1..K

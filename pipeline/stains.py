@@ -146,7 +146,7 @@ def stain_matrix(vectors) -> np.ndarray:
         third = np.cross(vectors[0], vectors[1])
         if np.linalg.norm(third) < 1e-6 * max(1e-12, np.linalg.norm(vectors[0]) * np.linalg.norm(vectors[1])):
             raise ValueError("stain vectors are linearly dependent; they cannot be separated")
-        rows = np.vstack([vectors, np.abs(third)])
+        rows = np.vstack([vectors, third])
     else:
         raise ValueError(f"vectors must have shape (2, 3) or (3, 3), got {vectors.shape}")
     norms = np.linalg.norm(rows, axis=1, keepdims=True)

@@ -1,0 +1,161 @@
+"""Tumour cells: which nuclei belong to carcinoma cells, in IHC and in H&E.
+
+- Cytokeratin IHC: epithelial (tumour) cells have DAB-brown cytoplasm; a nucleus
+  whose surrounding ring is DAB-positive is a tumour cell. Brown debris without a
+  nucleus never becomes a cell, because only nuclei are classified.
+- H&E: lymph-node lymphocytes are small, round, dark and densely packed; carcinoma
+  nuclei are larger, paler (vesicular) and sit in eosinophilic cytoplasm. Each
+  image is measured against its own lymphocytes (the commonest nucleus of a node),
+  so the rule holds across pixel sizes, stain strengths and scanners; absolute
+  sizes are in µm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._validate import check_positive
+
+__all__ = ["lymphocyte_reference", "classify_ihc", "classify_he"]
+
+#: Nuclear diameters (µm) of small lymphocytes, from histology texts: 5-8 µm.
+LYMPHOCYTE_DIAMETER_RANGE_UM = (4.5, 8.0)
+
+
+def _need(nuclei, cols):
+    if not isinstance(nuclei, pd.DataFrame):
+        raise TypeError(f"nuclei must be a pandas DataFrame, got {type(nuclei).__name__}")
+    missing = [c for c in cols if c not in nuclei.columns]
+    if missing:
+        raise ValueError(
+            f"nuclei is missing column(s) {missing}; build it with pipeline.nuclei.nucleus_features"
+        )
+
+
+def lymphocyte_reference(nuclei) -> dict:
+    """Typical lymphocyte of this image: median diameter, haematoxylin and ring stain.
+
+    Lymphocytes are the commonest nuclei of a lymph node; they are taken as the
+    nuclei whose equivalent diameter lies in 4.5-8 µm. When fewer than 30 such
+    nuclei exist, the smallest third of all nuclei stands in.
+
+    Returns
+    -------
+    dict
+        ``diameter_um``, ``hematoxylin``, ``ring``, ``count``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [14.0],
+    ...                   "hematoxylin_mean": [1.0] * 40 + [0.5],
+    ...                   "counterstain_ring": [0.2] * 40 + [0.6]})
+    >>> lymphocyte_reference(t)["diameter_um"]
+    6.0
+    """
+    _need(nuclei, ["equivalent_diameter_um", "hematoxylin_mean", "counterstain_ring"])
+    d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
+    sel = (d >= lo) & (d <= hi)
+    if sel.sum() < 30 and len(d):
+        sel = d <= np.quantile(d, 1 / 3)
+    if not sel.any():
+        return {"diameter_um": 6.5, "hematoxylin": np.nan, "ring": np.nan, "count": 0}
+    return {
+        "diameter_um": float(np.median(d[sel])),
+        "hematoxylin": float(np.median(nuclei["hematoxylin_mean"].to_numpy(float)[sel])),
+        "ring": float(np.median(nuclei["counterstain_ring"].to_numpy(float)[sel])),
+        "count": int(sel.sum()),
+    }
+
+
+def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
+    """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
+
+    Parameters
+    ----------
+    nuclei : pandas.DataFrame
+        From :func:`pipeline.nuclei.nucleus_features` with DAB as counterstain.
+    dab_threshold : float, keyword-only
+        Mean DAB optical density of the ring above which a cell is positive
+        (QuPath's positive-cell detection uses a similar OD threshold).
+    min_diameter_um : float, keyword-only
+        Smaller objects are debris, not cells.
+
+    Returns
+    -------
+    (N,) bool ndarray
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"counterstain_ring": [0.05, 0.4], "equivalent_diameter_um": [7.0, 9.0]})
+    >>> classify_ihc(t).tolist()
+    [False, True]
+    """
+    _need(nuclei, ["counterstain_ring", "equivalent_diameter_um"])
+    check_positive(dab_threshold, name="dab_threshold")
+    ring = nuclei["counterstain_ring"].to_numpy(float)
+    d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    return (ring > dab_threshold) & (d >= min_diameter_um)
+
+
+def classify_he(
+    nuclei,
+    *,
+    size_ratio=1.3,
+    min_diameter_um=8.0,
+    max_diameter_um=30.0,
+    eosin_ratio=1.15,
+    pale_ratio=0.45,
+    reference=None,
+):
+    """Tumour cells in H&E, against the image's own lymphocytes.
+
+    A nucleus is a carcinoma cell when it is clearly larger than the image's
+    lymphocytes (``size_ratio`` times their median diameter, and at least
+    ``min_diameter_um``), sits in eosinophilic cytoplasm (ring eosin at least
+    ``eosin_ratio`` times that around lymphocytes), and is not as pale as a sinus
+    histiocyte or germinal-centre cell (mean haematoxylin at least ``pale_ratio``
+    times the lymphocytes').
+
+    Parameters
+    ----------
+    nuclei : pandas.DataFrame
+        From :func:`pipeline.nuclei.nucleus_features` with eosin as counterstain.
+    size_ratio, min_diameter_um, max_diameter_um : float, keyword-only
+        Size criteria (diameters in µm).
+    eosin_ratio, pale_ratio : float, keyword-only
+        Stain criteria relative to the lymphocyte reference.
+    reference : dict, optional, keyword-only
+        A :func:`lymphocyte_reference` to use instead of this image's.
+
+    Returns
+    -------
+    (N,) bool ndarray
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [13.0, 13.0],
+    ...                   "hematoxylin_mean": [1.0] * 40 + [0.6, 0.2],
+    ...                   "counterstain_ring": [0.2] * 40 + [0.5, 0.1]})
+    >>> classify_he(t)[-2:].tolist()
+    [True, False]
+    """
+    _need(nuclei, ["equivalent_diameter_um", "hematoxylin_mean", "counterstain_ring"])
+    for name, v in (("size_ratio", size_ratio), ("min_diameter_um", min_diameter_um),
+                    ("max_diameter_um", max_diameter_um), ("eosin_ratio", eosin_ratio),
+                    ("pale_ratio", pale_ratio)):
+        check_positive(v, name=name, allow_zero=True)
+    ref = lymphocyte_reference(nuclei) if reference is None else reference
+    d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    h = nuclei["hematoxylin_mean"].to_numpy(float)
+    ring = nuclei["counterstain_ring"].to_numpy(float)
+    big = (d >= max(min_diameter_um, size_ratio * ref["diameter_um"])) & (d <= max_diameter_um)
+    if not np.isfinite(ref["hematoxylin"]):
+        return big
+    eosinophilic = ring >= eosin_ratio * ref["ring"]
+    not_pale = h >= pale_ratio * ref["hematoxylin"]
+    return big & eosinophilic & not_pale

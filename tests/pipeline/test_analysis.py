@@ -1,0 +1,94 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import toy_node
+from pipeline.analysis import analyze, measure_node
+from pipeline.tumor import classify_he, classify_ihc, lymphocyte_reference
+
+
+@pytest.mark.parametrize("stain", ["ihc", "he"])
+@pytest.mark.parametrize("px", [0.5, 1.0])
+def test_analyze_finds_the_tumour_cells(stain, px):
+    centres = [(100, 100), (100, 130), (130, 110), (220, 220)]
+    rgb, truth = toy_node(stain=stain, px=px, tumour_yx_um=centres)
+    before = rgb.copy()
+    r = analyze(rgb, pixel_size_um=px, stain="auto")
+    np.testing.assert_array_equal(rgb, before)
+    assert r.stain == stain
+    found = r.cells[["y_um", "x_um"]].to_numpy()
+    assert len(found) == len(truth)
+    d = np.sqrt(((found[:, None] - truth[None]) ** 2).sum(-1)).min(0)
+    assert (d < 2.0).all()
+    # three linked cells + one far away: two deposits, ITC
+    assert sorted(r.deposits["cell_count"].tolist()) == [1, 3]
+    assert r.category == "itc" and r.pn_category == "pN0(i+)"
+    assert r.nucleus_count > 100  # the lymphocytes were segmented too
+
+
+def test_measurements_do_not_depend_on_pixel_size():
+    centres = [(100, 100), (100, 130), (130, 110)]
+    sizes = []
+    for px in (0.5, 1.0):
+        rgb, _ = toy_node(stain="ihc", px=px, tumour_yx_um=centres)
+        sizes.append(analyze(rgb, pixel_size_um=px).largest_deposit_um)
+    assert sizes[0] == pytest.approx(sizes[1], rel=0.05)
+
+
+def test_negative_and_no_tissue():
+    rgb, _ = toy_node(stain="he", tumour_yx_um=[])
+    r = analyze(rgb, pixel_size_um=0.5, stain="he")
+    assert r.category == "negative" and r.tumor_cell_count == 0 and r.largest_deposit_um == 0.0
+    glass = np.full((100, 100, 3), 250, np.uint8)
+    r = analyze(glass, pixel_size_um=0.5)
+    assert r.flags == ["no_tissue"] and r.category == "negative"
+    assert r.summary()["deposit_count"] == 0
+
+
+def test_analyze_errors():
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"\(M, N, 3\)"):
+        analyze(rgb[..., 0], pixel_size_um=1)
+    with pytest.raises(TypeError, match="uint8"):
+        analyze(rgb.astype(float), pixel_size_um=1)
+    with pytest.raises(ValueError, match="pixel_size_um is missing"):
+        analyze(rgb, pixel_size_um=None)
+    with pytest.raises(ValueError, match="stain must be one of"):
+        analyze(rgb, pixel_size_um=1, stain="pas")
+    with pytest.raises(ValueError, match="rule must be one of"):
+        analyze(rgb, pixel_size_um=1, rule="touching")
+
+
+def test_tiling_gives_the_same_cells():
+    centres = [(100, 100), (100, 130), (130, 110), (220, 220)]
+    rgb, _ = toy_node(stain="ihc", px=0.5, tumour_yx_um=centres)
+    whole = analyze(rgb, pixel_size_um=0.5, tile_px=4096)
+    tiled = analyze(rgb, pixel_size_um=0.5, tile_px=128, workers=2)
+    assert tiled.tumor_cell_count == whole.tumor_cell_count
+    assert abs(tiled.nucleus_count - whole.nucleus_count) <= 0.02 * whole.nucleus_count
+    assert tiled.largest_deposit_um == pytest.approx(whole.largest_deposit_um, rel=1e-6)
+
+
+def test_measure_node_remeasures_edited_cells():
+    cells = pd.DataFrame({"y_um": np.arange(0, 300, 15.0), "x_um": 0.0, "radius_um": 5.0})
+    r = measure_node(cells, pixel_size_um=0.5)
+    assert r.category == "micrometastasis" and r.largest_deposit_um == pytest.approx(295.0)
+    half = measure_node(cells.iloc[:10], pixel_size_um=0.5)
+    assert half.category == "itc" and half.largest_deposit_um == pytest.approx(145.0)
+    none = measure_node(cells.iloc[:0], pixel_size_um=0.5)
+    assert none.category == "negative"
+
+
+def test_classifiers_on_tables():
+    t = pd.DataFrame({
+        "equivalent_diameter_um": [6.5] * 50 + [14.0, 14.0, 12.0],
+        "hematoxylin_mean": [1.0] * 50 + [0.6, 0.2, 0.7],
+        "counterstain_ring": [0.2] * 50 + [0.5, 0.15, 0.1],
+    })
+    ref = lymphocyte_reference(t)
+    assert ref["diameter_um"] == 6.5 and ref["count"] == 50
+    # big + eosinophilic + not pale -> tumour; pale histiocyte-like and no-cytoplasm cell -> not
+    assert classify_he(t)[-3:].tolist() == [True, False, False]
+    assert classify_ihc(t, dab_threshold=0.3)[-3:].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="missing column"):
+        classify_he(t.drop(columns="counterstain_ring"))

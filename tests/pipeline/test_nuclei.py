@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from pipeline.nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
+
+
+def _blobs(px=0.5, centres_um=((20, 20), (20, 29), (50, 60)), radius_um=(3.5, 3.5, 7.0), shape_um=(80, 100)):
+    m, n = int(shape_um[0] / px), int(shape_um[1] / px)
+    yy, xx = np.mgrid[:m, :n] * px
+    h = np.zeros((m, n), np.float32)
+    for (cy, cx), r in zip(centres_um, radius_um):
+        h[(yy - cy) ** 2 + (xx - cx) ** 2 <= r**2] = 0.9
+    return h
+
+
+@pytest.mark.parametrize("px", [0.25, 0.5, 1.0])
+def test_touching_nuclei_are_split_and_sizes_in_um(px):
+    h = _blobs(px)
+    labels = segment_nuclei(h, pixel_size_um=px)
+    assert labels.max() == 3
+    t = nucleus_features(labels, h, np.zeros_like(h), pixel_size_um=px)
+    big = t.sort_values("area_um2").iloc[-1]
+    assert big["equivalent_diameter_um"] == pytest.approx(14.0, rel=0.1)
+    assert big["y_um"] == pytest.approx(50, abs=px)
+    assert big["x_um"] == pytest.approx(60, abs=px)
+    small = t.sort_values("area_um2").iloc[0]
+    assert small["equivalent_diameter_um"] == pytest.approx(7.0, rel=0.2)
+
+
+def test_vesicular_nucleus_with_pale_centre_is_filled():
+    px = 0.5
+    h = _blobs(px, centres_um=((40, 40),), radius_um=(8.0,))
+    yy, xx = np.mgrid[: h.shape[0], : h.shape[1]] * px
+    h[(yy - 40) ** 2 + (xx - 40) ** 2 <= 5.5**2] = 0.1  # pale interior, dark rim
+    labels = segment_nuclei(h, pixel_size_um=px)
+    assert labels.max() == 1
+    t = nucleus_features(labels, h, np.zeros_like(h), pixel_size_um=px)
+    assert t.loc[0, "equivalent_diameter_um"] == pytest.approx(16.0, rel=0.1)
+
+
+def test_debris_and_empty():
+    px = 0.5
+    h = _blobs(px, centres_um=((40, 40),), radius_um=(1.0,))  # 3 µm² speck
+    assert segment_nuclei(h, pixel_size_um=px).max() == 0
+    empty = np.zeros((50, 50), np.float32)
+    labels = segment_nuclei(empty, pixel_size_um=px)
+    assert labels.max() == 0
+    t = nucleus_features(labels, empty, empty, pixel_size_um=px)
+    assert len(t) == 0 and list(t.columns) == list(NUCLEUS_COLUMNS)
+
+
+def test_ring_counterstain_measured_outside_the_nucleus():
+    px = 0.5
+    h = _blobs(px, centres_um=((40, 40), (40, 80)), radius_um=(5.0, 5.0))
+    c = np.zeros_like(h)
+    yy, xx = np.mgrid[: h.shape[0], : h.shape[1]] * px
+    c[(yy - 40) ** 2 + (xx - 40) ** 2 <= 9.0**2] = 0.6  # stained cytoplasm around the first
+    labels = segment_nuclei(h, pixel_size_um=px)
+    t = nucleus_features(labels, h, c, pixel_size_um=px).sort_values("x_um")
+    assert t["counterstain_ring"].iloc[0] > 0.3
+    assert t["counterstain_ring"].iloc[1] < 0.1
+
+
+def test_mask_threshold_and_inputs_not_modified():
+    px = 0.5
+    h = _blobs(px)
+    before = h.copy()
+    mask = np.zeros(h.shape, bool)
+    mask[:, : h.shape[1] // 2] = True
+    labels = segment_nuclei(h, pixel_size_um=px, mask=mask)
+    assert labels.max() == 2
+    np.testing.assert_array_equal(h, before)
+    assert 0.05 <= nuclear_threshold(h) < 0.9
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="2-D"):
+        segment_nuclei(np.zeros((3, 3, 3), np.float32), pixel_size_um=1)
+    with pytest.raises(TypeError, match="float array"):
+        segment_nuclei(np.zeros((3, 3), np.uint8), pixel_size_um=1)
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        segment_nuclei(np.zeros((3, 3), np.float32), pixel_size_um=float("nan"))
+    with pytest.raises(ValueError, match="mask shape"):
+        segment_nuclei(np.zeros((3, 3), np.float32), pixel_size_um=1, mask=np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match="must match"):
+        nucleus_features(np.zeros((3, 3), int), np.zeros((3, 3), np.float32), np.zeros((2, 2), np.float32), pixel_size_um=1)
