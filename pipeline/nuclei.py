@@ -42,6 +42,7 @@ NUCLEUS_COLUMNS = (
     "hematoxylin_std",
     "counterstain_inside",
     "counterstain_ring",
+    "counterstain_ring_median",
 )
 
 
@@ -287,7 +288,8 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         radius), ``equivalent_diameter_um``, moment-ellipse ``major_axis_um`` /
         ``minor_axis_um`` and ``eccentricity``, ``solidity``, haematoxylin mean and
         standard deviation (chromatin texture), counterstain inside the nucleus
-        and in the surrounding ring (mean OD).
+        and in the surrounding ring (mean and median OD: the median stays low for
+        a cell that touches a stained neighbour on one side only).
 
     Examples
     --------
@@ -312,39 +314,45 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     if n == 0:
         return pd.DataFrame({col: pd.Series(dtype="int64" if col == "label" else "float64")
                              for col in NUCLEUS_COLUMNS})
-    lab = labels.ravel()
-    rows, cols = np.indices(labels.shape, dtype=np.float64)
+    lab_all = labels.ravel()
+    fg = np.flatnonzero(lab_all)  # nuclear pixels only: memory grows with the nuclei
+    lab = lab_all[fg]
+    yy, xx = np.divmod(fg, labels.shape[1])
+    yy, xx = yy.astype(np.float64), xx.astype(np.float64)
 
     def s(weights=None):
         return np.bincount(lab, weights=weights, minlength=n + 1)[1:]
 
     area = s()
-    yy, xx = rows.ravel(), cols.ravel()
-    my, mx = s(yy) / area, s(xx) / area
-    vyy = s(yy * yy) / area - my**2 + 1 / 12
-    vxx = s(xx * xx) / area - mx**2 + 1 / 12
-    vxy = s(yy * xx) / area - my * mx
+    safe = np.maximum(area, 1)
+    my, mx = s(yy) / safe, s(xx) / safe
+    dy, dx = yy - np.concatenate([[0.0], my])[lab], xx - np.concatenate([[0.0], mx])[lab]
+    vyy = s(dy * dy) / safe + 1 / 12
+    vxx = s(dx * dx) / safe + 1 / 12
+    vxy = s(dy * dx) / safe
+    del dy, dx, yy, xx
     tr, det = vyy + vxx, vyy * vxx - vxy**2
     disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
     l1, l2 = tr / 2 + disc, np.maximum(tr / 2 - disc, 0)
-    hv, cv = h.ravel().astype(np.float64), c.ravel().astype(np.float64)
-    h_mean = s(hv) / area
-    h_std = np.sqrt(np.maximum(s(hv * hv) / area - h_mean**2, 0))
-    c_inside = s(cv) / area
-    # ring: counterstain of non-nuclear pixels near each nucleus (normalised convolution)
-    nonnuc = (labels == 0).astype(np.float32)
-    sigma = max(0.5, ring_um / px / 2)
-    num = cv2.GaussianBlur(c.astype(np.float32) * nonnuc, (0, 0), sigma)
-    den = cv2.GaussianBlur(nonnuc, (0, 0), sigma)
-    ring_map = num / np.maximum(den, 1e-3)
-    # average the ring map over a band just outside each nucleus
+    hv = h.ravel()[fg].astype(np.float64)
+    cv = c.ravel()[fg].astype(np.float64)
+    h_mean = s(hv) / safe
+    h_std = np.sqrt(np.maximum(s(hv * hv) / safe - h_mean**2, 0))
+    c_inside = s(cv) / safe
+    del hv, cv, fg, lab
+    # ring: non-nuclear pixels within ring_um of each nucleus (a pixel near two
+    # nuclei goes to one of them); its mean and median counterstain
     grown = cv2.dilate(labels.astype(np.float32), _disk(ring_um / px)).astype(np.int64)
     band = (labels == 0) & (grown > 0)
-    ring = np.bincount(grown[band], weights=ring_map[band], minlength=n + 1)[1:]
-    ring_n = np.bincount(grown[band], minlength=n + 1)[1:]
-    ring_mean = np.where(ring_n > 0, ring / np.maximum(ring_n, 1),
-                         ring_map[np.clip(my.round().astype(int), 0, labels.shape[0] - 1),
-                                  np.clip(mx.round().astype(int), 0, labels.shape[1] - 1)])
+    owner, values = grown[band], c[band].astype(np.float64)
+    ring_n = np.bincount(owner, minlength=n + 1)[1:]
+    ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
+    ring_median = np.zeros(n)
+    if owner.size:
+        order = np.lexsort((values, owner))
+        starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
+        has = ring_n > 0
+        ring_median[has] = values[order][starts[has] + ring_n[has] // 2]
     area_um2 = area * px * px
     radius = np.sqrt(area_um2 / np.pi)
     table = pd.DataFrame(
@@ -363,6 +371,7 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "hematoxylin_std": h_std,
             "counterstain_inside": c_inside,
             "counterstain_ring": ring_mean,
+            "counterstain_ring_median": ring_median,
         }
     )
     return table[table["area_um2"] > 0].reset_index(drop=True)

@@ -277,13 +277,29 @@ def separate_stains(rgb, vectors, *, background=None) -> np.ndarray:
     >>> [round(float(v), 1) for v in separate_stains(rgb, m)[0, 0, :2]]
     [0.5, 0.2]
     """
+    rgb = _check_rgb(rgb)
     matrix = stain_matrix(vectors)
-    od = rgb_to_od(rgb, background=background)
-    inv = np.linalg.inv(matrix).astype(np.float32)
-    shape = od.shape
-    conc = od.reshape(-1, 3) @ inv
-    np.maximum(conc, 0, out=conc)
-    return conc.reshape(shape)
+    inv = np.linalg.inv(matrix)
+    bg = np.full(3, 255.0) if background is None else np.asarray(background, float)
+    if bg.shape != (3,) or not np.all(bg > 0):
+        raise ValueError(f"background must be three positive intensities, got {background!r}")
+    # OD is a function of each 8-bit channel value, so each stain's concentration is
+    # a sum of three 256-entry lookups: no (M, N, 3) OD array is built.
+    levels = np.maximum(np.arange(256, dtype=float), 1.0)
+    od_lut = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0)  # (3 channels, 256)
+    out = np.empty(rgb.shape, np.float32)
+    tmp = np.empty(rgb.shape[:2], np.float32)
+    for k in range(3):
+        acc = out[..., k]
+        for c in range(3):
+            lut = (od_lut[c] * inv[c, k]).astype(np.float32)
+            np.take(lut, rgb[..., c], out=tmp)
+            if c == 0:
+                acc[...] = tmp
+            else:
+                acc += tmp
+    np.maximum(out, 0, out=out)
+    return out
 
 
 def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, single_stain_deg=12.0):

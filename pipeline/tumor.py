@@ -78,8 +78,10 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
     nuclei : pandas.DataFrame
         From :func:`pipeline.nuclei.nucleus_features` with DAB as counterstain.
     dab_threshold : float, keyword-only
-        Mean DAB optical density of the ring above which a cell is positive
-        (QuPath's positive-cell detection uses a similar OD threshold).
+        Median DAB optical density of the ring above which a cell is positive
+        (QuPath's positive-cell detection uses a similar OD threshold). The
+        median, not the mean: a lymphocyte pressed against one stained tumour
+        cell has brown on one side only.
     min_diameter_um : float, keyword-only
         Smaller objects are debris, not cells.
 
@@ -90,13 +92,13 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"counterstain_ring": [0.05, 0.4], "equivalent_diameter_um": [7.0, 9.0]})
+    >>> t = pd.DataFrame({"counterstain_ring_median": [0.05, 0.4], "equivalent_diameter_um": [7.0, 9.0]})
     >>> classify_ihc(t).tolist()
     [False, True]
     """
-    _need(nuclei, ["counterstain_ring", "equivalent_diameter_um"])
+    _need(nuclei, ["counterstain_ring_median", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
-    ring = nuclei["counterstain_ring"].to_numpy(float)
+    ring = nuclei["counterstain_ring_median"].to_numpy(float)
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     return (ring > dab_threshold) & (d >= min_diameter_um)
 
@@ -107,26 +109,39 @@ def classify_he(
     size_ratio=1.3,
     min_diameter_um=8.0,
     max_diameter_um=30.0,
+    min_width_ratio=0.9,
+    min_solidity=0.9,
     eosin_ratio=1.15,
     pale_ratio=0.45,
+    dark_ratio=0.95,
     reference=None,
 ):
     """Tumour cells in H&E, against the image's own lymphocytes.
 
-    A nucleus is a carcinoma cell when it is clearly larger than the image's
-    lymphocytes (``size_ratio`` times their median diameter, and at least
-    ``min_diameter_um``), sits in eosinophilic cytoplasm (ring eosin at least
-    ``eosin_ratio`` times that around lymphocytes), and is not as pale as a sinus
-    histiocyte or germinal-centre cell (mean haematoxylin at least ``pale_ratio``
-    times the lymphocytes').
+    A nucleus is a carcinoma cell when all of these hold:
+
+    - it is clearly larger than the image's lymphocytes: equivalent diameter at
+      least ``size_ratio`` times their median and at least ``min_diameter_um``
+      (at most ``max_diameter_um``, beyond which it is a clump, not a nucleus);
+    - it is round to oval, not spindle-shaped like a fibroblast or endothelial
+      cell: its minor axis is at least ``min_width_ratio`` lymphocyte diameters;
+    - its outline is convex (solidity >= ``min_solidity``), unlike the folded,
+      kidney-shaped nuclei of sinus histiocytes;
+    - it sits in eosinophilic cytoplasm: ring eosin at least ``eosin_ratio``
+      times that around lymphocytes;
+    - it is not as pale as a histiocyte or germinal-centre cell (mean
+      haematoxylin >= ``pale_ratio`` x the lymphocytes'), and not a pair of
+      merged lymphocytes (as dark as a lymphocyte, >= ``dark_ratio`` x, while
+      less than 1.6 lymphocyte diameters across).
 
     Parameters
     ----------
     nuclei : pandas.DataFrame
         From :func:`pipeline.nuclei.nucleus_features` with eosin as counterstain.
-    size_ratio, min_diameter_um, max_diameter_um : float, keyword-only
-        Size criteria (diameters in µm).
-    eosin_ratio, pale_ratio : float, keyword-only
+    size_ratio, min_diameter_um, max_diameter_um, min_width_ratio : float, keyword-only
+        Size and shape criteria (diameters in µm).
+    min_solidity : float, keyword-only
+    eosin_ratio, pale_ratio, dark_ratio : float, keyword-only
         Stain criteria relative to the lymphocyte reference.
     reference : dict, optional, keyword-only
         A :func:`lymphocyte_reference` to use instead of this image's.
@@ -135,27 +150,43 @@ def classify_he(
     -------
     (N,) bool ndarray
 
+    References
+    ----------
+    .. [1] Elston CW, Ellis IO. Pathological prognostic factors in breast cancer
+           (nuclear pleomorphism graded against normal cells). Histopathology 19, 1991.
+
     Examples
     --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [13.0, 13.0],
+    ...                   "minor_axis_um": [6.0] * 40 + [11.0, 11.0],
+    ...                   "solidity": [0.97] * 42,
     ...                   "hematoxylin_mean": [1.0] * 40 + [0.6, 0.2],
     ...                   "counterstain_ring": [0.2] * 40 + [0.5, 0.1]})
     >>> classify_he(t)[-2:].tolist()
     [True, False]
     """
-    _need(nuclei, ["equivalent_diameter_um", "hematoxylin_mean", "counterstain_ring"])
+    _need(nuclei, ["equivalent_diameter_um", "minor_axis_um", "solidity", "hematoxylin_mean",
+                   "counterstain_ring"])
     for name, v in (("size_ratio", size_ratio), ("min_diameter_um", min_diameter_um),
-                    ("max_diameter_um", max_diameter_um), ("eosin_ratio", eosin_ratio),
-                    ("pale_ratio", pale_ratio)):
+                    ("max_diameter_um", max_diameter_um), ("min_width_ratio", min_width_ratio),
+                    ("min_solidity", min_solidity), ("eosin_ratio", eosin_ratio),
+                    ("pale_ratio", pale_ratio), ("dark_ratio", dark_ratio)):
         check_positive(v, name=name, allow_zero=True)
     ref = lymphocyte_reference(nuclei) if reference is None else reference
+    d_l = ref["diameter_um"]
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    width = nuclei["minor_axis_um"].to_numpy(float)
+    solid = nuclei["solidity"].to_numpy(float)
     h = nuclei["hematoxylin_mean"].to_numpy(float)
     ring = nuclei["counterstain_ring"].to_numpy(float)
-    big = (d >= max(min_diameter_um, size_ratio * ref["diameter_um"])) & (d <= max_diameter_um)
+    shape_ok = (
+        (d >= max(min_diameter_um, size_ratio * d_l)) & (d <= max_diameter_um)
+        & (width >= min_width_ratio * d_l) & (solid >= min_solidity)
+    )
     if not np.isfinite(ref["hematoxylin"]):
-        return big
+        return shape_ok
     eosinophilic = ring >= eosin_ratio * ref["ring"]
     not_pale = h >= pale_ratio * ref["hematoxylin"]
-    return big & eosinophilic & not_pale
+    merged_lymphocytes = (h >= dark_ratio * ref["hematoxylin"]) & (d < 1.6 * d_l)
+    return shape_ok & eosinophilic & not_pale & ~merged_lymphocytes

@@ -1,0 +1,114 @@
+"""The nodescope command line, run in-process with typer's CliRunner."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from helpers import toy_node
+from pipeline.cli import app
+from pipeline.io import write_calibrated_tiff
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def batch(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rgb, _ = toy_node(stain="ihc", px=0.5, tumour_yx_um=[(100, 100), (100, 130), (130, 110)])
+    write_calibrated_tiff(src / "node_a.tif", rgb, pixel_size_um=0.5)
+    neg, _ = toy_node(stain="he", px=1.0, tumour_yx_um=[])
+    write_calibrated_tiff(src / "sub" / "node_b.tif", neg, pixel_size_um=1.0)
+    tifffile.imwrite(src / "no_calibration.tif", neg)  # no pixel size: must fail alone
+    (src / "broken.tif").write_bytes(b"this is not a tiff")
+    return src
+
+
+def test_analyze_batch_with_failures(batch, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(batch), "--out", str(out), "--quiet"])
+    assert res.exit_code == 1, res.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary["image"]) == ["node_a.tif", "node_b.tif"]
+    errors = pd.read_csv(out / "errors.csv")
+    assert sorted(p.split("/")[-1] for p in errors["file"]) == ["broken.tif", "no_calibration.tif"]
+    msg = errors.set_index(errors["file"].str.split("/").str[-1]).loc["no_calibration.tif", "error"]
+    assert msg.startswith("no_calibration.tif: no pixel size") and "--pixel-size" in msg
+    assert "\n" not in "".join(errors["error"])
+    for name in ("node_a", "node_b"):
+        folder = out / name
+        for f in ("summary.json", "deposits.csv", "cells.csv", "overlay.png"):
+            assert (folder / f).is_file(), f
+    s = json.loads((out / "node_a" / "summary.json").read_text())
+    for key, kind in {"image": str, "pixel_size_um": float, "stain": str, "rule": str,
+                      "category": str, "category_reason": str, "pn_category": str,
+                      "largest_deposit_um": float, "largest_deposit_cells": int,
+                      "deposit_count": int, "tumor_cell_count": int, "nucleus_count": int,
+                      "version": str, "parameters": dict}.items():
+        assert isinstance(s[key], kind), key
+    assert s["stain"] == "ihc" and s["category"] == "itc" and s["pn_category"] == "pN0(i+)"
+    assert s["tumor_cell_count"] == 3 and s["pixel_size_um"] == 0.5
+    b = json.loads((out / "node_b" / "summary.json").read_text())
+    assert b["category"] == "negative" and b["largest_deposit_um"] == 0.0
+    cells = pd.read_csv(out / "node_a" / "cells.csv")
+    assert len(cells) == 3 and {"y_um", "x_um", "deposit_id"} <= set(cells.columns)
+
+
+def test_pixel_size_option_overrides_and_validates(batch, tmp_path):
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["analyze", str(batch / "no_calibration.tif"), "--out", str(out),
+                              "--pixel-size", "1.0", "--stain", "he", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "no_calibration" / "summary.json").read_text())["pixel_size_um"] == 1.0
+    for bad in ("0", "-1", "nan", "500"):
+        res = runner.invoke(app, ["analyze", str(batch), "--out", str(out), "--pixel-size", bad])
+        assert res.exit_code == 2 and "--pixel-size" in res.output
+
+
+def test_options_reach_the_analysis(batch, tmp_path):
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["analyze", str(batch / "node_a.tif"), "--out", str(out), "--rule",
+                              "contiguous", "--link-um", "30", "--stain", "ihc", "--quiet"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "node_a" / "summary.json").read_text())
+    assert s["rule"] == "contiguous" and s["parameters"]["link_um"] == 30.0
+    assert s["deposit_count"] == 3  # three separate cells under strict contiguity
+
+
+def test_missing_input_and_empty_folder(tmp_path):
+    res = runner.invoke(app, ["analyze", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no such file" in res.output
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(app, ["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no supported images" in res.output
+
+
+def test_stage_command(tmp_path):
+    cats = {"patient_001_node_0": "macrometastasis", "patient_001_node_1": "itc",
+            "patient_002_node_0": "itc", "patient_002_node_1": "negative"}
+    for name, cat in cats.items():
+        (tmp_path / "r" / name).mkdir(parents=True)
+        (tmp_path / "r" / name / "summary.json").write_text(json.dumps({"image": f"{name}.tif", "category": cat}))
+    res = runner.invoke(app, ["stage", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("patient,pn_stage")
+    assert lines[1].startswith("patient_001,pN1,pn1") and lines[2].startswith("patient_002,pN0(i+)")
+    mapping = tmp_path / "patients.csv"
+    mapping.write_text("patient,image\nP,patient_001_node_0.tif\nP,patient_001_node_1\nQ,patient_002_node_0.tif\nQ,patient_002_node_1.tif\n")
+    out = tmp_path / "stages.csv"
+    res = runner.invoke(app, ["stage", str(tmp_path / "r"), "--patients", str(mapping), "--sentinel", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert table["pn_stage"].tolist() == ["pN1(sn)", "pN0(i+)(sn)"]
+    res = runner.invoke(app, ["stage", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "no such file" in res.output
+
+
+def test_info_command(batch):
+    res = runner.invoke(app, ["info", str(batch / "node_a.tif")])
+    assert res.exit_code == 0 and "0.5 µm/px" in res.output
