@@ -82,8 +82,11 @@ def test_measure_node_remeasures_edited_cells():
 def test_classifiers_on_tables():
     t = pd.DataFrame({
         "equivalent_diameter_um": [6.5] * 50 + [14.0, 14.0, 12.0],
+        "minor_axis_um": [6.5] * 50 + [12.0, 12.0, 10.0],
+        "solidity": [0.97] * 53,
         "hematoxylin_mean": [1.0] * 50 + [0.6, 0.2, 0.7],
         "counterstain_ring": [0.2] * 50 + [0.5, 0.15, 0.1],
+        "counterstain_ring_median": [0.2] * 50 + [0.5, 0.15, 0.1],
     })
     ref = lymphocyte_reference(t)
     assert ref["diameter_um"] == 6.5 and ref["count"] == 50
