@@ -308,8 +308,8 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, single
     DAB is the only common brightfield stain that absorbs blue light more than
     green (its OD vector is 0.27, 0.57, 0.78); eosin and haematoxylin absorb green
     most. A slide carries DAB when at least ``brown_fraction`` of its stained
-    pixels have blue OD > 1.25 x green OD > red OD, or when its second stain direction
-    (Macenko) absorbs more blue than green and a quarter of that fraction is brown.
+    pixels have blue OD > 1.1 x green OD > red OD, or when its second stain direction
+    (Macenko) absorbs more blue than green (however few the brown cells are).
     A slide without DAB is IHC when it holds a single stain: its optical
     densities lie along one direction (the two Macenko extremes less than
     ``single_stain_deg`` apart), whereas H&E spreads between two.
@@ -350,7 +350,7 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, single
         return "he", "no stained pixels (empty or glass-only image); H&E assumed"
     green = np.maximum(od[:, 1], 1e-3)
     # brown: blue OD > 1.25 x green OD > red OD (green ink or overlays absorb red)
-    brown = float(np.mean((od[:, 2] > 1.25 * green) & (od[:, 0] < od[:, 1])))
+    brown = float(np.mean((od[:, 2] > 1.1 * green) & (od[:, 0] < od[:, 1])))
     if len(od) >= 200:
         first, second = _macenko(od)
     else:
@@ -359,7 +359,7 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, single
     spread = _angle_deg(first, second)
     stats = (f"brown pixels {brown:.1%}, second stain blue/green OD {blue_green:.2f}, "
              f"angle between stains {spread:.0f} deg")
-    if brown >= brown_fraction or (blue_green > 1.0 and brown >= brown_fraction / 4):
+    if brown >= brown_fraction or (blue_green > 1.0 and spread >= single_stain_deg):
         return "ihc", f"DAB present ({stats})"
     if spread < single_stain_deg:
         return "ihc", f"a single stain, haematoxylin without eosin ({stats})"
