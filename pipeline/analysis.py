@@ -18,6 +18,7 @@ import pandas as pd
 
 from ._validate import check_choice, check_pixel_size, check_positive
 from .measure import RULES, assign_deposits, empty_deposits, summarize_deposits
+from .pattern import cell_pattern_table, deposit_pattern_table, group_table, pattern_summary
 from .nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
 from .results import NodeResult
 from .staging import node_category, node_pn_category
@@ -52,6 +53,9 @@ def measure_node(
     itc_max_um=200.0,
     micro_max_um=2000.0,
     itc_max_cells=200,
+    min_pattern_cells=10,
+    cohesive_max=0.3,
+    single_file_min=0.7,
     **context,
 ) -> NodeResult:
     """Group tumour cells into deposits, measure them and stage the node.
@@ -68,6 +72,8 @@ def measure_node(
         Deposit linking, see :func:`pipeline.measure.assign_deposits`.
     itc_max_um, micro_max_um, itc_max_cells : keyword-only
         Category thresholds, see :func:`pipeline.staging.node_category`.
+    min_pattern_cells, cohesive_max, single_file_min : keyword-only
+        Growth-pattern call, see :func:`pipeline.pattern.pattern_summary`.
     **context
         Further :class:`~pipeline.results.NodeResult` fields (``image``,
         ``nucleus_count``, ``flags``, ...).
@@ -93,6 +99,31 @@ def measure_node(
     if "cell_id" not in cells.columns:
         cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
     deposits = summarize_deposits(cells, ids) if len(cells) else empty_deposits()
+    # growth pattern: tumour-cell contact graph, per cell, per deposit and per node
+    call = dict(min_cells=min_pattern_cells, cohesive_max=cohesive_max, single_file_min=single_file_min)
+    per_cell = cell_pattern_table(cells)
+    for col in ("group_size", "degree", "nn_distance_um"):
+        cells[col] = per_cell[col].to_numpy()
+    groups = group_table(cells).set_index("group_id")
+    cells["dispersed"] = groups["dispersed"].reindex(per_cell["group_id"]).to_numpy(dtype=bool) \
+        if len(cells) else np.zeros(0, bool)
+    per_deposit = deposit_pattern_table(cells, **call)
+    if len(deposits):
+        deposits = deposits.merge(per_deposit, on="deposit_id", how="left")
+    else:
+        for col in per_deposit.columns:
+            if col != "deposit_id":
+                deposits[col] = pd.Series(dtype=per_deposit[col].dtype)
+    shape = context.get("shape") or (0, 0)
+    window = {}
+    if context.get("tissue_area_mm2") and shape[0] and shape[1]:
+        window = dict(area_um2=float(context["tissue_area_mm2"]) * 1e6,
+                      bbox=(0.0, 0.0, shape[0] * px, shape[1] * px))
+    pattern = pattern_summary(cells, **call, **window)
+    extra = dict(context.pop("extra", {}))
+    extra.update(growth_pattern=pattern["growth_pattern"],
+                 discohesion_index=float(pattern["discohesion_index"]),
+                 pattern={k: v for k, v in pattern.items() if k not in ("growth_pattern", "discohesion_index")})
     largest = float(deposits["longest_diameter_um"].max()) if len(deposits) else 0.0
     category, reason = node_category(
         largest, len(cells), itc_max_um=itc_max_um, micro_max_um=micro_max_um,
@@ -101,7 +132,8 @@ def measure_node(
     params = dict(context.pop("parameters", {}))
     params.update(rule=rule, link_um=float(link_um), contact_um=float(contact_um),
                   itc_max_um=float(itc_max_um), micro_max_um=float(micro_max_um),
-                  itc_max_cells=int(itc_max_cells))
+                  itc_max_cells=int(itc_max_cells), min_pattern_cells=int(min_pattern_cells),
+                  cohesive_max=float(cohesive_max), single_file_min=float(single_file_min))
     return NodeResult(
         cells=cells.reset_index(drop=True),
         deposits=deposits,
@@ -112,6 +144,7 @@ def measure_node(
         pn_category=node_pn_category(category),
         rule=rule,
         parameters=params,
+        extra=extra,
         **context,
     )
 

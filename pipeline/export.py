@@ -73,8 +73,8 @@ def _jsonable(value):
         return _jsonable(value.tolist())
     if isinstance(value, (np.integer,)):
         return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None  # JSON has no NaN
     if isinstance(value, (np.bool_,)):
         return bool(value)
     return value

@@ -46,8 +46,8 @@ def render_overlay(image, result: NodeResult, *, max_side=2000) -> np.ndarray:
     Returns
     -------
     (P, Q, 3) uint8 ndarray
-        Tumour cells are dots coloured by deposit (single-file or single cells in
-        amber when the growth-pattern columns are present), deposits have their
+        Tumour cells are dots coloured by deposit, except dispersed ones (single
+        cells, small groups and single-file chains) which are amber, deposits have their
         outline, the largest deposit its longest diameter labelled in mm, and a
         scale bar sits in the lower left corner.
 
@@ -80,8 +80,8 @@ def render_overlay(image, result: NodeResult, *, max_side=2000) -> np.ndarray:
         xs = np.round(cells["x_um"].to_numpy() * um_to_px).astype(int)
         rs = np.maximum(1, np.round(cells["radius_um"].to_numpy() * um_to_px)).astype(int)
         dep_ids = cells["deposit_id"].to_numpy() if "deposit_id" in cells else np.zeros(len(cells), int)
-        dispersed = (cells["group_size"].to_numpy() <= 1) | (cells["degree"].to_numpy() <= 2) \
-            if {"group_size", "degree"} <= set(cells.columns) else np.zeros(len(cells), bool)
+        dispersed = cells["dispersed"].to_numpy(bool) if "dispersed" in cells.columns \
+            else np.zeros(len(cells), bool)
         for y, x, r, d, disp in zip(ys, xs, rs, dep_ids, dispersed):
             colour = _SINGLE_FILE if disp else colour_of.get(int(d), (230, 25, 75))
             cv2.circle(out, (int(x), int(y)), int(r), colour, -1 if r <= 2 else max(1, int(scale)), cv2.LINE_AA)

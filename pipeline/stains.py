@@ -218,7 +218,16 @@ def estimate_stain_vectors(rgb, *, stain="he", mask=None, background=None, alpha
     source : str
         ``"estimated"``, or ``"reference"`` when the image has too few stained
         pixels or the estimate strays more than 30 degrees from the reference
-        vectors (then the Ruifrok & Johnston vectors are returned).
+        vectors (then the Ruifrok & Johnston vectors are returned); for IHC one
+        vector may be estimated and the other the reference (the source says
+        which).
+
+    Notes
+    -----
+    For IHC the DAB-positive cells may be far fewer than Macenko's percentile
+    extremes need, so each vector is the median direction of the pixels its
+    stain dominates: brown pixels for DAB, the darkest other pixels for
+    haematoxylin.
 
     Examples
     --------
@@ -239,12 +248,61 @@ def estimate_stain_vectors(rgb, *, stain="he", mask=None, background=None, alpha
     od = _sample_od(rgb, mask, background)
     if len(od) < 200:
         return refs.copy(), "reference"
+    if stain == "ihc":
+        return _estimate_ihc(od, refs)
     h, other = _macenko(od, alpha)
     vectors = np.array([h, other])
     dev = max(_angle_deg(vectors[i], refs[i]) for i in range(2))
     if dev > _MAX_DEVIATION_DEG or _angle_deg(h, other) < 10:
         return refs.copy(), "reference"
     return vectors, "estimated"
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def _estimate_ihc(od: np.ndarray, refs: np.ndarray):
+    """Haematoxylin + DAB vectors from the pixels each stain dominates.
+
+    DAB-positive cells may cover well under 1 % of a node, too few for the
+    percentile extremes of Macenko's method. Brown pixels (blue OD > 1.1 x green
+    OD > red OD) give the DAB direction when there are at least 200 (the quarter
+    with the highest blue/green ratio, least mixed with haematoxylin); the
+    darker half of the other pixels, the tenth of them with the highest red/blue
+    ratio (least mixed with DAB), gives the haematoxylin direction.
+    """
+    green = np.maximum(od[:, 1], 1e-6)
+    brown = (od[:, 2] > 1.1 * green) & (od[:, 0] < od[:, 1])
+    rest = od[~brown]
+    sources = []
+    if len(rest) >= 200:
+        dark = rest[rest.sum(1) >= np.median(rest.sum(1))]
+        # the purest haematoxylin absorbs red most relative to blue (DAB: least)
+        rb = dark[:, 0] / np.maximum(dark[:, 2], 1e-6)
+        h = _unit(np.median(dark[rb >= np.percentile(rb, 90)], axis=0))
+        sources.append("estimated" if _angle_deg(h, refs[0]) <= _MAX_DEVIATION_DEG else "reference")
+    else:
+        sources.append("reference")
+    if sources[0] == "reference":
+        h = refs[0].copy()
+    if brown.sum() >= 200:
+        strong = od[brown]
+        strong = strong[strong.sum(1) >= np.median(strong.sum(1))]
+        # the purest DAB absorbs blue most relative to green (haematoxylin mixes lower it)
+        bg_ratio = strong[:, 2] / np.maximum(strong[:, 1], 1e-6)
+        d = _unit(np.median(strong[bg_ratio >= np.percentile(bg_ratio, 75)], axis=0))
+        sources.append("estimated" if _angle_deg(d, refs[1]) <= _MAX_DEVIATION_DEG else "reference")
+    else:
+        sources.append("reference")
+    if sources[1] == "reference":
+        d = refs[1].copy()
+    if _angle_deg(h, d) < 10:
+        return refs.copy(), "reference"
+    source = "estimated" if sources == ["estimated", "estimated"] else (
+        "reference" if sources == ["reference", "reference"] else "estimated haematoxylin, reference DAB"
+        if sources[0] == "estimated" else "reference haematoxylin, estimated DAB")
+    return np.array([h, d]), source
 
 
 def separate_stains(rgb, vectors, *, background=None) -> np.ndarray:

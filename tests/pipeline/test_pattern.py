@@ -1,0 +1,427 @@
+"""Tests of the growth-pattern measures (pipeline.pattern) on hand-built point sets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import spearmanr
+
+from pipeline.pattern import (
+    SIZE_CLASSES,
+    cell_pattern_table,
+    deposit_pattern_table,
+    group_table,
+    neighbour_distance_um,
+    neighbour_graph,
+    pattern_summary,
+    ripley_l,
+    ripley_l_minus_r,
+)
+
+# --------------------------------------------------------------------------- point sets
+
+
+def _table(yx, radius):
+    yx = np.asarray(yx, dtype=float).reshape(-1, 2)
+    radius = np.broadcast_to(np.asarray(radius, dtype=float), (len(yx),))
+    return pd.DataFrame({"y_um": yx[:, 0], "x_um": yx[:, 1], "radius_um": radius.copy()})
+
+
+def hex_nest(n_side=6, *, spacing=14.0, radius=6.0, centre=(0.0, 0.0), jitter=1.0, seed=0):
+    """A hexagonal nest of 3n(n-1)+1 cells (n_side=6: 91 cells), ~14 µm apart, r ~6 µm."""
+    rng = np.random.default_rng(seed)
+    m = n_side - 1
+    pts = [
+        (spacing * np.sqrt(3) / 2 * r, spacing * (q + r / 2.0))
+        for q in range(-m, m + 1)
+        for r in range(max(-m, -q - m), min(m, -q + m) + 1)
+    ]
+    yx = np.array(pts) + np.asarray(centre) + rng.normal(0, jitter, (len(pts), 2))
+    return _table(yx, radius + rng.normal(0, 0.3, len(yx)))
+
+
+def chain(n, start, *, heading=0.0, curvature=0.0, spacing=12.0, radius=4.5, rng=None):
+    """A one-cell-wide file of n cells, ~12 µm apart, turning by `curvature` rad per cell."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    pts = [np.asarray(start, float)]
+    h = heading
+    for _ in range(n - 1):
+        h += curvature + rng.normal(0, 0.02)
+        step = spacing + rng.normal(0, 0.5)
+        pts.append(pts[-1] + step * np.array([np.sin(h), np.cos(h)]))
+    return _table(pts, radius + rng.normal(0, 0.2, n))
+
+
+def chains(n_chains=8, *, origin=(0.0, 0.0), singles=4, seed=1):
+    """Straight and gently curved files of 8-20 cells, 80 µm apart, plus single cells."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(n_chains):
+        start = (origin[0] + 80.0 * k, origin[1])
+        n = int(rng.integers(8, 21))
+        parts.append(
+            chain(n, start, heading=rng.normal(0, 0.05), curvature=0.015 * (k % 2), rng=rng)
+        )
+    for s in range(singles):
+        parts.append(_table([(origin[0] + 80.0 * s + 40.0, origin[1] + 400.0)], 4.5))
+    return pd.concat(parts, ignore_index=True)
+
+
+def mix(n_chains, seed=0):
+    """A 91-cell nest plus n_chains files placed well away from it."""
+    parts = [hex_nest(seed=seed)]
+    if n_chains:
+        parts.append(chains(n_chains, origin=(-100.0, 200.0), singles=0, seed=seed + 1))
+    return pd.concat(parts, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def test_hexagonal_nest_is_cohesive():
+    nest = hex_nest()
+    s = pattern_summary(nest)
+    assert s["tumor_cells"] == 91
+    assert s["growth_pattern"] == "cohesive"
+    assert s["discohesion_index"] == 0.0
+    assert s["fraction_20_plus"] == 1.0 and s["group_count"] == 1
+    assert 4.5 < s["mean_degree"] < 6.5  # contact neighbours in a hexagonal packing
+    assert s["median_nn_distance_um"] == pytest.approx(14.0, abs=2.0)
+    g = group_table(nest).iloc[0]
+    assert not g["linear"] and not g["dispersed"]
+    assert g["low_degree_fraction"] < 0.1
+    assert g["mst_path_ratio"] < 0.45
+    assert g["axis_ratio"] > 0.8
+
+
+def test_chains_are_single_file():
+    cells = chains()
+    s = pattern_summary(cells)
+    assert s["growth_pattern"] == "single_file"
+    assert s["discohesion_index"] == pytest.approx(1.0)
+    assert s["fraction_single"] == pytest.approx(4 / len(cells))
+    assert s["fraction_linear"] == pytest.approx(1 - 4 / len(cells))
+    assert s["mean_degree"] < 2.0
+    groups = group_table(cells)
+    files = groups[groups["cell_count"] >= 8]
+    assert len(files) == 8  # every file is one group, no file merged with another
+    assert files["linear"].all() and files["dispersed"].all()
+    assert (files["low_degree_fraction"] == 1.0).all()
+    assert (files["mst_path_ratio"] == 1.0).all()
+    assert (files["axis_ratio"] < 0.2).all()
+    singles = groups[groups["cell_count"] == 1]
+    assert len(singles) == 4 and singles["dispersed"].all() and not singles["linear"].any()
+
+
+def test_ring_of_cells_is_a_single_file():
+    # targetoid file around a duct: a closed ring of 20 cells, 12 µm apart
+    angle = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    radius = 12.0 / (2 * np.sin(np.pi / 20))
+    ring = _table(np.c_[radius * np.sin(angle), radius * np.cos(angle)], 4.5)
+    g = group_table(ring).iloc[0]
+    assert g["cell_count"] == 20 and g["linear"]
+    assert g["axis_ratio"] > 0.9  # not elongated: the path ratio makes it linear
+    assert (cell_pattern_table(ring)["degree"] == 2).all()
+
+
+def test_mix_is_mixed_and_index_grows_with_dispersed_share():
+    s = pattern_summary(mix(8))
+    assert s["growth_pattern"] == "mixed"
+    assert 0.3 < s["discohesion_index"] < 0.7
+    nest_cells = 91
+    expected = (s["tumor_cells"] - nest_cells) / s["tumor_cells"]
+    assert s["discohesion_index"] == pytest.approx(expected)
+
+    share, index = [], []
+    for k in range(0, 13, 2):
+        cells = mix(k)
+        share.append((len(cells) - nest_cells) / len(cells))
+        index.append(pattern_summary(cells)["discohesion_index"])
+    assert index[0] == 0.0 and index[-1] > 0.6
+    rho = spearmanr(share, index).statistic
+    assert rho >= 0.9
+    assert np.all(np.diff(index) >= 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("kind", ["nest", "chains"])
+def test_dropping_ten_percent_of_cells_keeps_the_label(kind, seed):
+    cells = hex_nest() if kind == "nest" else chains()
+    full = pattern_summary(cells)
+    keep = np.random.default_rng(seed).random(len(cells)) >= 0.1
+    part = pattern_summary(cells[keep])
+    assert part["growth_pattern"] == full["growth_pattern"]
+    assert part["discohesion_index"] == pytest.approx(full["discohesion_index"], abs=0.1)
+    if kind == "chains":
+        # a missed cell is bridged: the files do not fall apart into singles
+        assert part["fraction_single"] < 0.1
+        assert part["fraction_linear"] > 0.85
+
+
+def test_one_missed_cell_does_not_break_a_file():
+    cells = chain(15, (0.0, 0.0))
+    dropped = cells.drop(index=[4, 9])
+    t = group_table(dropped)
+    assert len(t) == 1 and t["linear"].iloc[0]
+    # a file with cells 12 µm apart has two contact neighbours even with a gap
+    assert cell_pattern_table(dropped)["degree"].max() == 2
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_results_depend_only_on_micrometres():
+    # the same cells, located on a 0.25 µm and a 0.5 µm pixel grid
+    truth = pd.concat([hex_nest(), chains(origin=(-100.0, 200.0))], ignore_index=True)
+    results = []
+    for pixel_size in (0.25, 0.5):
+        px = (truth[["y_um", "x_um"]] / pixel_size).round()
+        cells = truth.copy()
+        cells[["y_um", "x_um"]] = px * pixel_size
+        results.append(
+            (pattern_summary(cells), group_table(cells), cell_pattern_table(cells))
+        )
+    (s1, g1, c1), (s2, g2, c2) = results
+    assert s1["growth_pattern"] == s2["growth_pattern"]
+    assert s1["discohesion_index"] == s2["discohesion_index"]
+    pd.testing.assert_frame_equal(
+        g1[["group_id", "cell_count", "linear", "dispersed"]],
+        g2[["group_id", "cell_count", "linear", "dispersed"]],
+    )
+    pd.testing.assert_series_equal(c1["group_id"], c2["group_id"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(scale=st.floats(0.2, 5.0), shift=st.floats(-1e4, 1e4))
+def test_scaling_all_lengths_gives_the_same_groups(scale, shift):
+    cells = pd.concat([hex_nest(4), chains(3, origin=(300.0, 0.0))], ignore_index=True)
+    scaled = cells * scale
+    scaled[["y_um", "x_um"]] += shift
+    a, b = group_table(cells), group_table(scaled)
+    pd.testing.assert_frame_equal(
+        a[["group_id", "cell_count", "size_class", "linear", "dispersed"]],
+        b[["group_id", "cell_count", "size_class", "linear", "dispersed"]],
+    )
+    assert neighbour_distance_um(scaled) == pytest.approx(scale * neighbour_distance_um(cells))
+
+
+# --------------------------------------------------------------------------- Ripley
+
+
+def test_ripley_l_of_random_points_is_r():
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(0, 1000, size=(3000, 2))
+    radii = np.array([10.0, 20.0, 50.0, 100.0])
+    L = ripley_l(pts, radii_um=radii, bbox=(0, 0, 1000, 1000))
+    assert L.shape == radii.shape
+    np.testing.assert_allclose(L, radii, atol=3.0)
+    # the points' own bounding box is a close enough window for this many points
+    np.testing.assert_allclose(ripley_l(pts, radii_um=radii), radii, atol=3.0)
+    np.testing.assert_allclose(
+        ripley_l_minus_r(pts, radii_um=radii, bbox=(0, 0, 1000, 1000)), L - radii
+    )
+
+
+def test_ripley_l_of_clustered_points_exceeds_r():
+    rng = np.random.default_rng(4)
+    parents = rng.uniform(100, 900, size=(30, 2))
+    pts = np.concatenate([p + rng.normal(0, 15, size=(40, 2)) for p in parents])
+    pts = np.clip(pts, 0, 1000)
+    lr = ripley_l_minus_r(pts, radii_um=[20, 50], bbox=(0, 0, 1000, 1000))
+    assert (lr > 20).all()
+    assert pattern_summary(_table(pts, 5.0))["ripley_l_50um"] > 50
+
+
+def test_ripley_l_scalar_edge_cases():
+    assert ripley_l([[0, 0], [3, 4]], radii_um=10, bbox=(0, 0, 10, 10)).shape == ()
+    assert np.isnan(ripley_l([[1.0, 1.0]], radii_um=[5, 10])).all()
+    assert np.isnan(ripley_l(np.zeros((0, 2)), radii_um=5))
+    # collinear points have a zero-area bounding box: undefined without a window
+    assert np.isnan(ripley_l([[0, 0], [0, 5], [0, 10]], radii_um=5))
+    far = ripley_l([[0, 0], [100, 100]], radii_um=5, bbox=(0, 0, 100, 100))
+    assert far == 0.0
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_size_classes_sum_to_one():
+    parts = [hex_nest(3), chains(2, origin=(300.0, 0.0), singles=3)]
+    parts += [chain(k, (600.0 + 80 * k, 0.0)) for k in (2, 3, 5, 6)]
+    cells = pd.concat(parts, ignore_index=True)
+    s = pattern_summary(cells)
+    total = s["fraction_single"] + s["fraction_2_5"] + s["fraction_6_19"] + s["fraction_20_plus"]
+    assert total == pytest.approx(1.0)
+    assert s["discohesion_index"] == pytest.approx(
+        s["fraction_single"] + s["fraction_2_5"] + s["fraction_linear"]
+    )
+    g = group_table(cells)
+    assert set(g["size_class"]) <= set(SIZE_CLASSES)
+    assert g["cell_count"].sum() == len(cells)
+    assert g["cell_count"].is_monotonic_decreasing
+    small = g[g["cell_count"].between(2, 5)]
+    assert small["dispersed"].all() and not small["linear"].any()
+    assert g.loc[g["cell_count"] <= 2, "axis_ratio"].isna().all()
+    assert g.loc[g["cell_count"] == 1, "mst_path_ratio"].isna().all()
+
+
+def test_cell_pattern_table_matches_group_table_and_keeps_index():
+    cells = chains(3, singles=2)
+    cells.index = np.arange(len(cells)) * 10 + 7
+    per_cell = cell_pattern_table(cells)
+    assert list(per_cell.columns) == ["group_id", "group_size", "degree", "nn_distance_um"]
+    assert per_cell.index.equals(cells.index)
+    groups = group_table(cells).set_index("group_id")
+    sizes = per_cell.groupby("group_id").size()
+    assert (sizes == groups["cell_count"]).all()
+    assert (per_cell["group_size"] == groups.loc[per_cell["group_id"], "cell_count"].values).all()
+    assert (per_cell["nn_distance_um"] > 0).all()
+    one = cell_pattern_table(cells.iloc[:1])
+    assert one["group_id"].tolist() == [1] and np.isnan(one["nn_distance_um"]).all()
+
+
+def test_neighbour_graph_is_symmetric_and_has_the_radius_graph_components():
+    cells = mix(4)
+    gabriel = neighbour_graph(cells)
+    radius = neighbour_graph(cells, method="radius")
+    assert gabriel.dtype == bool and gabriel.shape == (len(cells), len(cells))
+    assert (gabriel != gabriel.T).nnz == 0 and gabriel.diagonal().sum() == 0
+    assert (gabriel > radius).nnz == 0  # the contact graph is a subgraph
+    _, a = connected_components(gabriel, directed=False)
+    _, b = connected_components(radius, directed=False)
+    assert np.array_equal(a, b)
+    small = neighbour_graph(cells, distance_um=1.0)
+    assert small.nnz == 0
+
+
+def test_neighbour_distance_from_cell_size():
+    cells = _table([[0, 0], [12, 0], [24, 0]], [4.0, 4.5, 5.0])
+    assert neighbour_distance_um(cells) == pytest.approx(27.0)
+    assert neighbour_distance_um(cells, factor=2.5) == pytest.approx(22.5)
+    assert neighbour_distance_um(_table(np.zeros((0, 2)), 5.0)) == 0.0
+
+
+def test_empty_and_too_few_cells_are_none():
+    empty = _table(np.zeros((0, 2)), 5.0)
+    s = pattern_summary(empty)
+    assert s["growth_pattern"] == "none" and s["discohesion_index"] == 0.0
+    assert s["tumor_cells"] == 0 and s["group_count"] == 0
+    assert np.isnan(s["mean_degree"]) and np.isnan(s["ripley_l_20um"])
+    assert len(group_table(empty)) == 0 and len(cell_pattern_table(empty)) == 0
+    assert neighbour_graph(empty).shape == (0, 0)
+
+    few = chains(1, singles=0).iloc[:9]  # 9 cells of a file: too few to call
+    s = pattern_summary(few)
+    assert s["growth_pattern"] == "none" and s["discohesion_index"] == 0.0
+    assert s["fraction_linear"] == 1.0  # the measures are still reported
+    assert pattern_summary(few, min_cells=5)["growth_pattern"] == "single_file"
+
+
+def test_thresholds_are_parameters():
+    cells = mix(8)
+    index = pattern_summary(cells)["discohesion_index"]
+    assert pattern_summary(cells, cohesive_max=index)["growth_pattern"] == "cohesive"
+    assert pattern_summary(cells, single_file_min=index)["growth_pattern"] == "single_file"
+    # a linking distance too short for any contact makes every cell single
+    s = pattern_summary(cells, distance_um=2.0)
+    assert s["fraction_single"] == 1.0 and s["growth_pattern"] == "single_file"
+
+
+def test_deposit_pattern_table():
+    nest = hex_nest().assign(deposit_id=1)
+    files = chains(origin=(0.0, 400.0)).assign(deposit_id=2)
+    tiny = _table([[1000, 1000], [1000, 1012]], 5.0).assign(deposit_id=3)
+    outside = _table([[2000, 2000]], 5.0).assign(deposit_id=0)
+    cells = pd.concat([files, outside, nest, tiny], ignore_index=True)
+    t = deposit_pattern_table(cells)
+    assert list(t.columns) == [
+        "deposit_id", "discohesion_index", "growth_pattern", "fraction_single",
+        "fraction_linear", "mean_degree", "group_count",
+    ]
+    assert t["deposit_id"].tolist() == [1, 2, 3]
+    assert t["growth_pattern"].tolist() == ["cohesive", "single_file", "none"]
+    assert t["discohesion_index"].tolist() == pytest.approx([0.0, 1.0, 0.0])
+    assert t["group_count"].tolist() == [1, 12, 1]
+    assert t.loc[1, "fraction_linear"] > 0.9
+    # cells of different deposits are never linked, even when they touch
+    touching = _table([[0, 0], [0, 12], [0, 24], [0, 36]], 4.5).assign(deposit_id=[1, 1, 2, 2])
+    assert deposit_pattern_table(touching)["group_count"].tolist() == [1, 1]
+    assert len(deposit_pattern_table(outside)) == 0
+
+
+def test_inputs_are_not_modified():
+    cells = mix(2).assign(deposit_id=1)
+    before = cells.copy(deep=True)
+    pts = cells[["y_um", "x_um"]].to_numpy()
+    pts_before = pts.copy()
+    neighbour_distance_um(cells)
+    neighbour_graph(cells)
+    cell_pattern_table(cells)
+    group_table(cells)
+    pattern_summary(cells)
+    deposit_pattern_table(cells)
+    ripley_l(pts, radii_um=[20, 50])
+    pd.testing.assert_frame_equal(cells, before)
+    np.testing.assert_array_equal(pts, pts_before)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda c: pattern_summary(c.to_numpy()), "cells must be a pandas DataFrame"),
+        (
+            lambda c: group_table(c.drop(columns="radius_um")),
+            r"missing column\(s\) \['radius_um'\]",
+        ),
+        (lambda c: cell_pattern_table(c.assign(y_um=np.nan)), "NaN or infinite"),
+        (lambda c: group_table(c.assign(radius_um=-1.0)), "negative radius_um"),
+        (lambda c: neighbour_distance_um(c.assign(radius_um=0.0)), "pass distance_um"),
+        (lambda c: neighbour_distance_um(c, factor=0), "factor must be"),
+        (lambda c: neighbour_graph(c, distance_um=-5), "distance_um must be"),
+        (lambda c: neighbour_graph(c, method="knn"), "method must be one of 'gabriel', 'radius'"),
+        (lambda c: pattern_summary(c, min_cells=0), "min_cells must be a whole number"),
+        (
+            lambda c: pattern_summary(c, cohesive_max=1.5),
+            r"cohesive_max must be a fraction in \[0, 1\]",
+        ),
+        (
+            lambda c: pattern_summary(c, cohesive_max=0.8, single_file_min=0.7),
+            "must be smaller than single_file_min",
+        ),
+        (lambda c: pattern_summary(c, bbox=(0, 0, 1, 1)), "does not contain all points_yx"),
+        (lambda c: deposit_pattern_table(c), "no deposit_id column"),
+        (lambda c: deposit_pattern_table(c.assign(deposit_id=0.5)), "deposit_id must be integers"),
+    ],
+)
+def test_errors_name_the_argument(call, match):
+    cells = hex_nest(3)
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(cells)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"points_yx": np.zeros((3, 3)), "radii_um": 5}, r"shape \(N, 2\)"),
+        ({"points_yx": [[0, np.nan]], "radii_um": 5}, "NaN or infinite"),
+        (
+            {"points_yx": [[0, 0], [1, 1]], "radii_um": [5, -1]},
+            "radii_um must all be finite and > 0",
+        ),
+        ({"points_yx": [[0, 0], [1, 1]], "radii_um": []}, "radii_um must be a number or a 1-D"),
+        ({"points_yx": [[0, 0], [1, 1]], "radii_um": 5, "area_um2": 0}, "area_um2 must be"),
+        ({"points_yx": [[0, 0], [1, 1]], "radii_um": 5, "bbox": (0, 0, -1, 1)}, "y1 > y0"),
+        (
+            {"points_yx": [[0, 0], [1, 1]], "radii_um": 5, "bbox": (0, 0)},
+            r"bbox must be \(y0, x0, y1, x1\)",
+        ),
+    ],
+)
+def test_ripley_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ripley_l(**kwargs)
