@@ -26,7 +26,7 @@ from .stains import detect_stain, estimate_background, estimate_stain_vectors, s
 from .tissue import tissue_mask
 from .tumor import classify_he, classify_ihc, lymphocyte_reference
 
-__all__ = ["STAINS", "analyze", "measure_node", "detect_cells"]
+__all__ = ["STAINS", "analyze", "analyze_slide", "measure_node", "detect_cells"]
 
 #: Stain choices of :func:`analyze`.
 STAINS = ("auto", "he", "ihc")
@@ -181,8 +181,9 @@ def detect_cells(
 
     Parameters
     ----------
-    rgb : (M, N, 3) uint8 ndarray
-    tissue : (M, N) bool ndarray
+    rgb : (M, N, 3) uint8 ndarray or pipeline.slide.Slide
+        Anything sliced as ``rgb[r0:r1, c0:c1]`` into an RGB region.
+    tissue : (M, N) bool ndarray, or a mask sliced the same way
     pixel_size_um : float, keyword-only
     vectors : (2, 3) array, keyword-only
         Stain vectors (haematoxylin first).
@@ -205,15 +206,15 @@ def detect_cells(
     """
     px = check_pixel_size(pixel_size_um)
     margin = int(np.ceil(_TILE_MARGIN_UM / px))
-    tiles = _tiles(rgb.shape[:2], int(tile_px), margin)
+    tiles = _tiles(tuple(rgb.shape[:2]), int(tile_px), margin)
     seg_kw = dict(segmentation or {})
 
     def run(tile):
         (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
-        mask = tissue[pr0:pr1, pc0:pc1]
+        mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
         if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
             return _empty_nuclei()
-        conc = separate_stains(rgb[pr0:pr1, pc0:pc1], vectors, background=background)
+        conc = separate_stains(np.asarray(rgb[pr0:pr1, pc0:pc1]), vectors, background=background)
         h, counter = conc[..., 0], conc[..., 1]
         labels = segment_nuclei(h, pixel_size_um=px, mask=mask, threshold=threshold, **seg_kw)
         table = nucleus_features(labels, h, counter, pixel_size_um=px, origin_px=(pr0, pc0))
@@ -250,6 +251,7 @@ def analyze(
     tile_px=1024,
     workers=None,
     image_name=None,
+    sample_tiles=16,
 ) -> NodeResult:
     """Analyse one lymph-node image: tissue, stains, nuclei, tumour cells, deposits, stage.
 
@@ -277,6 +279,9 @@ def analyze(
         Threads for the tiles.
     image_name : str, optional, keyword-only
         Recorded in the result.
+    sample_tiles : int, keyword-only
+        Full-resolution samples (512 x 512 pixels, spread over the tissue) from
+        which background, stain vectors and the nuclear threshold are estimated.
 
     Returns
     -------
@@ -330,23 +335,50 @@ def analyze(
             **stage_kw, **context,
         )
 
-    # Global quantities from a subsample, so that every tile uses the same ones.
-    step = max(1, int(np.ceil(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1_000_000))))
-    sub, sub_tissue = rgb[::step, ::step], tissue[::step, ::step]
+    # Global quantities from full-resolution samples spread over the tissue (the
+    # same procedure as whole-slide mode), so that every tile uses the same ones.
+    f = max(1, int(_overview_um(rgb.shape[:2], px) // px))
+    small_tissue = tissue[f // 2::f, f // 2::f]
+    sub, sub_tissue = _tissue_samples(rgb, tissue, small_tissue, sample_tiles)
+    overview = cv2.resize(rgb, (small_tissue.shape[1], small_tissue.shape[0]), interpolation=cv2.INTER_AREA)
+    stats = _global_stats(sub, sub_tissue, stain=stain, pixel_size_um=px, overview=(overview, small_tissue))
+    nuclei = detect_cells(
+        rgb, tissue, pixel_size_um=px, vectors=stats["vectors"], background=stats["background"],
+        threshold=stats["threshold"], tile_px=tile_px, workers=workers,
+    )
+    return _stage(nuclei, stats, pixel_size_um=px, dab_threshold=dab_threshold, params=params,
+                  stage_kw=stage_kw, context=context)
+
+
+def _overview_um(shape, px):
+    """Pixel size of the overview image: about 2 µm (a tumour cell is still ~7 pixels
+    across, so sparse DAB is seen), coarser for very large slides (<= 8000 pixels)."""
+    return max(2.0, px, max(shape) * px / 8000)
+
+
+def _global_stats(sub, sub_tissue, *, stain, pixel_size_um, overview=None):
+    """Background, stain, stain vectors and nuclear threshold from a sample of the image.
+
+    ``overview`` = (low-resolution image, its tissue mask) of the whole tissue, on
+    which the stain is detected (a few brown cells may fall outside the samples).
+    """
     background = estimate_background(sub, tissue=sub_tissue)
     if stain == "auto":
-        chosen, stain_reason = detect_stain(sub, mask=sub_tissue, background=background)
+        look, look_tissue = overview if overview is not None else (sub, sub_tissue)
+        chosen, stain_reason = detect_stain(look, mask=look_tissue, background=background)
     else:
         chosen, stain_reason = stain, "given"
     vectors, vec_source = estimate_stain_vectors(sub, stain=chosen, mask=sub_tissue, background=background)
     h_sub = separate_stains(sub, vectors, background=background)[..., 0]
-    threshold = nuclear_threshold(cv2.GaussianBlur(h_sub, (0, 0), max(0.3, 0.5 / (px * step))), mask=sub_tissue)
+    threshold = nuclear_threshold(cv2.GaussianBlur(h_sub, (0, 0), max(0.3, 0.5 / pixel_size_um)),
+                                  mask=sub_tissue)
+    return {"background": background, "stain": chosen, "stain_reason": stain_reason,
+            "vectors": vectors, "vectors_source": vec_source, "threshold": threshold}
 
-    nuclei = detect_cells(
-        rgb, tissue, pixel_size_um=px, vectors=vectors, background=background,
-        threshold=threshold, tile_px=tile_px, workers=workers,
-    )
-    if chosen == "ihc":
+
+def _stage(nuclei, stats, *, pixel_size_um, dab_threshold, params, stage_kw, context):
+    """Classify the nuclei, then group, measure and stage the tumour cells."""
+    if stats["stain"] == "ihc":
         is_tumor = classify_ihc(nuclei, dab_threshold=dab_threshold)
         reference = None
     else:
@@ -354,15 +386,144 @@ def analyze(
         is_tumor = classify_he(nuclei, reference=reference)
     cells = nuclei[is_tumor].reset_index(drop=True)
     cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
+    params = dict(params)
     params.update(
-        stain_vectors=np.round(vectors, 4).tolist(),
-        background=np.round(background, 1).tolist(),
-        hematoxylin_threshold=round(float(threshold), 4),
+        stain_vectors=np.round(stats["vectors"], 4).tolist(),
+        background=np.round(stats["background"], 1).tolist(),
+        hematoxylin_threshold=round(float(stats["threshold"]), 4),
     )
     if reference is not None:
         params["lymphocyte_reference"] = {k: round(float(v), 4) for k, v in reference.items()}
     return measure_node(
-        cells, pixel_size_um=px, stain=chosen, nucleus_count=int(len(nuclei)),
-        stain_reason=stain_reason, stain_vectors_source=vec_source, parameters=params,
-        **stage_kw, **context,
+        cells, pixel_size_um=pixel_size_um, stain=stats["stain"], nucleus_count=int(len(nuclei)),
+        stain_reason=stats["stain_reason"], stain_vectors_source=stats["vectors_source"],
+        parameters=params, **stage_kw, **context,
     )
+
+
+def _tissue_samples(rgb, tissue, small_tissue, n_samples, side=512):
+    """Up to ``n_samples`` full-resolution squares spread evenly over the tissue, stacked."""
+    shape = tuple(rgb.shape[:2])
+    ys, xs = np.nonzero(small_tissue)
+    order = np.linspace(0, len(ys) - 1, min(n_samples, len(ys))).astype(int)
+    samples, masks = [], []
+    for k in order:
+        cy = int((ys[k] + 0.5) / small_tissue.shape[0] * shape[0])
+        cx = int((xs[k] + 0.5) / small_tissue.shape[1] * shape[1])
+        y0 = int(np.clip(cy - side // 2, 0, max(0, shape[0] - side)))
+        x0 = int(np.clip(cx - side // 2, 0, max(0, shape[1] - side)))
+        y1, x1 = min(shape[0], y0 + side), min(shape[1], x0 + side)
+        samples.append(np.asarray(rgb[y0:y1, x0:x1]))
+        masks.append(np.asarray(tissue[y0:y1, x0:x1]))
+    width = max(a.shape[1] for a in samples)
+    sub = np.concatenate([np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)), constant_values=255)
+                          for a in samples])
+    sub_tissue = np.concatenate([np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in masks])
+    return sub, sub_tissue
+
+
+class _UpsampledMask:
+    """A low-resolution mask read at full resolution, region by region."""
+
+    def __init__(self, small: np.ndarray, shape: tuple[int, int]):
+        self.small = small
+        self.shape = shape
+        self.fy = small.shape[0] / shape[0]
+        self.fx = small.shape[1] / shape[1]
+
+    def __getitem__(self, key):
+        rows, cols = key
+        r = np.minimum((np.arange(rows.start, rows.stop) * self.fy).astype(int), self.small.shape[0] - 1)
+        c = np.minimum((np.arange(cols.start, cols.stop) * self.fx).astype(int), self.small.shape[1] - 1)
+        return self.small[np.ix_(r, c)]
+
+
+def _thumbnail(slide, target_um: float, *, chunk_px: int = 4096):
+    """The slide at about ``target_um`` per pixel, from a pyramid level or by streaming tiles."""
+    level = slide.level_for(target_um)
+    level_um = slide.level_pixel_size(level)
+    factor = max(1, int(target_um // level_um))
+    m, n = slide.level_shapes[level]
+    out_shape = (max(1, m // factor), max(1, n // factor))
+    if factor == 1:
+        return slide.read_level(level), level_um
+    out = np.zeros((*out_shape, 3), np.uint8)
+    step = (chunk_px // factor) * factor
+    for y0 in range(0, out_shape[0] * factor, step):
+        for x0 in range(0, out_shape[1] * factor, step):
+            y1, x1 = min(y0 + step, out_shape[0] * factor), min(x0 + step, out_shape[1] * factor)
+            block = slide.read(y0, y1, x0, x1, level=level)
+            out[y0 // factor:y1 // factor, x0 // factor:x1 // factor] = cv2.resize(
+                block, ((x1 - x0) // factor, (y1 - y0) // factor), interpolation=cv2.INTER_AREA)
+    return out, level_um * factor
+
+
+def analyze_slide(
+    slide,
+    *,
+    stain="auto",
+    rule="camelyon",
+    link_um=75.0,
+    dab_threshold=0.15,
+    contact_um=3.0,
+    itc_max_um=200.0,
+    micro_max_um=2000.0,
+    itc_max_cells=200,
+    tile_px=2048,
+    workers=None,
+    image_name=None,
+    sample_tiles=16,
+):
+    """Analyse a whole-slide image tile by tile, never holding it whole in memory.
+
+    Tissue is found on a low-resolution overview (about 2 µm per pixel) so that
+    empty glass is never read at full resolution; background, stain vectors and
+    the nuclear threshold come from up to ``sample_tiles`` full-resolution
+    samples (512 x 512 pixels) spread over the tissue; each tile is then read
+    from the file with a margin, its nuclei kept by the tile that holds their
+    centre, and the tumour cells of all tiles are grouped, measured and staged
+    together, so a deposit spanning tiles is measured whole.
+
+    Parameters
+    ----------
+    slide : pipeline.slide.Slide
+        An open slide (its pixel size is the base level's).
+    sample_tiles : int, keyword-only
+        Full-resolution samples for the global stain statistics.
+    others
+        As :func:`analyze`.
+
+    Returns
+    -------
+    NodeResult
+        ``extra["thumbnail_pixel_size_um"]`` gives the scale of the low-resolution
+        image returned by ``result.extra`` consumers (see :func:`slide_thumbnail`).
+    """
+    px = slide.pixel_size_um
+    check_choice(stain, STAINS, name="stain")
+    check_choice(rule, RULES, name="rule")
+    check_positive(link_um, name="link_um", allow_zero=True)
+    check_positive(dab_threshold, name="dab_threshold")
+    params = {"stain": stain, "dab_threshold": float(dab_threshold), "tile_px": int(tile_px),
+              "mode": "whole-slide"}
+    stage_kw = dict(rule=rule, link_um=link_um, contact_um=contact_um, itc_max_um=itc_max_um,
+                    micro_max_um=micro_max_um, itc_max_cells=itc_max_cells)
+    thumb, thumb_um = _thumbnail(slide, _overview_um(slide.shape, px))
+    small_tissue = tissue_mask(thumb, pixel_size_um=thumb_um)
+    context = dict(image=image_name, shape=tuple(slide.shape),
+                   tissue_area_mm2=float(small_tissue.sum()) * thumb_um**2 / 1e6)
+    if not small_tissue.any():
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in ("y_um", "x_um", "radius_um")})
+        return measure_node(empty, pixel_size_um=px, stain="he" if stain == "auto" else stain,
+                            flags=["no_tissue"], stain_reason="no tissue found", parameters=params,
+                            **stage_kw, **context)
+    tissue = _UpsampledMask(small_tissue, slide.shape)
+    sub, sub_tissue = _tissue_samples(slide, tissue, small_tissue, sample_tiles)
+    stats = _global_stats(sub, sub_tissue, stain=stain, pixel_size_um=px, overview=(thumb, small_tissue))
+    nuclei = detect_cells(slide, tissue, pixel_size_um=px, vectors=stats["vectors"],
+                          background=stats["background"], threshold=stats["threshold"],
+                          tile_px=tile_px, workers=workers)
+    result = _stage(nuclei, stats, pixel_size_um=px, dab_threshold=dab_threshold, params=params,
+                    stage_kw=stage_kw, context=context)
+    result.extra["thumbnail_pixel_size_um"] = thumb_um
+    return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from ._validate import check_positive
 
@@ -109,11 +110,14 @@ def classify_he(
     size_ratio=1.3,
     min_diameter_um=8.0,
     max_diameter_um=30.0,
-    min_width_ratio=0.9,
-    min_solidity=0.9,
-    eosin_ratio=1.15,
+    min_width_ratio=1.1,
+    max_eccentricity=0.9,
+    min_solidity=0.8,
+    eosin_ratio=1.3,
     pale_ratio=0.45,
     dark_ratio=0.95,
+    support_ratio=3.5,
+    min_support=1,
     reference=None,
 ):
     """Tumour cells in H&E, against the image's own lymphocytes.
@@ -124,15 +128,22 @@ def classify_he(
       least ``size_ratio`` times their median and at least ``min_diameter_um``
       (at most ``max_diameter_um``, beyond which it is a clump, not a nucleus);
     - it is round to oval, not spindle-shaped like a fibroblast or endothelial
-      cell: its minor axis is at least ``min_width_ratio`` lymphocyte diameters;
-    - its outline is convex (solidity >= ``min_solidity``), unlike the folded,
-      kidney-shaped nuclei of sinus histiocytes;
+      cell: its minor axis is at least ``min_width_ratio`` lymphocyte diameters
+      and its eccentricity at most ``max_eccentricity``;
+    - its outline is convex enough (solidity >= ``min_solidity``) to be one
+      nucleus rather than a clump;
     - it sits in eosinophilic cytoplasm: ring eosin at least ``eosin_ratio``
       times that around lymphocytes;
     - it is not as pale as a histiocyte or germinal-centre cell (mean
       haematoxylin >= ``pale_ratio`` x the lymphocytes'), and not a pair of
       merged lymphocytes (as dark as a lymphocyte, >= ``dark_ratio`` x, while
-      less than 1.6 lymphocyte diameters across).
+      less than 1.6 lymphocyte diameters across);
+    - it has company: at least ``min_support`` other such cells within
+      ``support_ratio`` lymphocyte diameters (about 22 µm, one or two cell
+      bodies). Carcinoma grows in nests, cords and files; sinus histiocytes, the
+      commonest large pale cells of a node, lie apart in the sinus. The price is
+      that a truly isolated tumour cell is not called in H&E: isolated tumour
+      cells are confirmed with cytokeratin IHC, which counts single cells.
 
     Parameters
     ----------
@@ -140,7 +151,11 @@ def classify_he(
         From :func:`pipeline.nuclei.nucleus_features` with eosin as counterstain.
     size_ratio, min_diameter_um, max_diameter_um, min_width_ratio : float, keyword-only
         Size and shape criteria (diameters in µm).
-    min_solidity : float, keyword-only
+    max_eccentricity, min_solidity : float, keyword-only
+    support_ratio : float, keyword-only
+        Neighbourhood radius in lymphocyte diameters (needs ``y_um``/``x_um``).
+    min_support : int, keyword-only
+        Other candidate cells needed within it (0 switches the rule off).
     eosin_ratio, pale_ratio, dark_ratio : float, keyword-only
         Stain criteria relative to the lymphocyte reference.
     reference : dict, optional, keyword-only
@@ -158,20 +173,23 @@ def classify_he(
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [13.0, 13.0],
-    ...                   "minor_axis_um": [6.0] * 40 + [11.0, 11.0],
-    ...                   "solidity": [0.97] * 42,
-    ...                   "hematoxylin_mean": [1.0] * 40 + [0.6, 0.2],
-    ...                   "counterstain_ring": [0.2] * 40 + [0.5, 0.1]})
-    >>> classify_he(t)[-2:].tolist()
-    [True, False]
+    >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [13.0, 13.0, 13.0],
+    ...                   "minor_axis_um": [6.0] * 40 + [11.0] * 3,
+    ...                   "eccentricity": [0.3] * 43, "solidity": [0.97] * 43,
+    ...                   "hematoxylin_mean": [1.0] * 40 + [0.6, 0.6, 0.2],
+    ...                   "counterstain_ring": [0.2] * 40 + [0.5, 0.5, 0.1],
+    ...                   "y_um": [500.0] * 40 + [0.0, 15.0, 30.0], "x_um": 0.0})
+    >>> classify_he(t)[-3:].tolist()
+    [True, True, False]
     """
-    _need(nuclei, ["equivalent_diameter_um", "minor_axis_um", "solidity", "hematoxylin_mean",
-                   "counterstain_ring"])
+    _need(nuclei, ["equivalent_diameter_um", "minor_axis_um", "eccentricity", "solidity",
+                   "hematoxylin_mean", "counterstain_ring"])
     for name, v in (("size_ratio", size_ratio), ("min_diameter_um", min_diameter_um),
                     ("max_diameter_um", max_diameter_um), ("min_width_ratio", min_width_ratio),
                     ("min_solidity", min_solidity), ("eosin_ratio", eosin_ratio),
-                    ("pale_ratio", pale_ratio), ("dark_ratio", dark_ratio)):
+                    ("pale_ratio", pale_ratio), ("dark_ratio", dark_ratio),
+                    ("max_eccentricity", max_eccentricity), ("support_ratio", support_ratio),
+                    ("min_support", min_support)):
         check_positive(v, name=name, allow_zero=True)
     ref = lymphocyte_reference(nuclei) if reference is None else reference
     d_l = ref["diameter_um"]
@@ -183,10 +201,21 @@ def classify_he(
     shape_ok = (
         (d >= max(min_diameter_um, size_ratio * d_l)) & (d <= max_diameter_um)
         & (width >= min_width_ratio * d_l) & (solid >= min_solidity)
+        & (nuclei["eccentricity"].to_numpy(float) <= max_eccentricity)
     )
-    if not np.isfinite(ref["hematoxylin"]):
-        return shape_ok
-    eosinophilic = ring >= eosin_ratio * ref["ring"]
-    not_pale = h >= pale_ratio * ref["hematoxylin"]
-    merged_lymphocytes = (h >= dark_ratio * ref["hematoxylin"]) & (d < 1.6 * d_l)
-    return shape_ok & eosinophilic & not_pale & ~merged_lymphocytes
+    if np.isfinite(ref["hematoxylin"]):
+        eosinophilic = ring >= eosin_ratio * ref["ring"]
+        not_pale = h >= pale_ratio * ref["hematoxylin"]
+        merged_lymphocytes = (h >= dark_ratio * ref["hematoxylin"]) & (d < 1.6 * d_l)
+        candidate = shape_ok & eosinophilic & not_pale & ~merged_lymphocytes
+    else:
+        candidate = shape_ok
+    if min_support > 0 and candidate.any():
+        _need(nuclei, ["y_um", "x_um"])
+        pts = nuclei[["y_um", "x_um"]].to_numpy(float)[candidate]
+        tree = cKDTree(pts)
+        company = np.array([len(v) - 1 for v in tree.query_ball_point(pts, support_ratio * d_l)])
+        keep = np.flatnonzero(candidate)[company < min_support]
+        candidate = candidate.copy()
+        candidate[keep] = False
+    return candidate

@@ -1,0 +1,140 @@
+"""Whole-slide images read region by region, never whole.
+
+:class:`Slide` opens a (pyramidal) TIFF, OME-TIFF or SVS through tifffile's zarr
+store: any region of any pyramid level is decoded on demand, tile by tile, so
+memory follows the region asked for, not the slide.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_pixel_size
+from .io import ImageFormatError, ImageReadError, PixelSizeError, read_pixel_size
+
+__all__ = ["Slide"]
+
+
+class Slide:
+    """A lazily read RGB whole-slide image.
+
+    Parameters
+    ----------
+    path : path-like
+        TIFF, BigTIFF, OME-TIFF or SVS, pyramidal or not.
+    pixel_size_um : float, optional, keyword-only
+        µm per pixel of the base level; overrides the file's.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        Base level (rows, cols).
+    pixel_size_um : float
+        Base-level µm per pixel.
+    level_shapes : list of (int, int)
+        Every pyramid level, base first.
+
+    Raises
+    ------
+    ImageReadError, ImageFormatError, PixelSizeError
+        For files tifffile cannot open, non-RGB layouts, or no pixel size.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from pipeline.io import write_calibrated_tiff
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "s.tif"
+    >>> write_calibrated_tiff(path, np.zeros((512, 512, 3), np.uint8), pixel_size_um=0.5,
+    ...                       tile=(256, 256), pyramid_levels=1)
+    >>> with Slide(path) as s:
+    ...     s.shape, s.level_shapes[1], s.read(0, 10, 0, 20).shape
+    ((512, 512), (256, 256), (10, 20, 3))
+    """
+
+    def __init__(self, path, *, pixel_size_um=None):
+        import tifffile
+        import zarr
+
+        self.path = Path(path)
+        name = self.path.name
+        if pixel_size_um is None:
+            px, source = read_pixel_size(self.path)
+            if px is None:
+                raise PixelSizeError(
+                    f"{name}: no pixel size in the file (no OME PhysicalSizeX, Aperio MPP or "
+                    "TIFF resolution); pass pixel_size_um=... (CLI: --pixel-size UM)"
+                )
+        else:
+            px, source = pixel_size_um, "argument"
+        self.pixel_size_um = check_pixel_size(px, source=name)
+        self.pixel_size_source = source
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._tif = tifffile.TiffFile(self.path)
+                series = self._tif.series[0]
+                store = series.aszarr()
+                group = zarr.open(store, mode="r")
+        except Exception as exc:  # tifffile raises many kinds for bad files
+            raise ImageReadError(f"{name}: cannot open as a tiled TIFF ({' '.join(str(exc).split())[:160]})") from None
+        if hasattr(group, "shape"):  # a single level opens as an array
+            self._levels = [group]
+        else:
+            self._levels = [group[str(i)] for i in range(len(series.levels))]
+        axes = series.levels[0].axes
+        if not (axes.endswith("YXS") and self._levels[0].shape[-1] in (3, 4)):
+            self.close()
+            raise ImageFormatError(
+                f"{name}: layout {axes} {tuple(self._levels[0].shape)} is not interleaved RGB; "
+                "whole-slide mode needs (rows, cols, 3) tiles"
+            )
+        self.level_shapes = [tuple(int(v) for v in a.shape[-3:-1]) for a in self._levels]
+        self.shape = self.level_shapes[0]
+
+    def level_pixel_size(self, level: int) -> float:
+        """µm per pixel of a pyramid level (from its size relative to the base)."""
+        return self.pixel_size_um * self.shape[1] / self.level_shapes[level][1]
+
+    def level_for(self, target_um: float) -> int:
+        """The coarsest level whose pixels are no larger than ``target_um``."""
+        best = 0
+        for i in range(len(self._levels)):
+            if self.level_pixel_size(i) <= target_um * 1.001:
+                best = i
+        return best
+
+    def read(self, y0, y1, x0, x1, *, level=0) -> np.ndarray:
+        """Decode one region of a level as an (M, N, 3) uint8 array."""
+        arr = self._levels[level]
+        region = np.asarray(arr[..., int(y0):int(y1), int(x0):int(x1), :])
+        region = region.reshape(region.shape[-3:])[..., :3]
+        if region.dtype != np.uint8:
+            raise ImageFormatError(f"{self.path.name}: {region.dtype} samples; whole-slide mode needs 8-bit RGB")
+        return np.ascontiguousarray(region)
+
+    def read_level(self, level: int) -> np.ndarray:
+        """A whole pyramid level (use a small one)."""
+        m, n = self.level_shapes[level]
+        return self.read(0, m, 0, n, level=level)
+
+    def close(self) -> None:
+        tif = getattr(self, "_tif", None)
+        if tif is not None:
+            tif.close()
+            self._tif = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __getitem__(self, key):
+        """``slide[r0:r1, c0:c1]`` reads that base-level region (a numpy-like view)."""
+        rows, cols = key[0], key[1]
+        return self.read(rows.start or 0, rows.stop if rows.stop is not None else self.shape[0],
+                         cols.start or 0, cols.stop if cols.stop is not None else self.shape[1])

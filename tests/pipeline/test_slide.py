@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from pipeline.analysis import analyze, analyze_slide
+from pipeline.io import ImageFormatError, PixelSizeError, read_image, write_calibrated_tiff
+from pipeline.slide import Slide
+from pipeline.synthetic import make_node
+
+
+@pytest.fixture(scope="module")
+def pyramid(tmp_path_factory):
+    node = make_node(size_um=(1100.0, 1100.0), pixel_size_um=0.5, stain="ihc", pattern="cohesive",
+                     deposits=[{"diameter_um": 320.0}], seed=321)
+    path = tmp_path_factory.mktemp("wsi") / "node.tif"
+    write_calibrated_tiff(path, node.rgb, pixel_size_um=0.5, tile=(256, 256), pyramid_levels=3)
+    return path, node
+
+
+def test_slide_reads_regions_and_levels(pyramid):
+    path, node = pyramid
+    with Slide(path) as s:
+        assert s.shape == node.rgb.shape[:2] and len(s.level_shapes) == 4
+        assert s.pixel_size_um == pytest.approx(0.5)
+        np.testing.assert_array_equal(s.read(100, 300, 50, 90), node.rgb[100:300, 50:90])
+        np.testing.assert_array_equal(s[10:20, 30:40], node.rgb[10:20, 30:40])
+        assert s.level_pixel_size(2) == pytest.approx(2.0)
+        assert s.level_for(4.0) == 3
+
+
+def test_whole_slide_mode_matches_in_memory(pyramid):
+    path, node = pyramid
+    rgb, px, _ = read_image(path)
+    whole = analyze(rgb, pixel_size_um=px)
+    with Slide(path) as s:
+        tiled = analyze_slide(s, tile_px=512, workers=2)
+    assert tiled.category == whole.category == node.category
+    assert tiled.stain == whole.stain == "ihc"
+    assert tiled.tumor_cell_count == pytest.approx(whole.tumor_cell_count, rel=0.03)
+    assert tiled.largest_deposit_um == pytest.approx(whole.largest_deposit_um, rel=0.03)
+    assert tiled.nucleus_count == pytest.approx(whole.nucleus_count, rel=0.03)
+    assert tiled.parameters["mode"] == "whole-slide"
+
+
+def test_slide_errors(tmp_path):
+    import tifffile
+
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(PixelSizeError, match="plain.tif: no pixel size"):
+        Slide(plain)
+    grey = tmp_path / "grey.tif"
+    write_calibrated_tiff(tmp_path / "ok.tif", np.zeros((64, 64, 3), np.uint8), pixel_size_um=1.0)
+    tifffile.imwrite(grey, np.zeros((64, 64), np.uint8), resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
+    with pytest.raises(ImageFormatError, match="grey.tif"):
+        Slide(grey)
+    with Slide(tmp_path / "ok.tif") as s:  # glass only
+        r = analyze_slide(s)
+    assert r.category == "negative" and r.flags == ["no_tissue"]
