@@ -71,7 +71,7 @@ def lymphocyte_reference(nuclei) -> dict:
     }
 
 
-def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
+def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment="cytoplasm"):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     Parameters
@@ -85,6 +85,9 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
         cell has brown on one side only.
     min_diameter_um : float, keyword-only
         Smaller objects are debris, not cells.
+    compartment : {"cytoplasm", "nucleus", "cell"}, keyword-only
+        Where the marker sits: cytokeratin in the cytoplasm (the ring, default),
+        a nuclear marker such as Ki67 in the nucleus, or either ("cell").
 
     Returns
     -------
@@ -93,13 +96,22 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0):
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"counterstain_ring_median": [0.05, 0.4], "equivalent_diameter_um": [7.0, 9.0]})
+    >>> t = pd.DataFrame({"counterstain_ring_median": [0.05, 0.4], "counterstain_inside": [0.0, 0.0],
+    ...                   "equivalent_diameter_um": [7.0, 9.0]})
     >>> classify_ihc(t).tolist()
     [False, True]
     """
-    _need(nuclei, ["counterstain_ring_median", "equivalent_diameter_um"])
+    from ._validate import check_choice
+
+    check_choice(compartment, ("cytoplasm", "nucleus", "cell"), name="compartment")
+    _need(nuclei, ["counterstain_ring_median", "counterstain_inside", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
     ring = nuclei["counterstain_ring_median"].to_numpy(float)
+    inside = nuclei["counterstain_inside"].to_numpy(float)
+    if compartment == "nucleus":
+        ring = inside
+    elif compartment == "cell":
+        ring = np.maximum(ring, inside)
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     return (ring > dab_threshold) & (d >= min_diameter_um)
 
