@@ -17,13 +17,11 @@ def test_analyze_finds_the_tumour_cells(stain, px):
     np.testing.assert_array_equal(rgb, before)
     assert r.stain == stain
     found = r.cells[["y_um", "x_um"]].to_numpy()
-    # H&E does not call a lone tumour-like cell (it could be a histiocyte); IHC does
-    expected = truth if stain == "ihc" else truth[:3]
-    assert len(found) == len(expected)
-    d = np.sqrt(((found[:, None] - expected[None]) ** 2).sum(-1)).min(0)
+    assert len(found) == len(truth)
+    d = np.sqrt(((found[:, None] - truth[None]) ** 2).sum(-1)).min(0)
     assert (d < 2.0).all()
     # three linked cells + one far away: two deposits, ITC
-    assert sorted(r.deposits["cell_count"].tolist()) == ([1, 3] if stain == "ihc" else [3])
+    assert sorted(r.deposits["cell_count"].tolist()) == [1, 3]
     assert r.category == "itc" and r.pn_category == "pN0(i+)"
     assert r.nucleus_count > 100  # the lymphocytes were segmented too
 
@@ -96,10 +94,33 @@ def test_classifiers_on_tables():
     ref = lymphocyte_reference(t)
     assert ref["diameter_um"] == 6.5 and ref["count"] == 50
     # big + eosinophilic + not pale -> tumour; pale histiocyte-like and no-cytoplasm cell -> not
-    # the lone cell is not called in H&E (no neighbouring candidate)...
-    assert classify_he(t)[-3:].tolist() == [False, False, False]
+    # the rules: the lone cell is not called (no neighbouring candidate)...
+    assert classify_he(t, method="rules")[-3:].tolist() == [False, False, False]
     # ...unless the neighbourhood rule is switched off
-    assert classify_he(t, min_support=0)[-3:].tolist() == [True, False, False]
+    assert classify_he(t, method="rules", min_support=0)[-3:].tolist() == [True, False, False]
     assert classify_ihc(t, dab_threshold=0.3)[-3:].tolist() == [True, False, False]
     with pytest.raises(ValueError, match="missing column"):
-        classify_he(t.drop(columns="counterstain_ring"))
+        classify_he(t.drop(columns="counterstain_ring"), method="rules")
+    with pytest.raises(ValueError, match="missing column"):
+        classify_he(t)  # the forest needs the chromatin texture (hematoxylin_std)
+    with pytest.raises(ValueError, match="method must be one of"):
+        classify_he(t, method="svm")
+
+
+def test_forest_scores_relative_features():
+    from pipeline.tumor import forest_probability, he_features, load_forest
+
+    forest = load_forest()
+    assert forest["features"] and len(forest["trees"]) >= 10
+    lymph = {"equivalent_diameter_um": 6.5, "minor_axis_um": 6.0, "solidity": 0.97,
+             "hematoxylin_mean": 1.0, "hematoxylin_std": 0.2, "counterstain_ring": 0.1, "eccentricity": 0.4}
+    tumour = {"equivalent_diameter_um": 14.0, "minor_axis_um": 12.0, "solidity": 0.96,
+              "hematoxylin_mean": 0.6, "hematoxylin_std": 0.18, "counterstain_ring": 0.3, "eccentricity": 0.5}
+    t = pd.DataFrame([lymph] * 60 + [tumour])
+    p = forest_probability(he_features(t), forest)
+    assert p[-1] > 0.5 > p[0]
+    # the same cells measured at another scale and stain strength score the same
+    t2 = t.copy()
+    t2[["equivalent_diameter_um", "minor_axis_um"]] *= 1.2
+    t2[["hematoxylin_mean", "hematoxylin_std", "counterstain_ring"]] *= 0.7
+    np.testing.assert_allclose(forest_probability(he_features(t2), forest), p, atol=1e-9)
