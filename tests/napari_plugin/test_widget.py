@@ -1,0 +1,293 @@
+"""The "Analyze lymph node" widget, driven through its methods (napari viewer under Xvfb)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                             or os.environ.get("WAYLAND_DISPLAY")):
+    pytest.skip("no display: run the napari tests under xvfb-run", allow_module_level=True)
+
+from napari_plugin import _layers  # noqa: E402
+from napari_plugin._widget import AnalyzeWidget  # noqa: E402
+
+pytestmark = [
+    pytest.mark.gui,
+    # napari 0.9 with a Qt5 binding warns that it cannot follow the system theme
+    pytest.mark.filterwarnings(
+        "ignore:System theme detection requires a Qt6 backend:UserWarning"),
+]
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = AnalyzeWidget(viewer)
+    qtbot.addWidget(widget)
+    return viewer, widget
+
+
+def _open(viewer, sample_data, key):
+    rgb, kwargs, _ = sample_data(key)
+    return viewer.add_image(rgb, **kwargs)
+
+
+def _points(viewer):
+    return viewer.layers[_layers.CELLS_LAYER]
+
+
+def _remove_points(points, mask):
+    points.selected_data = set(np.flatnonzero(mask).tolist())
+    points.remove_selected()
+
+
+def test_pixel_size_prefilled_from_the_layer(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    layer = _open(viewer, sample_data, "itc_he")
+    assert widget.selected_layer() is layer
+    assert float(widget.pixel_edit.text()) == 0.5
+    assert widget.link_spin.value() == 75.0
+
+
+def test_run_refuses_without_pixel_size(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    rgb = sample_data("itc_he")[0]
+    layer = viewer.add_image(rgb, rgb=True, name="uncalibrated")  # e.g. a plain PNG
+    assert widget.selected_layer() is layer
+    assert widget.pixel_edit.text() == ""
+    assert "no pixel size" in widget.status_label.text()
+    assert widget.run(sync=True) is None
+    assert "Pixel size is missing" in widget.status_label.text()
+    assert widget.run_button.isEnabled()
+    assert _layers.CELLS_LAYER not in viewer.layers
+    widget.pixel_edit.setText("abc")
+    assert widget.run(sync=True) is None
+    assert "not a number" in widget.status_label.text()
+    widget.pixel_edit.setText("0.5")
+    result = widget.run(sync=True)
+    assert result is not None
+    # the image now sits in µm under the µm result layers
+    assert tuple(layer.scale) == (0.5, 0.5)
+    assert layer.metadata["pixel_size_um"] == 0.5
+
+
+def test_run_shows_layers_panel_and_table(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    result = widget.run(sync=True)
+    assert widget.run_button.isEnabled()
+    assert widget.progress.value() == widget.progress.maximum()
+    points = _points(viewer)
+    assert len(points.data) == len(result.cells)
+    assert tuple(points.scale) == (1.0, 1.0)
+    assert str(points.units[0]) == "micrometer"
+    assert {"cell_id", "deposit_id", "group_size", "degree", "dispersed"} <= set(points.features)
+    deposits = viewer.layers[_layers.DEPOSITS_LAYER]
+    assert deposits.nshapes == len(result.deposits)
+    assert viewer.layers[_layers.CALIPER_LAYER].shape_type == ["line"]
+    assert _layers.EXCLUDE_LAYER in viewer.layers
+    text = widget.results_label.text()
+    summary = result.summary()
+    for expected in (summary["category"], html.escape(summary["category_reason"]),
+                     summary["pn_category"],
+                     f"{summary['largest_deposit_um'] / 1000:.3f} mm",
+                     summary["growth_pattern"]):
+        assert expected in text
+    assert widget.table.rowCount() == len(result.deposits)
+    assert widget.table.isSortingEnabled()
+    ids = widget.table_deposit_ids()  # largest first by default
+    diameters = result.deposits.set_index("deposit_id").loc[ids, "longest_diameter_um"]
+    assert list(diameters) == sorted(diameters, reverse=True)
+
+
+def test_table_selection_centres_the_camera(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    result = widget.run(sync=True)
+    big = result.deposits.loc[result.deposits["longest_diameter_um"].idxmax()]
+    camera = viewer.scene.camera
+    camera.center, camera.zoom = (0.0, 0.0), 0.1
+    widget.select_deposit(int(big["deposit_id"]))
+    outline = np.asarray(big["outline"])
+    np.testing.assert_allclose(camera.center[-2:], (outline.min(0) + outline.max(0)) / 2)
+    assert camera.zoom > 0.1
+
+
+def test_delete_all_points_gives_negative(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "itc_he")
+    before = widget.run(sync=True)
+    assert len(before.cells) > 0
+    points = _points(viewer)
+    _remove_points(points, np.ones(len(points.data), bool))
+    after = widget.remeasure()
+    assert after.category == "negative" and after.pn_category == "pN0"
+    assert after.review == {"reviewed": True, "cells_added": 0,
+                            "cells_removed": len(before.cells), "cells_excluded": 0,
+                            "deposits_before": len(before.deposits), "deposits_after": 0,
+                            "excluded_regions": 0}
+    assert after.summary()["review"]["reviewed"] is True
+    assert "negative" in widget.results_label.text()
+    assert widget.table.rowCount() == 0
+    assert len(viewer.layers[_layers.CALIPER_LAYER].data) == 0
+
+
+def test_remeasure_without_edits_reproduces_the_analysis(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    before = widget.run(sync=True)
+    after = widget.remeasure()
+    assert after.category == before.category
+    assert after.largest_deposit_um == pytest.approx(before.largest_deposit_um)
+    np.testing.assert_array_equal(after.cells["deposit_id"], before.cells["deposit_id"])
+    assert after.review["cells_added"] == after.review["cells_removed"] == 0
+    assert after.nucleus_count == before.nucleus_count
+    assert after.tissue_area_mm2 == before.tissue_area_mm2
+
+
+def test_deleting_half_a_micrometastasis_shrinks_it(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    before = widget.run(sync=True)
+    assert before.category == "micrometastasis"
+    big = int(before.deposits.loc[before.deposits["longest_diameter_um"].idxmax(), "deposit_id"])
+    points = _points(viewer)
+    in_big = points.features["deposit_id"].to_numpy() == big
+    x = np.asarray(points.data)[:, 1]
+    half = in_big & (x < np.median(x[in_big]))
+    _remove_points(points, half)
+    after = widget.remeasure()
+    assert after.largest_deposit_um < before.largest_deposit_um - 50
+    assert after.review["cells_removed"] == int(half.sum())
+    assert f"{after.largest_deposit_um / 1000:.3f} mm" in widget.results_label.text()
+
+
+def test_add_points_creates_a_new_deposit(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    before = widget.run(sync=True)
+    points = _points(viewer)
+    widget.start_adding_cells()
+    assert points.mode == "add"
+    far = np.array([[20.0, 20.0], [20.0, 32.0]])  # a corner far from any deposit
+    points.add(far)
+    assert points.features["cell_id"].tolist()[-2:] == [-1, -1]
+    after = widget.remeasure()
+    assert after.review["cells_added"] == 2
+    assert len(after.deposits) == len(before.deposits) + 1
+    added = after.cells[after.cells["cell_id"] > before.cells["cell_id"].max()]
+    assert len(added) == 2
+    median = float(np.median(before.cells["radius_um"]))
+    np.testing.assert_allclose(added["radius_um"], median)
+    assert added["deposit_id"].nunique() == 1
+    # the added points are now coloured like their new deposit
+    colours = _layers.deposit_colours(added["deposit_id"])
+    np.testing.assert_allclose(points.border_color[-2:], colours)
+    # the second re-measure still counts the added cells relative to the analysis
+    again = widget.remeasure()
+    assert again.review["cells_added"] == 2 and again.review["cells_removed"] == 0
+
+
+def test_exclude_region_drops_its_cells(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    before = widget.run(sync=True)
+    widget.start_exclude_region()
+    exclude = viewer.layers[_layers.EXCLUDE_LAYER]
+    assert exclude.mode == "add_polygon"
+    y, x = before.cells["y_um"].to_numpy(), before.cells["x_um"].to_numpy()
+    ymid = float(np.median(y))
+    box = np.array([[y.min() - 20, x.min() - 20], [y.min() - 20, x.max() + 20],
+                    [ymid, x.max() + 20], [ymid, x.min() - 20]])
+    exclude.add_polygons([box])
+    expected = int((y < ymid).sum())
+    after = widget.remeasure()
+    assert after.review["excluded_regions"] == 1
+    assert after.review["cells_excluded"] == expected
+    assert len(after.cells) == len(before.cells) - expected
+    assert (after.cells["y_um"] >= ymid).all()
+
+
+def test_delete_selected_deposit(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    before = widget.run(sync=True)
+    assert widget.delete_selected_deposit() == 0
+    assert "Select a deposit" in widget.status_label.text()
+    big = int(before.deposits.loc[before.deposits["longest_diameter_um"].idxmax(), "deposit_id"])
+    n_big = int((before.cells["deposit_id"] == big).sum())
+    widget.select_deposit(big)
+    widget.delete_deposit_button.click()
+    assert len(_points(viewer).data) == len(before.cells) - n_big
+    assert big not in widget.table_deposit_ids()
+    after = widget.remeasure()
+    assert after.review["cells_removed"] == n_big
+    assert after.review["deposits_after"] == len(before.deposits) - 1
+
+
+def test_export_matches_the_reviewed_result(viewer_widget, sample_data, tmp_path):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "micro_idc_he")
+    widget.run(sync=True)
+    points = _points(viewer)
+    x = np.asarray(points.data)[:, 1]
+    _remove_points(points, x < np.median(x))
+    result = widget.remeasure()
+    out = widget.export(tmp_path / "export")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["cells.csv", "deposits.csv", "objects.geojson", "overlay.png",
+                     "summary.json"]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["category"] == result.category
+    assert summary["category"] in widget.results_label.text()
+    assert summary["largest_deposit_um"] == pytest.approx(result.largest_deposit_um)
+    assert summary["review"] == result.review
+    deposits = pd.read_csv(out / "deposits.csv")
+    assert len(deposits) == len(result.deposits) == widget.table.rowCount()
+    assert deposits["longest_diameter_um"].max() == pytest.approx(result.largest_deposit_um,
+                                                                  abs=1e-3)
+    assert len(pd.read_csv(out / "cells.csv")) == len(result.cells)
+    geo = json.loads((out / "objects.geojson").read_text(encoding="utf-8"))
+    kinds = [f["properties"]["objectType"] for f in geo["features"]]
+    assert kinds.count("annotation") == len(result.deposits)
+    assert kinds.count("detection") == len(result.cells)
+
+
+def test_remeasure_3000_cells_is_fast(viewer_widget, record_property):
+    """Re-measure of ~3000 cells (no segmentation) takes well under a second."""
+    from pipeline.analysis import measure_node
+
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:50] * 14.0
+    nest = np.c_[yy.ravel() + 200, xx.ravel() + 200]
+    scattered = np.c_[rng.uniform(1000, 2500, 1000), rng.uniform(100, 2500, 1000)]
+    yx = np.vstack([nest, scattered])
+    cells = pd.DataFrame({"y_um": yx[:, 0], "x_um": yx[:, 1],
+                          "radius_um": rng.uniform(4, 7, len(yx))})
+    result = measure_node(cells, pixel_size_um=0.5, stain="he", image="synthetic",
+                          shape=(5200, 5200))
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, scale=(0.5, 0.5),
+                     units=("µm", "µm"), metadata={"pixel_size_um": 0.5})
+    widget.image_layer = widget.selected_layer()
+    widget.show_result(result)
+    points = _points(viewer)
+    widget.remeasure()  # warm-up: first call imports and builds caches
+    _remove_points(points, np.arange(len(points.data)) % 100 == 0)
+    t0 = time.perf_counter()
+    after = widget.remeasure()
+    elapsed = time.perf_counter() - t0
+    record_property("remeasure_3000_cells_s", elapsed)
+    print(f"\nre-measure of {len(after.cells)} cells: {elapsed:.3f} s")
+    assert len(after.cells) == 2970
+    assert elapsed < 1.0
