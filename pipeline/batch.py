@@ -1,19 +1,43 @@
-"""Batches: many images in, one folder of results out; one bad file never stops the rest."""
+"""Batches: many images in, one folder of results out; one bad file never stops the rest.
+
+Images run in parallel on Dask (:mod:`pipeline.parallel`): local threads by
+default, or an existing ``dask.distributed`` cluster. Each image's folder is
+written by whichever worker analysed it (every file atomically, ``summary.json``
+last); the calling process writes ``summary.csv``, ``errors.csv`` and
+``report.html`` in input order, rewriting the tables as results arrive. A
+finished folder whose ``summary.json`` records the same input hash, parameters
+and version is skipped on the next run, so an interrupted batch resumes.
+
+The library logs to the ``pipeline.batch`` logger and never configures logging.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ._version import __version__
 from .analysis import analyze
-from .export import write_node_outputs, write_table
+from .export import NODE_FILES, deposits_for_csv, write_node_outputs, write_table
 from .io import is_supported, read_image
+from .parallel import available_cores, check_scheduler_address, check_workers, run_tasks
 
-__all__ = ["find_images", "output_names", "analyze_file", "run_batch", "BatchReport", "one_line"]
+__all__ = [
+    "find_images", "output_names", "analyze_file", "run_batch", "BatchReport", "one_line",
+    "file_sha256", "node_files", "process_image", "check_patients",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def one_line(exc: BaseException) -> str:
@@ -22,8 +46,11 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def find_images(inputs: Iterable) -> list[Path]:
+def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
     """Image files named by ``inputs``: files as given, folders searched recursively.
+
+    ``inputs`` is one path or an iterable of paths. Folder searches skip
+    anything under ``exclude`` (the output folder, whose overlays are PNGs).
 
     Folders contribute files with a supported suffix (hidden files skipped), in
     sorted order; explicitly named files are kept whatever their suffix, so that
@@ -34,13 +61,18 @@ def find_images(inputs: Iterable) -> list[Path]:
     FileNotFoundError
         For an input that does not exist.
     """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    skip = Path(exclude).resolve() if exclude is not None else None
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found.extend(
                 p for p in sorted(path.rglob("*"))
-                if p.is_file() and is_supported(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file() and is_supported(p)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and (skip is None or skip not in p.resolve().parents)
             )
         elif path.exists():
             found.append(path)
@@ -83,20 +115,79 @@ def output_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def analyze_file(path, *, pixel_size_um=None, **params):
-    """Read one image and analyse it; returns ``(result, rgb)``."""
-    rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um)
+# tifffile / warnings capture in pipeline.io is not thread-safe (warnings.catch_warnings
+# swaps process-wide state), so images are *read* one at a time; the analysis,
+# which dominates, runs in parallel.
+_READ_LOCK = threading.Lock()
+
+
+def analyze_file(path, *, pixel_size_um=None, tile_workers=None, **params):
+    """Read one image and analyse it; returns ``(result, rgb)``.
+
+    ``tile_workers`` (threads for the image's tiles; default: the analysis'
+    own) does not change the result.
+    """
+    with _READ_LOCK:
+        rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um)
+    if tile_workers is not None:
+        params.setdefault("workers", tile_workers)
     result = analyze(rgb, pixel_size_um=px, image_name=Path(path).name, **params)
     result.extra["pixel_size_source"] = meta.get("pixel_size_source")
     return result, rgb
 
 
+def file_sha256(path, *, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks (memory does not grow with the file).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> _ = p.write_bytes(b"abc")
+    >>> file_sha256(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def node_files(*, geojson=True, parquet=False) -> tuple[str, ...]:
+    """The files a finished image folder holds for these export options (summary.json last).
+
+    Examples
+    --------
+    >>> node_files(geojson=False)
+    ('cells.csv', 'deposits.csv', 'overlay.png', 'summary.json')
+    >>> node_files(parquet=True)[:3]
+    ('cells.parquet', 'deposits.parquet', 'cells.csv')
+    """
+    extra = ("cells.parquet", "deposits.parquet") if parquet else ()
+    middle = ("objects.geojson",) if geojson else ()
+    return extra + NODE_FILES[:-1] + middle + NODE_FILES[-1:]
+
+
+#: Every file the batch may write into an image folder (removed before a redo).
+_ALL_NODE_FILES = node_files(geojson=True, parquet=True)
+
+
 @dataclass
 class BatchReport:
-    """What a batch did: one summary row per analysed image and one row per failure."""
+    """What a batch did.
+
+    ``rows`` holds one summary row per image with results (analysed now or
+    skipped as already done), in input order, exactly as in ``summary.csv``;
+    ``errors`` one row per failure; ``analysed`` and ``skipped`` the output
+    folder names of each kind.
+    """
 
     rows: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    analysed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    engine: str = ""
 
     @property
     def ok(self) -> bool:
@@ -111,20 +202,168 @@ _SUMMARY_SCALARS = (
 )
 
 
+def _summary_row(summary: dict, name: str) -> dict:
+    """The summary.csv row of a node, from its summary.json contents."""
+    summary = dict(summary, output=name)
+    flags = summary.get("flags")
+    if isinstance(flags, list):
+        summary["flags"] = ";".join(map(str, flags))
+    return {k: summary.get(k) for k in _SUMMARY_SCALARS if k in summary}
+
+
+def _plain(value):
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _canonical(value):
+    """JSON round trip: what a value looks like once read back from summary.json."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_plain))
+
+
+def _finished_summary(folder: Path, digest: str, run_parameters: dict, files) -> dict | None:
+    """The folder's summary when it is complete and matches this input and these parameters."""
+    if not all((folder / f).is_file() for f in files):
+        return None
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    same = (
+        summary.get("input_sha256") == digest
+        and summary.get("run_parameters") == run_parameters
+        and summary.get("version") == __version__
+    )
+    return summary if same else None
+
+
+def _remove_stray_temps(folder: Path, names) -> None:
+    """Delete temporary files an interrupted atomic write left behind (``.<name>.*.tmp``)."""
+    if not folder.is_dir():
+        return
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _clear_node_folder(folder: Path) -> None:
+    """Before a redo: summary.json first (the completeness mark), then the other outputs."""
+    if not folder.is_dir():
+        return
+    for name in (NODE_FILES[-1],) + _ALL_NODE_FILES:
+        (folder / name).unlink(missing_ok=True)
+    _remove_stray_temps(folder, _ALL_NODE_FILES)
+
+
+def _error_text(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return f"{path.name}: out of memory while analysing; try a smaller tile or more memory"
+    msg = one_line(exc)
+    return msg if msg.startswith(path.name) or str(path) in msg else f"{path.name}: {msg}"
+
+
+def check_patients(patients, paths) -> pd.DataFrame:
+    """The patients mapping, checked to name every image (before any work)."""
+    from .report import load_patients
+
+    mapping = load_patients(patients)
+    known = set()
+    for name in mapping["image"].astype(str):
+        known.update((name, Path(name).stem))
+    missing = [p.name for p in paths if p.name not in known and Path(p.name).stem not in known]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(f"{patients}: no patient for image(s) {', '.join(missing[:5])}{more}; "
+                         "add them to the 'image' column")
+    return mapping
+
+
+def process_image(job: dict) -> dict:
+    """Analyse one image into its folder, or skip it when its folder is already complete.
+
+    Runs on a worker (thread, or process of a Dask cluster). Never raises for a
+    bad image: the error comes back in the outcome.
+
+    Parameters
+    ----------
+    job : dict
+        ``path``, ``folder``, ``name``, ``pixel_size_um``, ``params`` (for
+        :func:`pipeline.analysis.analyze`), ``run_parameters`` (recorded in
+        summary.json and compared on resume), ``overwrite``, ``geojson``,
+        ``parquet``, ``tile_workers``.
+
+    Returns
+    -------
+    dict
+        ``status`` (``"analysed"``, ``"skipped"`` or ``"error"``), ``row`` (the
+        summary.csv row, read back from the written summary.json), ``error``,
+        ``seconds``, ``worker``.
+    """
+    t0 = time.perf_counter()
+    path, folder, name = Path(job["path"]), Path(job["folder"]), job["name"]
+    files = node_files(geojson=job["geojson"], parquet=job["parquet"])
+    outcome = {"status": "error", "row": None, "error": None,
+               "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    try:
+        digest = file_sha256(path)
+        done = None if job["overwrite"] else _finished_summary(folder, digest, job["run_parameters"], files)
+        if done is not None:
+            _remove_stray_temps(folder, _ALL_NODE_FILES)
+            outcome.update(status="skipped", row=_summary_row(done, name))
+        else:
+            _clear_node_folder(folder)
+            result, rgb = analyze_file(path, pixel_size_um=job["pixel_size_um"],
+                                       tile_workers=job["tile_workers"], **job["params"])
+            result.extra["input_sha256"] = digest
+            result.extra["run_parameters"] = job["run_parameters"]
+            folder.mkdir(parents=True, exist_ok=True)
+            if job["parquet"]:
+                write_table(folder / "cells.parquet", result.cells)
+                write_table(folder / "deposits.parquet", deposits_for_csv(result.deposits))
+            write_node_outputs(folder, result, rgb, geojson=job["geojson"])
+            del rgb
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            outcome.update(status="analysed", row=_summary_row(summary, name))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - MemoryError included: one bad file never stops the batch
+        outcome["error"] = _error_text(path, exc)
+    outcome["seconds"] = round(time.perf_counter() - t0, 3)
+    return outcome
+
+
 def run_batch(
     inputs,
     out_dir,
     *,
     pixel_size_um=None,
     on_progress: Callable[[int, int, str, str | None], None] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    geojson: bool = True,
+    parquet: bool = False,
+    report: bool = True,
+    patients=None,
     **params,
 ) -> BatchReport:
     """Analyse every image of ``inputs`` and write results into ``out_dir``.
 
     Writes ``out_dir/<image stem>/`` per image (see
-    :func:`pipeline.export.write_node_outputs`), ``out_dir/summary.csv`` (one row
-    per analysed image) and, when anything failed, ``out_dir/errors.csv``
-    (``file``, ``error``). A failing image is recorded and the batch goes on.
+    :func:`pipeline.export.write_node_outputs`; plus ``objects.geojson`` and
+    ``cells.parquet`` / ``deposits.parquet`` when asked), ``out_dir/summary.csv``
+    (one row per image with results, in input order), ``out_dir/errors.csv``
+    (``file``, ``error``) when anything failed, and ``out_dir/report.html``.
+    A failing image is recorded and the batch goes on.
+
+    Each image's ``summary.json`` records ``input_sha256`` (of the file's bytes)
+    and ``run_parameters``. An image whose folder is complete, with the same
+    hash, parameters and NodeScope version, is skipped unless ``overwrite``.
 
     Parameters
     ----------
@@ -134,44 +373,138 @@ def run_batch(
     pixel_size_um : float, optional, keyword-only
         Overrides the files' pixel size.
     on_progress : callable, optional, keyword-only
-        Called as ``on_progress(done, total, file_name, error_or_None)`` after each image.
+        Called as ``on_progress(done, total, file_name, error_or_None)`` after
+        each image (analysed, skipped or failed), in the calling thread.
+    workers : int, optional, keyword-only
+        Local: cores to use (default: all available). With ``scheduler``: the
+        most images in flight on the cluster.
+    scheduler : str, optional, keyword-only
+        Address of a running ``dask.distributed`` scheduler
+        (``tcp://host:8786``). Its workers must see the same paths.
+    overwrite : bool, keyword-only
+        Redo images even when their folder is complete and up to date.
+    geojson : bool, keyword-only
+        Also write ``objects.geojson`` (QuPath) per image.
+    parquet : bool, keyword-only
+        Also write ``cells.parquet`` and ``deposits.parquet`` per image.
+    report : bool, keyword-only
+        Write ``report.html`` at the end (see :func:`pipeline.report.write_report`).
+    patients : path-like or DataFrame, optional, keyword-only
+        ``patient``, ``image`` mapping; adds the patient pN table to the report.
     **params
         Passed to :func:`pipeline.analysis.analyze` (stain, rule, link_um, ...).
 
     Returns
     -------
     BatchReport
+
+    Raises
+    ------
+    FileNotFoundError
+        For an input that does not exist.
+    ValueError, TypeError
+        For a bad ``workers`` or ``scheduler``.
+    ConnectionError
+        When the scheduler cannot be reached.
     """
+    workers = check_workers(workers)
+    scheduler = check_scheduler_address(scheduler)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = find_images(inputs)
+    _remove_stray_temps(out, ("summary.csv", "errors.csv", "report.html"))
+    paths = find_images(inputs, exclude=out)
     names = output_names(paths)
-    report = BatchReport()
-    for i, (path, name) in enumerate(zip(paths, names), start=1):
-        error = None
-        try:
-            result, rgb = analyze_file(path, pixel_size_um=pixel_size_um, **params)
-            write_node_outputs(out / name, result, rgb)
-            summary = result.summary()
-            summary["output"] = name
-            summary["flags"] = ";".join(summary.get("flags", []))
-            report.rows.append({k: summary.get(k) for k in _SUMMARY_SCALARS if k in summary})
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except MemoryError:
-            error = f"{path.name}: out of memory while analysing; try a smaller tile or more memory"
-        except Exception as exc:  # one bad file never stops the batch
-            msg = one_line(exc)
-            error = msg if msg.startswith(path.name) or str(path) in msg else f"{path.name}: {msg}"
-        if error is not None:
-            report.errors.append({"file": str(path), "error": error})
+    n = len(paths)
+    if patients is not None:
+        patients = check_patients(patients, paths)
+    run_parameters = _canonical({"pixel_size_um": pixel_size_um, **params})
+    # Local threads: split the cores between images and each image's tiles
+    # (one slide alone gets them all). On a cluster each task gets one thread.
+    if scheduler is None:
+        cores = workers or available_cores()
+        tile_workers = max(1, cores // max(1, min(cores, n)))
+    else:
+        tile_workers = 1
+    # absolute paths: cluster workers need not share this process's working directory
+    jobs = [
+        {"path": str(p.resolve()), "folder": str((out / name).resolve()), "name": name,
+         "pixel_size_um": pixel_size_um, "params": dict(params), "run_parameters": run_parameters,
+         "overwrite": bool(overwrite), "geojson": bool(geojson), "parquet": bool(parquet),
+         "tile_workers": tile_workers}
+        for p, name in zip(paths, names)
+    ]
+    logger.info("nodescope %s: %d image(s) into %s; parameters %s; overwrite=%s geojson=%s parquet=%s",
+                __version__, n, out.resolve(), json.dumps(run_parameters, sort_keys=True),
+                bool(overwrite), bool(geojson), bool(parquet))
+
+    rows: dict[int, dict] = {}
+    errors: dict[int, dict] = {}
+    statuses: dict[int, str] = {}
+    result = BatchReport()
+    done = 0
+
+    def write_tables():
+        ordered = [rows[i] for i in sorted(rows)]
+        if ordered:
+            write_table(out / "summary.csv", pd.DataFrame(ordered))
+        if errors:
+            write_table(out / "errors.csv",
+                        pd.DataFrame([errors[i] for i in sorted(errors)], columns=["file", "error"]))
+
+    def on_start(i):
+        logger.info("start %s -> %s/", paths[i].name, names[i])
+
+    def on_result(i, outcome, exc):
+        nonlocal done
+        done += 1
+        if exc is not None:  # the task failed outside process_image: e.g. its Dask worker died
+            outcome = {"status": "error", "row": None, "seconds": None, "worker": "?",
+                       "error": f"{paths[i].name}: the worker failed while analysing it "
+                                f"({type(exc).__name__}: {one_line(exc)})"}
+        status, error = outcome["status"], outcome.get("error")
+        statuses[i] = status
+        if status == "error":
+            errors[i] = {"file": str(paths[i]), "error": error}
+            logger.error("error %s: %s", paths[i].name, error)
+        else:
+            rows[i] = outcome["row"]
+            if status == "skipped":
+                logger.info("skip %s: %s/ is complete with the same input and parameters",
+                            paths[i].name, names[i])
+            else:
+                row = outcome["row"]
+                logger.info("finish %s in %.1f s on %s: %s, largest deposit %.1f um",
+                            paths[i].name, outcome["seconds"], outcome["worker"], row.get("category"),
+                            float(row.get("largest_deposit_um") or 0.0))
         # tables are rewritten after every image, so finished results are never lost
-        if report.rows:
-            write_table(out / "summary.csv", pd.DataFrame(report.rows))
-        if report.errors:
-            write_table(out / "errors.csv", pd.DataFrame(report.errors, columns=["file", "error"]))
+        write_tables()
         if on_progress is not None:
-            on_progress(i, len(paths), path.name, error)
-    if not report.errors and (out / "errors.csv").exists():
+            on_progress(done, n, paths[i].name, error)
+
+    def on_engine(text):
+        result.engine = text
+        logger.info("engine: %s", text)
+
+    run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
+              labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
+
+    result.rows = [rows[i] for i in sorted(rows)]
+    result.errors = [errors[i] for i in sorted(errors)]
+    result.analysed = [names[i] for i in sorted(statuses) if statuses[i] == "analysed"]
+    result.skipped = [names[i] for i in sorted(statuses) if statuses[i] == "skipped"]
+    if not result.errors and (out / "errors.csv").exists():
         (out / "errors.csv").unlink()
-    return report
+    if report and result.rows + result.errors:
+        from .report import write_report
+
+        summaries = []
+        for i in sorted(rows):
+            try:
+                summaries.append(json.loads((out / names[i] / "summary.json").read_text(encoding="utf-8")))
+                summaries[-1]["output"] = names[i]
+            except (OSError, ValueError):
+                summaries.append(dict(rows[i]))
+        write_report(out, summaries, patients=patients, errors=result.errors)
+    logger.info("done: %d analysed, %d skipped, %d failed", len(result.analysed),
+                len(result.skipped), len(result.errors))
+    return result

@@ -47,6 +47,43 @@ def _check_pixel_size_option(value: Optional[float]) -> Optional[float]:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _check_scheduler_option(value: Optional[str]) -> Optional[str]:
+    if value is None or not value.strip():
+        return None
+    from pipeline.parallel import check_scheduler_address
+
+    try:
+        return check_scheduler_address(value, name="--scheduler")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+class _LogFile:
+    """Append the library's log records (``pipeline.*``, INFO and up) to a file while active."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import logging
+
+        self.logger = logging.getLogger("pipeline")
+        self.handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        self.handler.setLevel(logging.INFO)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+        self.old_level = self.logger.level
+        if self.logger.getEffectiveLevel() > logging.INFO:
+            self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.logger.removeHandler(self.handler)
+        self.handler.close()
+        self.logger.setLevel(self.old_level)
+        return False
+
+
 @app.command()
 def analyze(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
@@ -58,51 +95,92 @@ def analyze(
     stain: Stain = typer.Option(Stain.auto, "--stain", help="auto decides H&E vs IHC from the image."),
     rule: Rule = typer.Option(Rule.camelyon, "--rule", help="Deposit linking rule."),
     link_um: float = typer.Option(75.0, "--link-um", min=0.0, help="Linking distance of the camelyon rule, µm."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-j", min=1,
+        help="Cores to use on this machine (default: all). With --scheduler: the most images in flight.",
+    ),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="NODESCOPE_SCHEDULER", callback=_check_scheduler_option,
+        help="Run on a Dask cluster: address of its scheduler, e.g. tcp://HOST:8786 "
+             "(workers must see the same paths). See docs/cluster.md.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Redo images whose results are already complete and up to date.",
+    ),
+    geojson: bool = typer.Option(True, "--geojson/--no-geojson", help="Write objects.geojson (QuPath) per image."),
+    parquet: bool = typer.Option(False, "--parquet", help="Also write cells.parquet and deposits.parquet."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html for the batch."),
+    patients: Optional[Path] = typer.Option(
+        None, "--patients", exists=True, dir_okay=False,
+        help="CSV with columns 'patient' and 'image': adds patient pN stages to the report.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Analyse lymph-node images: tumour deposits, largest diameter, node category."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Analyse lymph-node images: tumour deposits, largest diameter, node category.
 
-    from pipeline.batch import find_images, run_batch
+    Images run in parallel; finished images are skipped on a re-run (same file,
+    same parameters), so an interrupted batch resumes where it stopped.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from pipeline.batch import check_patients, find_images, one_line, run_batch
 
     try:
-        paths = find_images(inputs)
+        paths = find_images(inputs, exclude=out)
     except FileNotFoundError as exc:
         _err(str(exc))
         raise typer.Exit(2)
     if not paths:
         _err(f"no supported images found in {', '.join(map(str, inputs))}")
         raise typer.Exit(2)
+    mapping = None
+    if patients is not None:
+        try:
+            mapping = check_patients(patients, paths)
+        except ValueError as exc:
+            _err(f"--patients: {exc}")
+            raise typer.Exit(2)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _err(f"{out}: cannot create the output folder ({one_line(exc)})")
+        raise typer.Exit(2)
     progress = Progress(
         TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), disable=quiet, transient=False,
     )
-    with progress:
+    with _LogFile(out / "nodescope.log"), progress:
         task = progress.add_task("", total=len(paths))
 
         def on_progress(done, total, name, error):
             if error:
-                progress.console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+                progress.console.print(Text(error, style="red"), highlight=False, soft_wrap=True)
             progress.update(task, completed=done, description=name)
 
         try:
-            report = run_batch(
-                paths, out, pixel_size_um=pixel_size, on_progress=on_progress,
-                stain=stain.value, rule=rule.value, link_um=link_um,
+            result = run_batch(
+                paths, out, pixel_size_um=pixel_size, on_progress=on_progress, workers=workers,
+                scheduler=scheduler, overwrite=overwrite, geojson=geojson, parquet=parquet,
+                report=report, patients=mapping, stain=stain.value, rule=rule.value, link_um=link_um,
             )
+        except ConnectionError as exc:
+            if debug:
+                raise
+            _err(f"--scheduler: {one_line(exc)}")
+            raise typer.Exit(2)
         except Exception as exc:
             if debug:
                 raise
-            from pipeline.batch import one_line
-
             _err(f"{out}: {one_line(exc)}")
             raise typer.Exit(1)
     if quiet:
-        for row in report.errors:
+        for row in result.errors:
             _err(row["error"])
-    n_ok, n_bad = len(report.rows), len(report.errors)
-    typer.echo(f"{n_ok} image(s) analysed, {n_bad} failed; results in {out.resolve()}")
+    n_ok, n_skip, n_bad = len(result.analysed), len(result.skipped), len(result.errors)
+    typer.echo(f"{n_ok} image(s) analysed, {n_skip} skipped (already done), {n_bad} failed; "
+               f"results in {out.resolve()}")
     if n_bad:
         typer.echo(f"failures are listed in {(out / 'errors.csv').resolve()}")
         raise typer.Exit(1)

@@ -1,6 +1,7 @@
 """The nodescope command line, run in-process with typer's CliRunner."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,11 @@ from pipeline.cli import app
 from pipeline.io import write_calibrated_tiff
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster_from_the_environment(monkeypatch):
+    monkeypatch.delenv("NODESCOPE_SCHEDULER", raising=False)
 
 
 @pytest.fixture
@@ -112,3 +118,64 @@ def test_stage_command(tmp_path):
 def test_info_command(batch):
     res = runner.invoke(app, ["info", str(batch / "node_a.tif")])
     assert res.exit_code == 0 and "0.5 µm/px" in res.output
+
+
+def _patients_csv(tmp_path, images=("node_a.tif", "node_b", "no_calibration.tif", "broken.tif")):
+    path = tmp_path / "patients.csv"
+    path.write_text("patient,image\n" + "".join(f"P{k % 2},{name}\n" for k, name in enumerate(images)))
+    return path
+
+
+def test_analyze_logs_resumes_and_reports(batch, tmp_path):
+    out = tmp_path / "out"
+    args = ["analyze", str(batch), "--out", str(out), "--quiet", "--workers", "2", "--parquet",
+            "--patients", str(_patients_csv(tmp_path))]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "2 image(s) analysed, 0 skipped (already done), 2 failed" in res.output
+    for f in ("cells.parquet", "deposits.parquet", "objects.geojson", "summary.json"):
+        assert (out / "node_a" / f).is_file(), f
+    log = (out / "nodescope.log").read_text()
+    first = log.splitlines()[0]
+    assert "nodescope 0.1.0: 4 image(s)" in first and '"link_um": 75.0' in first and '"stain": "auto"' in first
+    assert log.count(" start ") == 4 and log.count(" finish ") == 2 and log.count(" error ") == 2
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", first)
+    report = (out / "report.html").read_text()
+    assert "Patients (pN stage)" in report and "Failed images (2)" in report and "node_b.tif" in report
+    # second run: the finished images are skipped, the failures retried; the log is appended to
+    res = runner.invoke(app, args)
+    assert "0 image(s) analysed, 2 skipped (already done), 2 failed" in res.output
+    log = (out / "nodescope.log").read_text()
+    assert log.count("nodescope 0.1.0:") == 2 and log.count(" skip ") == 2
+    assert sorted(pd.read_csv(out / "summary.csv")["image"]) == ["node_a.tif", "node_b.tif"]
+    res = runner.invoke(app, args + ["--overwrite"])
+    assert "2 image(s) analysed, 0 skipped" in res.output
+    res = runner.invoke(app, args + ["--link-um", "30"])
+    assert "2 image(s) analysed, 0 skipped" in res.output
+    assert json.loads((out / "node_a" / "summary.json").read_text())["run_parameters"]["link_um"] == 30.0
+
+
+def test_export_switches(batch, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(batch / "node_a.tif"), "--out", str(out), "--quiet",
+                              "--no-geojson", "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "node_a").iterdir()) == [
+        "cells.csv", "deposits.csv", "overlay.png", "summary.json"]
+    assert not (out / "report.html").exists() and (out / "nodescope.log").is_file()
+
+
+def test_parallel_options_are_checked_before_any_work(batch, tmp_path, monkeypatch):
+    out = tmp_path / "never"
+    res = runner.invoke(app, ["analyze", str(batch), "--out", str(out), "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
+    res = runner.invoke(app, ["analyze", str(batch), "--out", str(out), "--scheduler", "http://host:8787/status"])
+    assert res.exit_code == 2 and "tcp://HOST:8786" in res.output
+    monkeypatch.setenv("NODESCOPE_SCHEDULER", "not an address")
+    res = runner.invoke(app, ["analyze", str(batch), "--out", str(out)])
+    assert res.exit_code == 2 and "--scheduler" in res.output
+    monkeypatch.delenv("NODESCOPE_SCHEDULER")
+    res = runner.invoke(app, ["analyze", str(batch), "--out", str(out),
+                              "--patients", str(_patients_csv(tmp_path, images=["node_a.tif"]))])
+    assert res.exit_code == 2 and "no patient for image(s)" in res.output and "broken.tif" in res.output
+    assert not out.exists()
