@@ -121,16 +121,55 @@ def output_names(paths: list[Path]) -> list[str]:
 _READ_LOCK = threading.Lock()
 
 
-def analyze_file(path, *, pixel_size_um=None, tile_workers=None, **params):
-    """Read one image and analyse it; returns ``(result, rgb)``.
+#: Images with more pixels than this (megapixels) are analysed in whole-slide mode.
+DEFAULT_WSI_THRESHOLD_MP = 64.0
 
-    ``tile_workers`` (threads for the image's tiles; default: the analysis'
-    own) does not change the result.
+
+def _tiff_pixels(path) -> int | None:
+    """Base-level pixel count of a TIFF-family file from its header, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] not in (b"II", b"MM"):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            shape = tf.series[0].levels[0].shape
+            axes = tf.series[0].levels[0].axes
+    except Exception:  # unreadable: let read_image report it
+        return None
+    return int(shape[axes.index("Y")]) * int(shape[axes.index("X")]) if "Y" in axes and "X" in axes else None
+
+
+def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_mp=DEFAULT_WSI_THRESHOLD_MP,
+                 **params):
+    """Read one image and analyse it; returns ``(result, image for the overlay)``.
+
+    TIFF-family files larger than ``wsi_threshold_mp`` megapixels are analysed
+    in whole-slide mode (:func:`pipeline.analysis.analyze_slide`: tile by tile
+    from the file, never loaded whole); the image returned is then the slide's
+    low-resolution overview. ``tile_workers`` (threads for the image's tiles;
+    default: the analysis' own) does not change the result.
     """
-    with _READ_LOCK:
-        rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um)
     if tile_workers is not None:
         params.setdefault("workers", tile_workers)
+    pixels = _tiff_pixels(path)
+    if pixels is not None and pixels > float(wsi_threshold_mp) * 1e6:
+        from .analysis import _overview_um, _thumbnail, analyze_slide
+        from .slide import Slide
+
+        with _READ_LOCK:
+            slide = Slide(path, pixel_size_um=pixel_size_um)
+        with slide:
+            params.pop("tile_px", None)
+            result = analyze_slide(slide, image_name=Path(path).name, **params)
+            thumb, thumb_um = _thumbnail(slide, _overview_um(slide.shape, slide.pixel_size_um))
+        result.extra["pixel_size_source"] = slide.pixel_size_source
+        result.extra["overlay_pixel_size_um"] = thumb_um
+        return result, thumb
+    with _READ_LOCK:
+        rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um)
     result = analyze(rgb, pixel_size_um=px, image_name=Path(path).name, **params)
     result.extra["pixel_size_source"] = meta.get("pixel_size_source")
     return result, rgb

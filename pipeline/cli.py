@@ -95,6 +95,10 @@ def analyze(
     stain: Stain = typer.Option(Stain.auto, "--stain", help="auto decides H&E vs IHC from the image."),
     rule: Rule = typer.Option(Rule.camelyon, "--rule", help="Deposit linking rule."),
     link_um: float = typer.Option(75.0, "--link-um", min=0.0, help="Linking distance of the camelyon rule, µm."),
+    wsi_threshold_mp: float = typer.Option(
+        64.0, "--wsi-threshold-mp", min=0.0,
+        help="TIFF/SVS images above this many megapixels are analysed tile by tile from the file.",
+    ),
     workers: Optional[int] = typer.Option(
         None, "--workers", "-j", min=1,
         help="Cores to use on this machine (default: all). With --scheduler: the most images in flight.",
@@ -164,6 +168,7 @@ def analyze(
                 paths, out, pixel_size_um=pixel_size, on_progress=on_progress, workers=workers,
                 scheduler=scheduler, overwrite=overwrite, geojson=geojson, parquet=parquet,
                 report=report, patients=mapping, stain=stain.value, rule=rule.value, link_um=link_um,
+                wsi_threshold_mp=wsi_threshold_mp,
             )
         except ConnectionError as exc:
             if debug:

@@ -180,7 +180,8 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
     write_table(out / f"cells.{cells_format}", result.cells)
     write_table(out / "deposits.csv", deposits_for_csv(result.deposits))
     if image is not None:
-        overlay = render_overlay(image, result)
+        overlay = render_overlay(image, result,
+                                 image_pixel_size_um=result.extra.get("overlay_pixel_size_um"))
         ok, buf = cv2.imencode(".png", cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError(f"{out / 'overlay.png'}: could not encode the overlay")

@@ -32,7 +32,7 @@ def _text(img, text, org, scale, colour=(0, 0, 0)):
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
-def render_overlay(image, result: NodeResult, *, max_side=2000) -> np.ndarray:
+def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size_um=None) -> np.ndarray:
     """Draw tumour cells, deposit outlines, the largest caliper and a scale bar.
 
     Parameters
@@ -42,6 +42,9 @@ def render_overlay(image, result: NodeResult, *, max_side=2000) -> np.ndarray:
     result : NodeResult
     max_side : int, keyword-only
         Longest side of the returned picture, in pixels.
+    image_pixel_size_um : float, optional, keyword-only
+        µm per pixel of ``image`` when it is not the analysed resolution (a
+        whole slide's overview); default ``result.pixel_size_um``.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def render_overlay(image, result: NodeResult, *, max_side=2000) -> np.ndarray:
     f = min(1.0, max_side / max(m, n))
     out = cv2.resize(rgb, (max(1, round(n * f)), max(1, round(m * f))), interpolation=cv2.INTER_AREA) if f < 1 else rgb.copy()
     out = np.ascontiguousarray(out)
-    um_to_px = f / result.pixel_size_um
+    um_to_px = f / (image_pixel_size_um or result.pixel_size_um)
     scale = max(0.4, min(out.shape[:2]) / 1200)
     cells = result.cells
     deposits = result.deposits

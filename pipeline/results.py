@@ -128,7 +128,7 @@ class NodeResult:
             "version": self.version,
             "parameters": dict(self.parameters),
         }
-        out.update(self.extra)
+        out.update({k: v for k, v in self.extra.items() if k != "overlay_pixel_size_um"})
         if self.review is not None:
             out["review"] = dict(self.review)
         return out

@@ -56,3 +56,24 @@ def test_slide_errors(tmp_path):
     with Slide(tmp_path / "ok.tif") as s:  # glass only
         r = analyze_slide(s)
     assert r.category == "negative" and r.flags == ["no_tissue"]
+
+
+def test_cli_switches_to_whole_slide_mode_above_the_threshold(pyramid, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    path, node = pyramid
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(path), "--out", str(out), "--wsi-threshold-mp", "1",
+                                   "--quiet", "--no-report"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "node" / "summary.json").read_text())
+    assert s["parameters"]["mode"] == "whole-slide"
+    assert s["category"] == node.category
+    assert (out / "node" / "overlay.png").stat().st_size > 1000
+    res = CliRunner().invoke(app, ["analyze", str(path), "--out", str(tmp_path / "mem"), "--quiet", "--no-report"])
+    s2 = json.loads((tmp_path / "mem" / "node" / "summary.json").read_text())
+    assert "mode" not in s2["parameters"] and s2["category"] == s["category"]
