@@ -456,6 +456,7 @@ def run_batch(
     n = len(paths)
     if patients is not None:
         patients = check_patients(patients, paths)
+    params.setdefault("wsi_threshold_mp", DEFAULT_WSI_THRESHOLD_MP)
     run_parameters = _canonical({"pixel_size_um": pixel_size_um, **params})
     # Local threads: split the cores between images and each image's tiles
     # (one slide alone gets them all). On a cluster each task gets one thread.

@@ -71,7 +71,7 @@ def test_threads_reproduce_serial_run(inputs, reference, tmp_path):
     assert [r["output"] for r in report.rows] == NAMES  # input order, whatever finished first
     summary = json.loads((out / "node_c" / "summary.json").read_text())
     assert summary["input_sha256"] == file_sha256(inputs / "node_c.tif")
-    assert summary["run_parameters"] == {"pixel_size_um": None, **PARAMS}
+    assert summary["run_parameters"] == {"pixel_size_um": None, "wsi_threshold_mp": 64.0, **PARAMS}
     assert summary["category"] == "micrometastasis"
     assert (out / "report.html").is_file() and not (out / "errors.csv").exists()
 
