@@ -24,7 +24,7 @@ from .results import NodeResult
 from .staging import node_category, node_pn_category
 from .stains import detect_stain, estimate_background, estimate_stain_vectors, separate_stains
 from .tissue import tissue_mask
-from .tumor import classify_he, classify_ihc, lymphocyte_reference
+from .tumor import classify_ihc, forest_probability, he_features, load_forest, lymphocyte_reference
 
 __all__ = ["STAINS", "analyze", "analyze_slide", "measure_node", "detect_cells"]
 
@@ -376,17 +376,40 @@ def _global_stats(sub, sub_tissue, *, stain, pixel_size_um, overview=None):
             "vectors": vectors, "vectors_source": vec_source, "threshold": threshold}
 
 
-def _stage(nuclei, stats, *, pixel_size_um, dab_threshold, params, stage_kw, context):
+def _confident_deposits(nuclei, is_tumor, prob, *, seed, stage_kw):
+    """Hysteresis on tumour probability: a deposit of candidate cells (p >= the
+    forest's cut-off) counts only when at least one of its cells is a confident
+    call (p >= ``seed``). A small group of look-alikes (sinus histiocytes) is
+    dropped; a real deposit keeps its less typical cells."""
+    if not is_tumor.any():
+        return is_tumor
+    cand = nuclei[is_tumor]
+    ids = assign_deposits(cand, rule=stage_kw["rule"], link_um=stage_kw["link_um"],
+                          contact_um=stage_kw["contact_um"])
+    best = np.zeros(ids.max() + 1)
+    np.maximum.at(best, ids, prob[is_tumor])
+    keep = np.zeros(len(nuclei), bool)
+    keep[np.flatnonzero(is_tumor)] = best[ids] >= seed
+    return keep
+
+
+def _stage(nuclei, stats, *, pixel_size_um, dab_threshold, params, stage_kw, context,
+           seed_probability=0.8):
     """Classify the nuclei, then group, measure and stage the tumour cells."""
     if stats["stain"] == "ihc":
         is_tumor = classify_ihc(nuclei, dab_threshold=dab_threshold)
         reference = None
     else:
         reference = lymphocyte_reference(nuclei)
-        is_tumor = classify_he(nuclei, reference=reference)
+        forest = load_forest()
+        prob = forest_probability(he_features(nuclei, reference=reference), forest)
+        nuclei = nuclei.assign(tumor_probability=prob)
+        is_tumor = prob >= forest["threshold"]
+        is_tumor = _confident_deposits(nuclei, is_tumor, prob, seed=seed_probability, stage_kw=stage_kw)
     cells = nuclei[is_tumor].reset_index(drop=True)
     cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
     params = dict(params)
+    params["seed_probability"] = float(seed_probability)
     params.update(
         stain_vectors=np.round(stats["vectors"], 4).tolist(),
         background=np.round(stats["background"], 1).tolist(),
