@@ -162,6 +162,36 @@ def _tiles(shape, tile_px, margin_px):
     return out
 
 
+def _tile_nuclei(rgb, tile, *, tissue, px, vectors, background, threshold, seg_kw):
+    """Nuclei of one tile whose centre lies in its core (the margin only gives context)."""
+    (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
+    mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
+    if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
+        return _empty_nuclei()
+    conc = separate_stains(np.asarray(rgb[pr0:pr1, pc0:pc1]), vectors, background=background)
+    h, counter = conc[..., 0], conc[..., 1]
+    labels = segment_nuclei(h, pixel_size_um=px, mask=mask, threshold=threshold, **seg_kw)
+    table = nucleus_features(labels, h, counter, pixel_size_um=px, origin_px=(pr0, pc0))
+    y = table["y_um"].to_numpy() / px
+    x = table["x_um"].to_numpy() / px
+    core = (y >= r0 - 0.5) & (y < r1 - 0.5) & (x >= c0 - 0.5) & (x < c1 - 0.5)
+    return table[core]
+
+
+_WORKER_SLIDES: dict = {}
+
+
+def _cluster_tile(tile, *, source, job):
+    """One tile on a cluster worker; the worker keeps its open slide between tiles."""
+    from .slide import Slide
+
+    path, px = source
+    slide = _WORKER_SLIDES.get(source)
+    if slide is None:
+        slide = _WORKER_SLIDES[source] = Slide(path, pixel_size_um=px)
+    return _tile_nuclei(slide, tile, **job)
+
+
 def detect_cells(
     rgb,
     tissue,
@@ -173,6 +203,8 @@ def detect_cells(
     segmentation=None,
     tile_px=1024,
     workers=None,
+    client=None,
+    on_tile=None,
 ):
     """Segment and measure every nucleus of an image, tile by tile.
 
@@ -197,6 +229,11 @@ def detect_cells(
         Tile side in pixels.
     workers : int, optional, keyword-only
         Threads (default: all cores, at most 4).
+    client : distributed.Client, optional, keyword-only
+        Spread the tiles over a Dask cluster instead (``rgb`` must then be a
+        :class:`~pipeline.slide.Slide`; each worker reads its tiles from the file).
+    on_tile : callable, optional, keyword-only
+        Called once per tile as it starts (progress).
 
     Returns
     -------
@@ -208,27 +245,31 @@ def detect_cells(
     margin = int(np.ceil(_TILE_MARGIN_UM / px))
     tiles = _tiles(tuple(rgb.shape[:2]), int(tile_px), margin)
     seg_kw = dict(segmentation or {})
+    job = dict(tissue=tissue, px=px, vectors=np.asarray(vectors), background=np.asarray(background),
+               threshold=float(threshold), seg_kw=seg_kw)
 
-    def run(tile):
-        (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
-        mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
-        if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
-            return _empty_nuclei()
-        conc = separate_stains(np.asarray(rgb[pr0:pr1, pc0:pc1]), vectors, background=background)
-        h, counter = conc[..., 0], conc[..., 1]
-        labels = segment_nuclei(h, pixel_size_um=px, mask=mask, threshold=threshold, **seg_kw)
-        table = nucleus_features(labels, h, counter, pixel_size_um=px, origin_px=(pr0, pc0))
-        y = table["y_um"].to_numpy() / px
-        x = table["x_um"].to_numpy() / px
-        core = (y >= r0 - 0.5) & (y < r1 - 0.5) & (x >= c0 - 0.5) & (x < c1 - 0.5)
-        return table[core]
+    if client is not None:
+        # a dask.distributed cluster: each worker opens the slide file itself
+        from .slide import Slide
 
-    n_workers = workers or min(4, os.cpu_count() or 1)
-    if n_workers > 1 and len(tiles) > 1:
-        with ThreadPoolExecutor(n_workers) as pool:
-            parts = list(pool.map(run, tiles))
+        if not isinstance(rgb, Slide):
+            raise TypeError("a cluster needs a pipeline.slide.Slide (workers read the file), not an array")
+        source = (str(rgb.path), rgb.pixel_size_um)
+        shared = client.scatter(job, broadcast=True)
+        futures = client.map(_cluster_tile, tiles, source=source, job=shared, pure=False, retries=1)
+        parts = client.gather(futures)
     else:
-        parts = [run(t) for t in tiles]
+        def run(tile):
+            if on_tile is not None:
+                on_tile()
+            return _tile_nuclei(rgb, tile, **job)
+
+        n_workers = workers or min(4, os.cpu_count() or 1)
+        if n_workers > 1 and len(tiles) > 1:
+            with ThreadPoolExecutor(n_workers) as pool:
+                parts = list(pool.map(run, tiles))
+        else:
+            parts = [run(t) for t in tiles]
     parts = [p for p in parts if len(p)]
     nuclei = pd.concat(parts, ignore_index=True) if parts else _empty_nuclei()
     nuclei = nuclei.drop(columns="label")
@@ -496,6 +537,8 @@ def analyze_slide(
     workers=None,
     image_name=None,
     sample_tiles=16,
+    client=None,
+    on_tile=None,
 ):
     """Analyse a whole-slide image tile by tile, never holding it whole in memory.
 
@@ -513,6 +556,10 @@ def analyze_slide(
         An open slide (its pixel size is the base level's).
     sample_tiles : int, keyword-only
         Full-resolution samples for the global stain statistics.
+    client : distributed.Client, optional, keyword-only
+        Spread the tiles of this slide over a Dask cluster's workers.
+    on_tile : callable, optional, keyword-only
+        Called once per tile (a progress bar's advance).
     others
         As :func:`analyze`.
 
@@ -545,7 +592,7 @@ def analyze_slide(
     stats = _global_stats(sub, sub_tissue, stain=stain, pixel_size_um=px, overview=(thumb, small_tissue))
     nuclei = detect_cells(slide, tissue, pixel_size_um=px, vectors=stats["vectors"],
                           background=stats["background"], threshold=stats["threshold"],
-                          tile_px=tile_px, workers=workers)
+                          tile_px=tile_px, workers=workers, client=client, on_tile=on_tile)
     result = _stage(nuclei, stats, pixel_size_um=px, dab_threshold=dab_threshold, params=params,
                     stage_kw=stage_kw, context=context)
     result.extra["thumbnail_pixel_size_um"] = thumb_um

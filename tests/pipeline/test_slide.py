@@ -77,3 +77,16 @@ def test_cli_switches_to_whole_slide_mode_above_the_threshold(pyramid, tmp_path)
     res = CliRunner().invoke(app, ["analyze", str(path), "--out", str(tmp_path / "mem"), "--quiet", "--no-report"])
     s2 = json.loads((tmp_path / "mem" / "node" / "summary.json").read_text())
     assert "mode" not in s2["parameters"] and s2["category"] == s["category"]
+
+
+def test_slide_tiles_spread_over_a_local_cluster(pyramid):
+    distributed = pytest.importorskip("distributed")
+    path, _ = pyramid
+    with Slide(path) as s:
+        local = analyze_slide(s, tile_px=512, workers=1)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            spread = analyze_slide(s, tile_px=512, client=client)
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(spread.cells, local.cells)
+    assert spread.summary()["largest_deposit_um"] == local.summary()["largest_deposit_um"]
