@@ -1,0 +1,179 @@
+"""Whole-slide mode on a synthetic pyramidal slide of at least 20,000 x 20,000 pixels.
+
+The slide is a grid of synthetic lymph-node sections (``pipeline.synthetic``) on
+glass: one holds a micrometastasis, the others are negative, so the slide's truth
+(category and largest deposit) is the tumour node's. It is written as a tiled,
+JPEG-compressed pyramidal TIFF, tile by tile (the full slide is never in memory,
+not even here), then analysed with ``pipeline.analysis.analyze_slide``:
+
+- megapixels per second with 1 and 2 local workers (threads), and peak memory
+  (each run in a fresh process; VmHWM);
+- the same through a 2-worker dask.distributed LocalCluster (tiles of the one
+  slide spread over the workers);
+- whether category and largest deposit equal the truth;
+- how time grows from about 100 MP to about 400 MP (same layout, more nodes).
+
+Usage: python bench/wsi.py [--side-px 20000] [--pixel-size 0.5] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CHILD = r"""
+import json, sys, time
+path, workers, cluster = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "cluster"
+from pipeline.slide import Slide
+from pipeline.analysis import analyze_slide
+t0 = time.perf_counter()
+with Slide(path) as s:
+    if cluster:
+        from distributed import Client, LocalCluster
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as lc, Client(lc) as client:
+            t0 = time.perf_counter()
+            r = analyze_slide(s, client=client)
+    else:
+        r = analyze_slide(s, workers=workers)
+    shape = s.shape
+sec = time.perf_counter() - t0
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(json.dumps({"seconds": sec, "mp": shape[0] * shape[1] / 1e6, "category": r.category,
+                  "largest_um": r.largest_deposit_um, "cells": r.tumor_cell_count,
+                  "nuclei": r.nucleus_count, "peak_mb": int(hwm.split()[1]) / 1024}))
+"""
+
+
+def make_patches(pixel_size_um: float, patch_um: float, seed: int):
+    from pipeline.synthetic import make_node
+
+    tumour = make_node(size_um=(patch_um, patch_um), pixel_size_um=pixel_size_um, stain="he",
+                       pattern="cohesive", deposits=[{"diameter_um": 0.55 * patch_um}], seed=seed)
+    negatives = [make_node(size_um=(patch_um, patch_um), pixel_size_um=pixel_size_um, stain="he",
+                           pattern="none", seed=seed + k) for k in (1, 2, 3)]
+    truth = {"category": tumour.category,
+             "largest_deposit_um": float(tumour.deposits["longest_diameter_um"].max())}
+    return tumour.rgb, [n.rgb for n in negatives], truth
+
+
+def write_slide(path: Path, side_px: int, tumour, negatives, pixel_size_um: float, *, tile=512, levels=4):
+    """A grid of node patches, written tile by tile as a JPEG pyramidal TIFF."""
+    import tifffile
+
+    p = tumour.shape[0]
+    n_grid = max(1, side_px // p)
+    glass = np.full((p, p, 3), 243, np.uint8)
+    layout = {}
+    for i in range(n_grid):
+        for j in range(n_grid):
+            layout[i, j] = tumour if (i, j) == (n_grid // 2, n_grid // 2) else negatives[(i * 7 + j * 3) % len(negatives)]
+
+    def canvas_block(y0, y1, x0, x1, f):
+        out = np.full((y1 - y0, x1 - x0, 3), 243, np.uint8)
+        ps = p // f
+        for (i, j), patch in layout.items():
+            py0, px0 = i * ps, j * ps
+            oy0, oy1 = max(y0, py0), min(y1, py0 + ps)
+            ox0, ox1 = max(x0, px0), min(x1, px0 + ps)
+            if oy0 < oy1 and ox0 < ox1:
+                src = small[id(patch), f]
+                out[oy0 - y0:oy1 - y0, ox0 - x0:ox1 - x0] = src[oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0]
+        return out
+
+    small = {}
+    for patch in [tumour, *negatives]:
+        for k in range(levels + 1):
+            f = 2**k
+            small[id(patch), f] = patch if f == 1 else cv2.resize(patch, (p // f, p // f), interpolation=cv2.INTER_AREA)
+    side = side_px
+
+    def tiles(f):
+        s = side // f
+        for y0 in range(0, s, tile):
+            for x0 in range(0, s, tile):
+                block = canvas_block(y0, min(y0 + tile, s), x0, min(x0 + tile, s), f)
+                full = np.full((tile, tile, 3), 243, np.uint8)
+                full[:block.shape[0], :block.shape[1]] = block
+                yield full
+
+    res = 1e4 / pixel_size_um
+    opts = dict(photometric="rgb", tile=(tile, tile), compression="jpeg", compressionargs={"level": 90})
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+        tw.write(tiles(1), shape=(side, side, 3), dtype=np.uint8, subifds=levels,
+                 resolution=(res, res), resolutionunit="CENTIMETER", **opts)
+        for k in range(1, levels + 1):
+            f = 2**k
+            tw.write(tiles(f), shape=(side // f, side // f, 3), dtype=np.uint8, subfiletype=1,
+                     resolution=(res / f, res / f), resolutionunit="CENTIMETER", **opts)
+    return n_grid
+
+
+def run(path: Path, workers: int, cluster: bool = False) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(workers), "cluster" if cluster else "local"],
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--side-px", type=int, default=20000)
+    ap.add_argument("--pixel-size", type=float, default=0.5)
+    ap.add_argument("--patch-um", type=float, default=2000.0)
+    ap.add_argument("--keep", type=Path, default=None, help="keep the slides in this folder")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    tumour, negatives, truth = make_patches(args.pixel_size, args.patch_um, seed=4242)
+    print(f"patches: {tumour.shape[0]} px nodes ({args.patch_um:.0f} µm at {args.pixel_size} µm/px), "
+          f"made in {time.perf_counter() - t0:.0f} s; truth {truth['category']}, "
+          f"largest deposit {truth['largest_deposit_um']:.0f} µm")
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="nodescope-wsi-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    p = tumour.shape[0]
+    sizes = {"main": (args.side_px // p) * p}
+    sizes["100MP"] = int(round(np.sqrt(100e6) / p)) * p
+    sizes["400MP"] = int(round(np.sqrt(400e6) / p)) * p
+    paths = {}
+    for name, side in sizes.items():
+        paths[name] = folder / f"slide_{name}.tif"
+        t1 = time.perf_counter()
+        n = write_slide(paths[name], side, tumour, negatives, args.pixel_size)
+        print(f"wrote {paths[name].name}: {side} x {side} px ({side * side / 1e6:.0f} MP, {n} x {n} nodes), "
+              f"{paths[name].stat().st_size / 2**20:.0f} MiB, {time.perf_counter() - t1:.0f} s")
+    print()
+    print(f"{'run':28s} {'MP':>6s} {'sec':>7s} {'MP/s':>6s} {'peak MiB':>9s} {'category':16s} {'largest µm':>10s}")
+    results = {}
+    for label, name, workers, cluster in (("1 local worker", "main", 1, False), ("2 local workers", "main", 2, False),
+                                          ("LocalCluster, 2 workers", "main", 2, True),
+                                          ("100 MP, 2 local workers", "100MP", 2, False),
+                                          ("400 MP, 2 local workers", "400MP", 2, False)):
+        r = run(paths[name], workers, cluster)
+        results[label] = r
+        print(f"{label:28s} {r['mp']:6.0f} {r['seconds']:7.1f} {r['mp'] / r['seconds']:6.1f} {r['peak_mb']:9.0f} "
+              f"{r['category']:16s} {r['largest_um']:10.0f}")
+    main_r = results["2 local workers"]
+    print()
+    print(f"truth: {truth['category']}, largest deposit {truth['largest_deposit_um']:.0f} µm; "
+          f"found {main_r['category']}, {main_r['largest_um']:.0f} µm "
+          f"(category equal: {main_r['category'] == truth['category']}, "
+          f"diameter error {abs(main_r['largest_um'] - truth['largest_deposit_um']) / truth['largest_deposit_um']:.1%})")
+    a, b = results["100 MP, 2 local workers"], results["400 MP, 2 local workers"]
+    print(f"time per MP: {a['seconds'] / a['mp'] * 1000:.0f} ms at {a['mp']:.0f} MP, "
+          f"{b['seconds'] / b['mp'] * 1000:.0f} ms at {b['mp']:.0f} MP "
+          f"(ratio {b['seconds'] / a['seconds']:.2f} for {b['mp'] / a['mp']:.2f}x the pixels)")
+    speedup = results["1 local worker"]["seconds"] / results["2 local workers"]["seconds"]
+    print(f"2 workers vs 1: {speedup:.2f}x; peak memory max {max(r['peak_mb'] for r in results.values()):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
