@@ -13,8 +13,8 @@ Every distance is in µm, so nothing depends on the pixel size.
 The measures are built on one graph, the *contact graph* (:func:`neighbour_graph`):
 
 * two cells are *candidates* when their centres lie within the linking distance,
-  ``factor`` (default 3.0) x the median nuclear diameter of the table
-  (:func:`neighbour_distance_um`), long enough to bridge one missed cell in a chain;
+  ``factor`` (default 2.3) x the median nuclear diameter of the table
+  (:func:`neighbour_distance_um`): neighbours in a file or a nest, not the next file;
 * a candidate pair is kept when no third cell lies strictly inside the circle whose
   diameter is the pair (the Gabriel rule [3]_): only cells that face each other
   without another cell in between are contact neighbours. A cell in a chain
@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 #: Default linking distance in median nuclear diameters (see :func:`neighbour_distance_um`).
-NEIGHBOUR_FACTOR = 3.0
+NEIGHBOUR_FACTOR = 2.3
 
 #: Graphs built by :func:`neighbour_graph`.
 GRAPH_METHODS = ("gabriel", "radius")
@@ -355,9 +355,11 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR) -> float:
     The distance is ``factor`` x the median nuclear diameter (``2 * radius_um``) of the
     table. Cells in single-file chains of lobular carcinoma lie about 1.2-1.6 nuclear
     diameters apart (nuclei 8-11 µm, centres 11-14 µm apart) and cells in cohesive
-    nests 1.4-1.8 diameters apart, so a factor of 3 links touching cells and still
-    bridges one missed cell in a chain (a gap of 2.4-3.2 diameters), while chains
-    and nests separated by stroma (40 µm or more) stay apart. Because the distance is
+    nests 1.4-1.8 diameters apart, so a factor of 2.3 links touching cells while
+    parallel files 2.5 or more diameters apart (infiltrating between lymphocytes)
+    stay separate instead of merging into a ladder that reads as a nest. A missed
+    cell breaks a file into two shorter files or small groups, which still count as
+    dispersed, so the discohesion index barely moves. Because the distance is
     a multiple of the measured cell size, it follows the scale of the cells, not the
     pixel size.
 
@@ -366,7 +368,7 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR) -> float:
     cells : pandas.DataFrame
         Tumour cells with ``y_um``, ``x_um`` and ``radius_um`` (µm).
     factor : float, keyword-only
-        Multiple of the median nuclear diameter, > 0. Default 3.0.
+        Multiple of the median nuclear diameter, > 0. Default 2.3.
 
     Returns
     -------
@@ -383,8 +385,8 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR) -> float:
     --------
     >>> import pandas as pd
     >>> cells = pd.DataFrame({"y_um": [0.0, 12.0], "x_um": [0.0, 0.0], "radius_um": [4.5, 4.5]})
-    >>> neighbour_distance_um(cells)
-    27.0
+    >>> round(neighbour_distance_um(cells), 2)
+    20.7
     """
     factor = check_positive(factor, name="factor")
     _, radii = _cell_arrays(cells)
@@ -426,7 +428,7 @@ def neighbour_graph(cells, *, distance_um=None, method="gabriel") -> sparse.csr_
     ...                       "radius_um": [4.5, 4.5, 4.5]})
     >>> neighbour_graph(chain).sum(axis=1).A1.tolist()
     [1, 2, 1]
-    >>> neighbour_graph(chain, method="radius").sum(axis=1).A1.tolist()
+    >>> neighbour_graph(chain, method="radius", distance_um=27.0).sum(axis=1).A1.tolist()
     [2, 2, 2]
     """
     method = check_choice(method, GRAPH_METHODS, name="method")
