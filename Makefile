@@ -24,7 +24,7 @@ setup-test: $(VENV)/.test
 
 demo: $(VENV)/.base
 	$(VENV)/bin/nodescope analyze sample_data --out $(OUT)
-	@echo "Results are in $(abspath $(OUT)) (summary.csv, one folder per image with summary.json, deposits.csv, cells.csv and overlay.png)"
+	@echo "Results are in $(abspath $(OUT)): summary.csv, report.html, nodescope.log and one folder per image (summary.json, deposits.csv, cells.csv, overlay.png, objects.geojson)"
 
 # napari's tests need a display: use Xvfb when there is no screen.
 XVFB := $(shell [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1 && echo "xvfb-run -a -s '-screen 0 1600x1000x24'")
@@ -35,6 +35,9 @@ test: $(VENV)/.test
 bench: $(VENV)/.test
 	$(PY) bench/accuracy.py
 	$(PY) bench/speed.py
+	$(PY) bench/pattern.py
+	$(PY) bench/real_nuclei.py
+	$(PY) bench/real_ihc.py
 
 samples: $(VENV)/.base
 	$(PY) sample_data/make_samples.py --out sample_data
