@@ -43,6 +43,7 @@ NUCLEUS_COLUMNS = (
     "counterstain_inside",
     "counterstain_ring",
     "counterstain_ring_median",
+    "counterstain_ring_low",
 )
 
 
@@ -298,8 +299,9 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         radius), ``equivalent_diameter_um``, moment-ellipse ``major_axis_um`` /
         ``minor_axis_um`` and ``eccentricity``, ``solidity``, haematoxylin mean and
         standard deviation (chromatin texture), counterstain inside the nucleus
-        and in the surrounding ring (mean and median OD: the median stays low for
-        a cell that touches a stained neighbour on one side only).
+        and in the surrounding ring (mean, median and lower quartile OD: the
+        quartile stays low for a cell that touches stained neighbours on one or
+        two sides only).
 
     Examples
     --------
@@ -358,11 +360,13 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     ring_n = np.bincount(owner, minlength=n + 1)[1:]
     ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
     ring_median = np.zeros(n)
+    ring_low = np.zeros(n)
     if owner.size:
         order = np.lexsort((values, owner))
         starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
         has = ring_n > 0
         ring_median[has] = values[order][starts[has] + ring_n[has] // 2]
+        ring_low[has] = values[order][starts[has] + ring_n[has] // 4]
     area_um2 = area * px * px
     radius = np.sqrt(area_um2 / np.pi)
     table = pd.DataFrame(
@@ -382,6 +386,7 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "counterstain_inside": c_inside,
             "counterstain_ring": ring_mean,
             "counterstain_ring_median": ring_median,
+            "counterstain_ring_low": ring_low,
         }
     )
     return table[table["area_um2"] > 0].reset_index(drop=True)

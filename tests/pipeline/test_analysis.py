@@ -89,6 +89,7 @@ def test_classifiers_on_tables():
         "hematoxylin_mean": [1.0] * 50 + [0.6, 0.2, 0.7],
         "counterstain_ring": [0.2] * 50 + [0.5, 0.15, 0.1],
         "counterstain_ring_median": [0.2] * 50 + [0.5, 0.15, 0.1],
+        "counterstain_ring_low": [0.2] * 50 + [0.5, 0.15, 0.1],
         "counterstain_inside": [0.0] * 53,
     })
     ref = lymphocyte_reference(t)
