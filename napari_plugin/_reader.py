@@ -29,7 +29,11 @@ _UM = ("µm", "µm")
 def get_reader(path):
     """Return :func:`read_slide` when NodeScope can open ``path``, else None.
 
-    Only the name and the header are looked at (no pixels decoded).
+    Only the name and the header are looked at (no pixels decoded): unsupported
+    names, empty, corrupt or truncated files (strips or tiles missing or
+    beyond the end of the file, :func:`pipeline.io.verify_pixel_data`) give
+    None. Files whose layout NodeScope refuses (grayscale, float outside [0, 1])
+    get a reader that returns None.
     """
     try:
         if isinstance(path, (list, tuple)):
@@ -38,7 +42,7 @@ def get_reader(path):
             path = path[0]
         if not isinstance(path, (str, os.PathLike)):
             return None
-        from pipeline.io import ImageReadError, is_supported, read_pixel_size
+        from pipeline.io import ImageReadError, is_supported, read_pixel_size, verify_pixel_data
 
         p = Path(path)
         if not is_supported(p) or not p.is_file():
@@ -49,6 +53,10 @@ def get_reader(path):
             return None  # empty, corrupt or not an image
         except ValueError:
             pass  # a declared but unusable calibration (PixelSizeError): open in pixels
+        try:
+            verify_pixel_data(p)
+        except ImageReadError:
+            return None  # truncated, or a header declaring more data than the file holds
     except Exception:  # noqa: BLE001 - a reader must never raise
         return None
     return read_slide
@@ -92,6 +100,9 @@ def _lazy_tiff_levels(path):
     import tifffile
     import zarr
 
+    from pipeline.io import verify_pixel_data
+
+    verify_pixel_data(path)  # a truncated or inflated header must not open as a huge lazy layer
     tf = tifffile.TiffFile(path)
     try:
         series = list(tf.series)

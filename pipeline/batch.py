@@ -13,13 +13,17 @@ The library logs to the ``pipeline.batch`` logger and never configures logging.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import numbers
 import os
 import socket
 import threading
 import time
+import traceback
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +33,12 @@ import pandas as pd
 from ._version import __version__
 from .analysis import analyze
 from .export import NODE_FILES, deposits_for_csv, write_node_outputs, write_table
-from .io import is_supported, read_image
+from .io import DEFAULT_MAX_PIXELS, _declared_shape, is_supported, read_image
 from .parallel import available_cores, check_scheduler_address, check_workers, run_tasks
 
 __all__ = [
-    "find_images", "output_names", "analyze_file", "run_batch", "BatchReport", "one_line",
-    "file_sha256", "node_files", "process_image", "check_patients",
+    "find_images", "output_names", "analyze_file", "run_batch", "BatchReport", "BatchInterrupted",
+    "one_line", "file_sha256", "node_files", "process_image", "check_patients",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,24 +130,19 @@ DEFAULT_WSI_THRESHOLD_MP = 64.0
 
 
 def _tiff_pixels(path) -> int | None:
-    """Base-level pixel count of a TIFF-family file from its header, or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head[:2] not in (b"II", b"MM"):
-        return None
-    import tifffile
+    """Base-level pixel count of a TIFF-family file from its header, or None.
 
-    try:
-        with tifffile.TiffFile(path) as tf:
-            shape = tf.series[0].levels[0].shape
-            axes = tf.series[0].levels[0].axes
-    except Exception:  # unreadable: let read_image report it
+    None for other formats and for files that cannot be opened (``read_image``
+    then reports what is wrong). Decoder warnings are not shown.
+    """
+    declared = _declared_shape(path)
+    if declared is None or declared[0] not in ("tiff", "ome-tiff", "svs"):
         return None
-    return int(shape[axes.index("Y")]) * int(shape[axes.index("X")]) if "Y" in axes and "X" in axes else None
+    return int(declared[1][0]) * int(declared[1][1])
 
 
 def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_mp=DEFAULT_WSI_THRESHOLD_MP,
-                 **params):
+                 max_pixels=DEFAULT_MAX_PIXELS, **params):
     """Read one image and analyse it; returns ``(result, image for the overlay)``.
 
     TIFF-family files larger than ``wsi_threshold_mp`` megapixels are analysed
@@ -151,10 +150,17 @@ def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_m
     from the file, never loaded whole); the image returned is then the slide's
     low-resolution overview. ``tile_workers`` (threads for the image's tiles;
     default: the analysis' own) does not change the result.
+
+    ``max_pixels`` is the largest image :func:`pipeline.io.read_image` loads
+    whole (it refuses bigger ones before allocating). Whole-slide mode is
+    exempt: it never holds the slide in memory; a file whose header declares
+    more data than it holds is refused when opened instead
+    (:func:`pipeline.io.verify_pixel_data`).
     """
     if tile_workers is not None:
         params.setdefault("workers", tile_workers)
-    pixels = _tiff_pixels(path)
+    with _READ_LOCK:
+        pixels = _tiff_pixels(path)
     if pixels is not None and pixels > float(wsi_threshold_mp) * 1e6:
         from .analysis import _overview_um, _thumbnail, analyze_slide
         from .slide import Slide
@@ -169,7 +175,7 @@ def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_m
         result.extra["overlay_pixel_size_um"] = thumb_um
         return result, thumb
     with _READ_LOCK:
-        rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um)
+        rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um, max_pixels=max_pixels)
     result = analyze(rgb, pixel_size_um=px, image_name=Path(path).name, **params)
     result.extra["pixel_size_source"] = meta.get("pixel_size_source")
     return result, rgb
@@ -227,10 +233,28 @@ class BatchReport:
     analysed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     engine: str = ""
+    #: Full traceback per failed file (``str(path)``), for ``--debug``; never in errors.csv.
+    tracebacks: dict = field(default_factory=dict)
+    #: Images not finished because the batch was interrupted.
+    unfinished: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was interrupted (Ctrl-C); ``report`` holds what was finished and kept.
+
+    Raised by :func:`run_batch` after ``summary.csv`` and ``errors.csv`` were
+    rewritten for the finished images. Running the same batch again resumes it.
+    """
+
+    def __init__(self, report: BatchReport, out_dir):
+        super().__init__(f"interrupted: {len(report.rows)} image(s) done, "
+                         f"{len(report.unfinished)} not finished, in {out_dir}")
+        self.report = report
+        self.out_dir = Path(out_dir)
 
 
 _SUMMARY_SCALARS = (
@@ -299,11 +323,45 @@ def _clear_node_folder(folder: Path) -> None:
     _remove_stray_temps(folder, _ALL_NODE_FILES)
 
 
-def _error_text(path: Path, exc: BaseException) -> str:
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _error_text(path: Path, exc: BaseException, *, writing: bool = False) -> str:
+    """One line naming the input file and the problem (and the output file, for write errors)."""
     if isinstance(exc, MemoryError):
         return f"{path.name}: out of memory while analysing; try a smaller tile or more memory"
+    if writing and isinstance(exc, OSError):
+        target = exc.filename or "the results"
+        if exc.errno in _NO_SPACE:
+            return (f"{path.name}: no space left on device while writing {target}; free some space "
+                    "and re-run the same command (finished images are kept)")
+        if exc.errno in _NOT_ALLOWED:
+            return (f"{path.name}: cannot write {target}: permission denied (read-only folder?); "
+                    "choose another --out or fix its permissions")
+        reason = exc.strerror or one_line(exc)
+        return f"{path.name}: cannot write {target}: {reason[:1].lower() + reason[1:]}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{path.name}: cannot read {exc.filename}: {exc.strerror[:1].lower() + exc.strerror[1:]}"
     msg = one_line(exc)
     return msg if msg.startswith(path.name) or str(path) in msg else f"{path.name}: {msg}"
+
+
+def _discard_partial(folder: Path) -> None:
+    """Remove what an unfinished write left in an image folder (and the folder, if empty)."""
+    try:
+        _clear_node_folder(folder)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:  # best effort: summary.json is absent, so the image is redone anyway
+        pass
+
+
+# Outcomes of the current local runs, by run token then job index: process_image
+# stores each outcome here too, so that after an interrupt the caller can still
+# count the images its worker threads finished (their results never reach the
+# interrupted scheduler loop). Cluster workers have no entry and store nothing.
+_LOCAL_OUTCOMES: dict[str, dict[int, dict]] = {}
 
 
 def check_patients(patients, paths) -> pd.DataFrame:
@@ -346,8 +404,9 @@ def process_image(job: dict) -> dict:
     t0 = time.perf_counter()
     path, folder, name = Path(job["path"]), Path(job["folder"]), job["name"]
     files = node_files(geojson=job["geojson"], parquet=job["parquet"])
-    outcome = {"status": "error", "row": None, "error": None,
+    outcome = {"status": "error", "row": None, "error": None, "traceback": None,
                "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    writing = False
     try:
         digest = file_sha256(path)
         done = None if job["overwrite"] else _finished_summary(folder, digest, job["run_parameters"], files)
@@ -357,9 +416,11 @@ def process_image(job: dict) -> dict:
         else:
             _clear_node_folder(folder)
             result, rgb = analyze_file(path, pixel_size_um=job["pixel_size_um"],
-                                       tile_workers=job["tile_workers"], **job["params"])
+                                       tile_workers=job["tile_workers"],
+                                       max_pixels=job.get("max_pixels", DEFAULT_MAX_PIXELS), **job["params"])
             result.extra["input_sha256"] = digest
             result.extra["run_parameters"] = job["run_parameters"]
+            writing = True
             folder.mkdir(parents=True, exist_ok=True)
             if job["parquet"]:
                 write_table(folder / "cells.parquet", result.cells)
@@ -367,13 +428,29 @@ def process_image(job: dict) -> dict:
             write_node_outputs(folder, result, rgb, geojson=job["geojson"])
             del rgb
             summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            writing = False
             outcome.update(status="analysed", row=_summary_row(summary, name))
     except (KeyboardInterrupt, SystemExit):
+        if writing:  # abandoned mid-write: leave no incomplete folder behind
+            _discard_partial(folder)
         raise
     except Exception as exc:  # noqa: BLE001 - MemoryError included: one bad file never stops the batch
-        outcome["error"] = _error_text(path, exc)
+        if writing:  # e.g. disk full: the files already written are removed, not left incomplete
+            _discard_partial(folder)
+        outcome["error"] = _error_text(path, exc, writing=writing)
+        outcome["traceback"] = traceback.format_exc()
     outcome["seconds"] = round(time.perf_counter() - t0, 3)
+    outcomes = _LOCAL_OUTCOMES.get(job.get("token"))
+    if outcomes is not None:
+        outcomes[job.get("index")] = outcome
     return outcome
+
+
+def _fill(result: BatchReport, rows, errors, statuses, names) -> None:
+    result.rows = [rows[i] for i in sorted(rows)]
+    result.errors = [errors[i] for i in sorted(errors)]
+    result.analysed = [names[i] for i in sorted(statuses) if statuses[i] == "analysed"]
+    result.skipped = [names[i] for i in sorted(statuses) if statuses[i] == "skipped"]
 
 
 def run_batch(
@@ -389,6 +466,7 @@ def run_batch(
     parquet: bool = False,
     report: bool = True,
     patients=None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **params,
 ) -> BatchReport:
     """Analyse every image of ``inputs`` and write results into ``out_dir``.
@@ -430,6 +508,12 @@ def run_batch(
         Write ``report.html`` at the end (see :func:`pipeline.report.write_report`).
     patients : path-like or DataFrame, optional, keyword-only
         ``patient``, ``image`` mapping; adds the patient pN table to the report.
+    max_pixels : int, keyword-only
+        Largest image (height * width) loaded whole; bigger ones fail with a
+        one-line error before anything is allocated (see
+        :func:`pipeline.io.read_image`). TIFFs analysed in whole-slide mode
+        (above ``wsi_threshold_mp``) are read tile by tile and are exempt. Not
+        a run parameter: changing it does not redo finished images.
     **params
         Passed to :func:`pipeline.analysis.analyze` (stain, rule, link_um, ...).
 
@@ -442,12 +526,29 @@ def run_batch(
     FileNotFoundError
         For an input that does not exist.
     ValueError, TypeError
-        For a bad ``workers`` or ``scheduler``.
+        For a bad ``workers``, ``scheduler`` or ``max_pixels``.
     ConnectionError
         When the scheduler cannot be reached.
+    OSError
+        When ``summary.csv`` or ``errors.csv`` cannot be written (e.g. the disk
+        is full), after every image was tried; the image folders are complete.
+    BatchInterrupted
+        On Ctrl-C (a :class:`KeyboardInterrupt`), after the tables were
+        rewritten for the images finished so far. Images whose worker thread
+        was analysing them are finished first; with one worker the image in
+        progress is abandoned and its partial outputs removed.
+
+    Notes
+    -----
+    A failing image never stops the batch: unreadable files, pixel-size
+    problems and write errors (disk full, read-only folder) become one-line
+    rows of ``errors.csv`` naming the file; an image whose outputs could not
+    all be written leaves no partial folder behind.
     """
     workers = check_workers(workers)
     scheduler = check_scheduler_address(scheduler)
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels <= 0:
+        raise ValueError(f"max_pixels must be an int > 0 (pixels), got {max_pixels!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_stray_temps(out, ("summary.csv", "errors.csv", "report.html"))
@@ -483,28 +584,40 @@ def run_batch(
     result = BatchReport()
     done = 0
 
+    table_error: list[OSError] = []  # the last failure to write summary.csv / errors.csv
+
     def write_tables():
         ordered = [rows[i] for i in sorted(rows)]
-        if ordered:
-            write_table(out / "summary.csv", pd.DataFrame(ordered))
-        if errors:
-            write_table(out / "errors.csv",
-                        pd.DataFrame([errors[i] for i in sorted(errors)], columns=["file", "error"]))
+        try:
+            if ordered:
+                write_table(out / "summary.csv", pd.DataFrame(ordered))
+            if errors:
+                write_table(out / "errors.csv",
+                            pd.DataFrame([errors[i] for i in sorted(errors)], columns=["file", "error"]))
+        except OSError as exc:  # e.g. disk full: the image folders are complete; retried after each image
+            logger.error("cannot write the batch tables: %s", one_line(exc))
+            table_error[:] = [exc]
+        else:
+            table_error.clear()
 
     def on_start(i):
         logger.info("start %s -> %s/", paths[i].name, names[i])
 
-    def on_result(i, outcome, exc):
+    def record(i, outcome, exc):
         nonlocal done
         done += 1
         if exc is not None:  # the task failed outside process_image: e.g. its Dask worker died
             outcome = {"status": "error", "row": None, "seconds": None, "worker": "?",
                        "error": f"{paths[i].name}: the worker failed while analysing it "
-                                f"({type(exc).__name__}: {one_line(exc)})"}
+                                f"({type(exc).__name__}: {one_line(exc)})",
+                       "traceback": "".join(traceback.format_exception(exc))}
         status, error = outcome["status"], outcome.get("error")
         statuses[i] = status
         if status == "error":
             errors[i] = {"file": str(paths[i]), "error": error}
+            if outcome.get("traceback"):
+                result.tracebacks[str(paths[i])] = outcome["traceback"]
+                logger.debug("traceback of %s:\n%s", paths[i].name, outcome["traceback"].rstrip())
             logger.error("error %s: %s", paths[i].name, error)
         else:
             rows[i] = outcome["row"]
@@ -516,6 +629,10 @@ def run_batch(
                 logger.info("finish %s in %.1f s on %s: %s, largest deposit %.1f um",
                             paths[i].name, outcome["seconds"], outcome["worker"], row.get("category"),
                             float(row.get("largest_deposit_um") or 0.0))
+        return error
+
+    def on_result(i, outcome, exc):
+        error = record(i, outcome, exc)
         # tables are rewritten after every image, so finished results are never lost
         write_tables()
         if on_progress is not None:
@@ -525,13 +642,40 @@ def run_batch(
         result.engine = text
         logger.info("engine: %s", text)
 
-    run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
-              labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
+    token = uuid.uuid4().hex
+    for k, job in enumerate(jobs):
+        job.update(token=token, index=k, max_pixels=max_pixels)
+    _LOCAL_OUTCOMES[token] = {}
+    try:
+        run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
+                  labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
+    except KeyboardInterrupt:
+        # Ctrl-C. Local worker threads finished their image before the scheduler
+        # returned (the pool waits for them): count those too, then keep the tables.
+        for i, outcome in sorted(_LOCAL_OUTCOMES.get(token, {}).items()):
+            if i not in statuses:
+                record(i, outcome, None)
+        write_tables()
+        _fill(result, rows, errors, statuses, names)
+        result.unfinished = [names[i] for i in range(n) if i not in statuses]
+        logger.warning("interrupted: %d analysed, %d skipped, %d failed, %d not finished; "
+                       "run the same command again to resume", len(result.analysed),
+                       len(result.skipped), len(result.errors), len(result.unfinished))
+        raise BatchInterrupted(result, out) from None
+    finally:
+        _LOCAL_OUTCOMES.pop(token, None)
+    if table_error:
+        write_tables()  # one last try (space may have been freed)
+    if table_error:
+        exc = table_error[0]
+        reason = exc.strerror or one_line(exc)
+        failure = OSError(f"cannot write {exc.filename or 'the batch tables'}: "
+                          f"{reason[:1].lower() + reason[1:]}; the image folders are complete - "
+                          "free some space and re-run the same command to rebuild the tables")
+        failure.errno = exc.errno
+        raise failure from exc
 
-    result.rows = [rows[i] for i in sorted(rows)]
-    result.errors = [errors[i] for i in sorted(errors)]
-    result.analysed = [names[i] for i in sorted(statuses) if statuses[i] == "analysed"]
-    result.skipped = [names[i] for i in sorted(statuses) if statuses[i] == "skipped"]
+    _fill(result, rows, errors, statuses, names)
     if not result.errors and (out / "errors.csv").exists():
         (out / "errors.csv").unlink()
     if report and result.rows + result.errors:

@@ -36,6 +36,12 @@ def _err(message: str) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
 
 
+def _bad_option(message: str):
+    """A bad option value: one line on stderr, exit code 2, before any work."""
+    _err(message)
+    raise typer.Exit(2)
+
+
 def _check_pixel_size_option(value: Optional[float]) -> Optional[float]:
     if value is None:
         return None
@@ -44,7 +50,15 @@ def _check_pixel_size_option(value: Optional[float]) -> Optional[float]:
     try:
         return check_pixel_size(value, name="--pixel-size")
     except PixelSizeError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        _bad_option(str(exc))
+
+
+def _check_max_megapixels(value: float) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        _bad_option(f"--max-megapixels must be a number of megapixels > 0, got {value:g}; e.g. 2000")
+    return value
 
 
 def _check_scheduler_option(value: Optional[str]) -> Optional[str]:
@@ -55,25 +69,27 @@ def _check_scheduler_option(value: Optional[str]) -> Optional[str]:
     try:
         return check_scheduler_address(value, name="--scheduler")
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        _bad_option(str(exc))
 
 
 class _LogFile:
-    """Append the library's log records (``pipeline.*``, INFO and up) to a file while active."""
+    """Append the library's log records (``pipeline.*``, INFO and up; DEBUG too with --debug) to a file."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, debug: bool = False):
         self.path = path
+        self.debug = debug
 
     def __enter__(self):
         import logging
 
+        level = logging.DEBUG if self.debug else logging.INFO
         self.logger = logging.getLogger("pipeline")
         self.handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
-        self.handler.setLevel(logging.INFO)
+        self.handler.setLevel(level)
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
         self.old_level = self.logger.level
-        if self.logger.getEffectiveLevel() > logging.INFO:
-            self.logger.setLevel(logging.INFO)
+        if self.logger.getEffectiveLevel() > level:
+            self.logger.setLevel(level)
         self.logger.addHandler(self.handler)
         return self
 
@@ -98,6 +114,11 @@ def analyze(
     wsi_threshold_mp: float = typer.Option(
         64.0, "--wsi-threshold-mp", min=0.0,
         help="TIFF/SVS images above this many megapixels are analysed tile by tile from the file.",
+    ),
+    max_megapixels: float = typer.Option(
+        1000.0, "--max-megapixels", callback=_check_max_megapixels,
+        help="Refuse images above this many megapixels that would be loaded whole (about 3 MB "
+             "of memory per megapixel); whole-slide mode (--wsi-threshold-mp) is exempt.",
     ),
     workers: Optional[int] = typer.Option(
         None, "--workers", "-j", min=1,
@@ -124,17 +145,38 @@ def analyze(
     """Analyse lymph-node images: tumour deposits, largest diameter, node category.
 
     Images run in parallel; finished images are skipped on a re-run (same file,
-    same parameters), so an interrupted batch resumes where it stopped.
+    same parameters), so an interrupted batch (Ctrl-C, a crash) resumes where it
+    stopped. Each failing image gets one line here and in errors.csv; the exit
+    code is 1 when any image failed, 2 for bad options, 130 after Ctrl-C.
     """
+    try:
+        _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, max_megapixels,
+                 workers, scheduler, overwrite, geojson, parquet, report, patients, quiet, debug)
+    except KeyboardInterrupt as exc:  # Ctrl-C outside the batch, or BatchInterrupted from it
+        if debug:
+            raise
+        summary = getattr(exc, "report", None)
+        done = f"{len(summary.rows)} finished image(s) kept in {out}; " if summary is not None else ""
+        _err(f"interrupted: {done}run the same command again to resume")
+        raise typer.Exit(130) from None
+
+
+def _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, max_megapixels,
+             workers, scheduler, overwrite, geojson, parquet, report, patients, quiet, debug):
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
     from pipeline.batch import check_patients, find_images, one_line, run_batch
+    from pipeline.export import check_writable
 
     try:
         paths = find_images(inputs, exclude=out)
     except FileNotFoundError as exc:
         _err(str(exc))
+        raise typer.Exit(2)
+    except OSError as exc:  # e.g. a folder that cannot be listed
+        _err(f"cannot list the inputs: {one_line(exc)}")
         raise typer.Exit(2)
     if not paths:
         _err(f"no supported images found in {', '.join(map(str, inputs))}")
@@ -151,24 +193,32 @@ def analyze(
     except OSError as exc:
         _err(f"{out}: cannot create the output folder ({one_line(exc)})")
         raise typer.Exit(2)
+    try:  # before any work: nothing is written when the folder is read-only (or the disk full)
+        check_writable(out)
+    except OSError as exc:
+        reason = exc.strerror or one_line(exc)
+        _err(f"{out}: cannot write to the output folder ({reason[:1].lower() + reason[1:]}); "
+             "choose another --out or fix its permissions")
+        raise typer.Exit(2)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     progress = Progress(
         TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), disable=quiet, transient=False,
+        TextColumn("{task.description}"), disable=quiet, transient=False, console=console,
     )
-    with _LogFile(out / "nodescope.log"), progress:
+    with _LogFile(out / "nodescope.log", debug=debug), progress:
         task = progress.add_task("", total=len(paths))
 
         def on_progress(done, total, name, error):
-            if error:
-                progress.console.print(Text(error, style="red"), highlight=False, soft_wrap=True)
+            if error:  # one line per failed image, as it happens (also with --quiet)
+                console.print(Text(error, style="red"))
             progress.update(task, completed=done, description=name)
 
         try:
             result = run_batch(
                 paths, out, pixel_size_um=pixel_size, on_progress=on_progress, workers=workers,
                 scheduler=scheduler, overwrite=overwrite, geojson=geojson, parquet=parquet,
-                report=report, patients=mapping, stain=stain.value, rule=rule.value, link_um=link_um,
-                wsi_threshold_mp=wsi_threshold_mp,
+                report=report, patients=mapping, max_pixels=max(1, int(max_megapixels * 1e6)),
+                stain=stain.value, rule=rule.value, link_um=link_um, wsi_threshold_mp=wsi_threshold_mp,
             )
         except ConnectionError as exc:
             if debug:
@@ -180,9 +230,9 @@ def analyze(
                 raise
             _err(f"{out}: {one_line(exc)}")
             raise typer.Exit(1)
-    if quiet:
-        for row in result.errors:
-            _err(row["error"])
+    if debug:
+        for path, text in result.tracebacks.items():
+            _err(f"traceback of {path}:\n{text.rstrip()}")
     n_ok, n_skip, n_bad = len(result.analysed), len(result.skipped), len(result.errors)
     typer.echo(f"{n_ok} image(s) analysed, {n_skip} skipped (already done), {n_bad} failed; "
                f"results in {out.resolve()}")
@@ -227,8 +277,13 @@ def info(
     from pipeline.batch import find_images, one_line
     from pipeline.io import read_image
 
+    try:
+        paths = find_images(inputs)
+    except FileNotFoundError as exc:
+        _err(str(exc))
+        raise typer.Exit(2)
     bad = 0
-    for path in find_images(inputs):
+    for path in paths:
         try:
             rgb, px, meta = read_image(path, pixel_size_um=pixel_size)
         except Exception as exc:

@@ -20,6 +20,7 @@ from .results import NodeResult
 
 __all__ = [
     "atomic_write",
+    "check_writable",
     "deposits_for_csv",
     "write_table",
     "write_json",
@@ -36,6 +37,11 @@ NODE_FILES = ("cells.csv", "deposits.csv", "overlay.png", "summary.json")
 class atomic_write:
     """Context manager yielding a temporary path that is renamed to ``path`` on success.
 
+    On any failure the temporary file is removed, so ``path`` is either its old
+    self or complete. An :class:`OSError` (disk full, permission denied, ...)
+    comes out with ``filename`` set to ``path`` (not the temporary name), so
+    messages name the file being written.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -50,18 +56,58 @@ class atomic_write:
         self.path = Path(path)
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
         self.tmp = Path(name)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as err:
+                self.tmp.unlink(missing_ok=True)
+                raise _naming(err, self.path) from err
+            return False
+        try:
             self.tmp.unlink(missing_ok=True)
+        except OSError:  # the original error matters more
+            pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _naming(exc, self.path) from exc
         return False
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same OS error (same errno, so the same subclass) with ``filename`` = ``path``."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
+def check_writable(folder) -> None:
+    """Raise :class:`OSError` naming ``folder`` unless a file can be created in it.
+
+    The folder must exist. A real write is attempted (a temporary file, removed
+    at once) because permission bits do not tell the whole story (root ignores
+    them; read-only mounts and full disks do not show in them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_writable(tempfile.mkdtemp())
+    """
+    folder = Path(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".nodescope-write-test.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise _naming(exc, folder) from exc
 
 
 def _jsonable(value):

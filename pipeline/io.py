@@ -61,6 +61,7 @@ __all__ = [
     "is_supported",
     "read_image",
     "read_pixel_size",
+    "verify_pixel_data",
     "write_calibrated_tiff",
 ]
 
@@ -465,9 +466,7 @@ def _open_tiff(p: Path, stack, log: list[str]) -> _Source:
     name = p.name
     try:
         tf = tifffile.TiffFile(p)
-    except Exception as exc:  # noqa: BLE001 - decode boundary
-        if isinstance(exc, MemoryError):
-            raise
+    except Exception as exc:  # noqa: BLE001 - decode boundary (MemoryError: absurd tag counts)
         raise ImageReadError(
             f"{name}: cannot read the TIFF structure ({_one_line(exc)}); "
             "the file is corrupt or truncated"
@@ -508,9 +507,9 @@ def _open_tiff(p: Path, stack, log: list[str]) -> _Source:
         calibration = _tiff_calibration(tf, page, (height, width))
         fmt = "svs" if tf.is_svs else ("ome-tiff" if tf.is_ome else "tiff")
         dtype = np.dtype(base.dtype)
-    except (ImageReadError, MemoryError):
+    except ImageReadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - decode boundary
+    except Exception as exc:  # noqa: BLE001 - decode boundary (MemoryError: absurd tag counts)
         raise ImageReadError(
             f"{name}: cannot read the TIFF metadata ({_one_line(exc)}); "
             "the file is corrupt or truncated"
@@ -526,6 +525,119 @@ def _open_tiff(p: Path, stack, log: list[str]) -> _Source:
         extra={"tiff": tf, "series": series, "page": page, "bigtiff": bool(tf.is_bigtiff)},
         layout_error=layout_error,
     )
+
+
+def _tiff_data_problem(src: _Source) -> str | None:
+    """Why the base level's pixel data cannot all be in the file, or None (header only).
+
+    Every page of the base level must list one strip or tile per chunk its
+    size implies, and every listed byte range must end inside the file. A
+    header patched to declare a huge size, or a file cut short, fails here
+    before any pixel memory is allocated. Empty chunks (offset and byte count
+    0, written by some tools for blank tiles) are allowed.
+    """
+    try:
+        return _tiff_layout_problem(src)
+    except Exception as exc:  # noqa: BLE001 - a damaged header (zero tile size, huge offsets...)
+        return f"the strip/tile layout in the header is unreadable ({_one_line(exc)})"
+
+
+def _tiff_layout_problem(src: _Source) -> str | None:
+    size = src.path.stat().st_size
+    height, width = src.shape
+    if height <= 0 or width <= 0:
+        return f"the header declares an empty image ({height} x {width} pixels)"
+    for page in src.extra["series"].levels[0].pages:
+        if page is None:
+            continue
+        offsets = np.asarray(page.dataoffsets, dtype=np.uint64).astype(object)
+        counts = np.asarray(page.databytecounts, dtype=np.uint64).astype(object)
+        key = getattr(page, "keyframe", None) or page
+        expected = math.prod(int(c) for c in key.chunked)
+        kind = ("tile" if key.is_tiled else "strip") + ("" if expected == 1 else "s")
+        if len(offsets) != expected or len(counts) != expected:
+            return (
+                f"the header declares {height} x {width} pixels in {expected:,} {kind} but "
+                f"lists {min(len(offsets), len(counts)):,}"
+            )
+        end = int((offsets + counts).max()) if len(offsets) else 0
+        if end > size:
+            return (
+                f"the header declares {height} x {width} pixels whose data would end at byte "
+                f"{end:,}, but the file has {size:,} bytes"
+            )
+    return None
+
+
+def verify_pixel_data(path) -> None:
+    """Check, from the header only, that a file can hold the pixels it declares.
+
+    For TIFF-family files every strip or tile of the full-resolution image must
+    be listed and lie inside the file, so a truncated file, or a corrupt header
+    declaring an absurd size, is refused before anything is allocated or
+    decoded. PNG and JPEG files are not checked (their decoders stop at the end
+    of the data). :func:`read_image` does this itself; whole-slide readers that
+    decode region by region (:class:`pipeline.slide.Slide`, the napari reader)
+    call it before opening a file lazily.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Image file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ImageReadError
+        When the file is empty, not an image, or its pixel data is incomplete.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "tile.tif"
+    ...     write_calibrated_tiff(path, np.zeros((64, 64, 3), np.uint8), pixel_size_um=0.5,
+    ...                           compression=None)
+    ...     _ = path.write_bytes(path.read_bytes()[:5000])   # cut mid-strip
+    ...     try:
+    ...         verify_pixel_data(path)
+    ...     except ImageReadError as exc:
+    ...         print(exc)
+    tile.tif: the header declares 64 x 64 pixels whose data would end at byte 12,512, but the file has 5,000 bytes; the file is corrupt or truncated
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _Opened(path) as src:
+            if src.format in ("tiff", "ome-tiff", "svs"):
+                problem = _tiff_data_problem(src)
+                if problem is not None:
+                    raise ImageReadError(
+                        f"{src.name}: {problem}; the file is corrupt or truncated"
+                    )
+
+
+def _declared_shape(path) -> tuple[str, tuple[int, int]] | None:
+    """(format, (rows, cols)) the header declares, without decoding; None when unreadable.
+
+    For TIFF-family files, the base level of the first series (the one
+    :class:`pipeline.slide.Slide` reads). Decoder warnings are swallowed (the
+    caller reads the file properly later).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with _Opened(path) as src:
+                if src.format not in ("tiff", "ome-tiff", "svs"):
+                    return src.format, src.shape
+                level = src.extra["tiff"].series[0].levels[0]
+                axes, shape = level.axes, level.shape
+                if "Y" not in axes or "X" not in axes:
+                    return None
+                return src.format, (int(shape[axes.index("Y")]), int(shape[axes.index("X")]))
+    except Exception:  # noqa: BLE001 - unreadable: read_image reports what is wrong
+        return None
 
 
 def _decode_tiff(src: _Source) -> np.ndarray:
@@ -566,7 +678,7 @@ def _open_pillow(p: Path, kind: str, stack) -> _Source:
             im = PngImagePlugin.PngImageFile(fh)
         else:
             im = JpegImagePlugin.JpegImageFile(fh)
-    except (ImageReadError, MemoryError):
+    except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - decode boundary
         raise ImageReadError(
@@ -892,13 +1004,18 @@ def read_image(path, *, pixel_size_um=None, max_pixels=DEFAULT_MAX_PIXELS):
         When ``path`` does not exist.
     ImageReadError
         When the file is empty, truncated, corrupt, not an image, or has an
-        unsupported extension and unknown content.
+        unsupported extension and unknown content. Whatever a decoder raises
+        for a damaged file is turned into this error with a one-line message
+        starting with the file name (see :func:`verify_pixel_data` for the
+        header check made before decoding).
     ImageFormatError
         When the image is grayscale, has 2 or more than 4 channels, is a stack
         of several planes, has a non-RGB colour space (CMYK, Lab), an
         unsupported sample type, or float values outside [0, 1].
     ImageTooLargeError
-        When height * width of the base level exceeds ``max_pixels``.
+        When height * width of the base level exceeds ``max_pixels`` (checked
+        before any pixel memory is allocated), or when decoding runs out of
+        memory.
     PixelSizeError
         When ``pixel_size_um`` is invalid, or it is not given and the file has
         no usable calibration (none, outside (0, 100] µm per pixel such as
@@ -1000,21 +1117,31 @@ def read_image(path, *, pixel_size_um=None, max_pixels=DEFAULT_MAX_PIXELS):
             if height * width > max_pixels:
                 raise ImageTooLargeError(
                     f"{name}: image is {height} x {width} = {height * width:,} pixels, more than "
-                    f"max_pixels={max_pixels:,}; pass a larger max_pixels=... if you have the "
-                    f"memory (about {3 * height * width / 1e9:.1f} GB as 8-bit RGB)"
+                    f"max_pixels={max_pixels:,}; pass a larger max_pixels=... (CLI: "
+                    f"--max-megapixels) if you have the memory (about "
+                    f"{3 * height * width / 1e9:.1f} GB as 8-bit RGB)"
                 )
+            is_tiff = src.format in ("tiff", "ome-tiff", "svs")
+            if is_tiff:
+                problem = _tiff_data_problem(src)
+                if problem is not None:
+                    raise ImageReadError(f"{name}: {problem}; the file is corrupt or truncated")
             try:
-                raw = _decode_tiff(src) if src.format in ("tiff", "ome-tiff", "svs") else (
-                    _decode_pillow(src)
-                )
-            except (ImageReadError, MemoryError):
+                raw = _decode_tiff(src) if is_tiff else _decode_pillow(src)
+                rgb = _to_rgb_uint8(raw, src.layout if src.layout == "planar" else "rgb", name)
+            except ImageReadError:
                 raise
+            except MemoryError:
+                raise ImageTooLargeError(
+                    f"{name}: not enough memory to decode {height} x {width} pixels (about "
+                    f"{3 * height * width / 1e9:.1f} GB as 8-bit RGB); free memory, or lower "
+                    "max_pixels (CLI: --max-megapixels) to refuse such images up front"
+                ) from None
             except Exception as exc:  # noqa: BLE001 - decode boundary
                 raise ImageReadError(
                     f"{name}: cannot decode the pixel data ({_one_line(exc)}); "
                     "the file is corrupt or truncated"
                 ) from exc
-            rgb = _to_rgb_uint8(raw, src.layout if src.layout == "planar" else "rgb", name)
             del raw
             if rgb.shape[:2] != (height, width):
                 raise ImageReadError(

@@ -7,13 +7,21 @@ memory follows the region asked for, not the slide.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._validate import check_pixel_size
-from .io import ImageFormatError, ImageReadError, PixelSizeError, read_pixel_size
+from .io import (
+    ImageFormatError,
+    ImageReadError,
+    PixelSizeError,
+    _TifffileLog,
+    read_pixel_size,
+    verify_pixel_data,
+)
 
 __all__ = ["Slide"]
 
@@ -40,7 +48,12 @@ class Slide:
     Raises
     ------
     ImageReadError, ImageFormatError, PixelSizeError
-        For files tifffile cannot open, non-RGB layouts, or no pixel size.
+        For files tifffile cannot open, non-RGB layouts, or no pixel size. A
+        file whose header declares more pixel data than the file holds
+        (truncated, or a corrupt header declaring a huge size) is refused when
+        opened (:func:`pipeline.io.verify_pixel_data`), so it never starts a
+        long tile-by-tile read. No pixel limit applies: regions are decoded on
+        demand, so memory follows the region asked for.
 
     Examples
     --------
@@ -60,6 +73,7 @@ class Slide:
 
         self.path = Path(path)
         name = self.path.name
+        verify_pixel_data(self.path)
         if pixel_size_um is None:
             px, source = read_pixel_size(self.path)
             if px is None:
@@ -71,6 +85,9 @@ class Slide:
             px, source = pixel_size_um, "argument"
         self.pixel_size_um = check_pixel_size(px, source=name)
         self.pixel_size_source = source
+        log = _TifffileLog()  # tifffile's warnings must not reach stderr
+        logger = logging.getLogger("tifffile")
+        logger.addHandler(log)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -79,7 +96,10 @@ class Slide:
                 store = series.aszarr()
                 group = zarr.open(store, mode="r")
         except Exception as exc:  # tifffile raises many kinds for bad files
+            self.close()
             raise ImageReadError(f"{name}: cannot open as a tiled TIFF ({' '.join(str(exc).split())[:160]})") from None
+        finally:
+            logger.removeHandler(log)
         if hasattr(group, "shape"):  # a single level opens as an array
             self._levels = [group]
         else:
@@ -109,7 +129,16 @@ class Slide:
     def read(self, y0, y1, x0, x1, *, level=0) -> np.ndarray:
         """Decode one region of a level as an (M, N, 3) uint8 array."""
         arr = self._levels[level]
-        region = np.asarray(arr[..., int(y0):int(y1), int(x0):int(x1), :])
+        try:
+            region = np.asarray(arr[..., int(y0):int(y1), int(x0):int(x1), :])
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged tile: name the file, one line
+            raise ImageReadError(
+                f"{self.path.name}: cannot decode rows {int(y0)}-{int(y1)}, columns "
+                f"{int(x0)}-{int(x1)} of level {level} ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:160]}); the file is corrupt or truncated"
+            ) from None
         region = region.reshape(region.shape[-3:])[..., :3]
         if region.dtype != np.uint8:
             raise ImageFormatError(f"{self.path.name}: {region.dtype} samples; whole-slide mode needs 8-bit RGB")
