@@ -10,6 +10,7 @@ edited set of tumour cells (the napari review) without re-segmenting.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -233,7 +234,7 @@ def detect_cells(
         Spread the tiles over a Dask cluster instead (``rgb`` must then be a
         :class:`~pipeline.slide.Slide`; each worker reads its tiles from the file).
     on_tile : callable, optional, keyword-only
-        Called once per tile as it starts (progress).
+        Called as ``on_tile(tiles_done, tiles_total)`` after each tile (progress).
 
     Returns
     -------
@@ -259,10 +260,16 @@ def detect_cells(
         futures = client.map(_cluster_tile, tiles, source=source, job=shared, pure=False, retries=1)
         parts = client.gather(futures)
     else:
+        lock = threading.Lock()
+        done = [0]
+
         def run(tile):
+            part = _tile_nuclei(rgb, tile, **job)
             if on_tile is not None:
-                on_tile()
-            return _tile_nuclei(rgb, tile, **job)
+                with lock:
+                    done[0] += 1
+                    on_tile(done[0], len(tiles))
+            return part
 
         n_workers = workers or min(4, os.cpu_count() or 1)
         if n_workers > 1 and len(tiles) > 1:
@@ -559,7 +566,7 @@ def analyze_slide(
     client : distributed.Client, optional, keyword-only
         Spread the tiles of this slide over a Dask cluster's workers.
     on_tile : callable, optional, keyword-only
-        Called once per tile (a progress bar's advance).
+        Called as ``on_tile(tiles_done, tiles_total)`` after each tile.
     others
         As :func:`analyze`.
 

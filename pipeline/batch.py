@@ -142,13 +142,15 @@ def _tiff_pixels(path) -> int | None:
 
 
 def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_mp=DEFAULT_WSI_THRESHOLD_MP,
+                 on_tile=None,
                  max_pixels=DEFAULT_MAX_PIXELS, **params):
     """Read one image and analyse it; returns ``(result, image for the overlay)``.
 
     TIFF-family files larger than ``wsi_threshold_mp`` megapixels are analysed
     in whole-slide mode (:func:`pipeline.analysis.analyze_slide`: tile by tile
     from the file, never loaded whole); the image returned is then the slide's
-    low-resolution overview. ``tile_workers`` (threads for the image's tiles;
+    low-resolution overview, and ``on_tile(file_name, done, total)`` (if given)
+    follows its tiles. ``tile_workers`` (threads for the image's tiles;
     default: the analysis' own) does not change the result.
 
     ``max_pixels`` is the largest image :func:`pipeline.io.read_image` loads
@@ -169,7 +171,8 @@ def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_m
             slide = Slide(path, pixel_size_um=pixel_size_um)
         with slide:
             params.pop("tile_px", None)
-            result = analyze_slide(slide, image_name=Path(path).name, **params)
+            tile_cb = None if on_tile is None else (lambda d, t: on_tile(Path(path).name, d, t))
+            result = analyze_slide(slide, image_name=Path(path).name, on_tile=tile_cb, **params)
             thumb, thumb_um = _thumbnail(slide, _overview_um(slide.shape, slide.pixel_size_um))
         result.extra["pixel_size_source"] = slide.pixel_size_source
         result.extra["overlay_pixel_size_um"] = thumb_um
@@ -416,7 +419,7 @@ def process_image(job: dict) -> dict:
         else:
             _clear_node_folder(folder)
             result, rgb = analyze_file(path, pixel_size_um=job["pixel_size_um"],
-                                       tile_workers=job["tile_workers"],
+                                       tile_workers=job["tile_workers"], on_tile=job.get("on_tile"),
                                        max_pixels=job.get("max_pixels", DEFAULT_MAX_PIXELS), **job["params"])
             result.extra["input_sha256"] = digest
             result.extra["run_parameters"] = job["run_parameters"]
@@ -467,6 +470,7 @@ def run_batch(
     report: bool = True,
     patients=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_tile: Callable[[str, int, int], None] | None = None,
     **params,
 ) -> BatchReport:
     """Analyse every image of ``inputs`` and write results into ``out_dir``.
@@ -489,6 +493,9 @@ def run_batch(
     out_dir : path-like
     pixel_size_um : float, optional, keyword-only
         Overrides the files' pixel size.
+    on_tile : callable, optional, keyword-only
+        For slides analysed in whole-slide mode on this machine, called as
+        ``on_tile(file_name, tiles_done, tiles_total)`` after each tile.
     on_progress : callable, optional, keyword-only
         Called as ``on_progress(done, total, file_name, error_or_None)`` after
         each image (analysed, skipped or failed), in the calling thread.
@@ -574,6 +581,9 @@ def run_batch(
          "tile_workers": tile_workers}
         for p, name in zip(paths, names)
     ]
+    if on_tile is not None and scheduler is None:  # callables stay in this process
+        for job in jobs:
+            job["on_tile"] = on_tile
     logger.info("nodescope %s: %d image(s) into %s; parameters %s; overwrite=%s geojson=%s parquet=%s",
                 __version__, n, out.resolve(), json.dumps(run_parameters, sort_keys=True),
                 bool(overwrite), bool(geojson), bool(parquet))

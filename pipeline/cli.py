@@ -213,9 +213,17 @@ def _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, ma
                 console.print(Text(error, style="red"))
             progress.update(task, completed=done, description=name)
 
+        tile_tasks = {}
+
+        def on_tile(name, done, total):  # whole slides: a bar of tiles per slide
+            if name not in tile_tasks:
+                tile_tasks[name] = progress.add_task(f"  tiles of {name}", total=total)
+            progress.update(tile_tasks[name], completed=done)
+
         try:
             result = run_batch(
-                paths, out, pixel_size_um=pixel_size, on_progress=on_progress, workers=workers,
+                paths, out, pixel_size_um=pixel_size, on_progress=on_progress, on_tile=on_tile,
+                workers=workers,
                 scheduler=scheduler, overwrite=overwrite, geojson=geojson, parquet=parquet,
                 report=report, patients=mapping, max_pixels=max(1, int(max_megapixels * 1e6)),
                 stain=stain.value, rule=rule.value, link_um=link_um, wsi_threshold_mp=wsi_threshold_mp,

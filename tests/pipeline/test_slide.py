@@ -90,3 +90,14 @@ def test_slide_tiles_spread_over_a_local_cluster(pyramid):
     pd_testing = pytest.importorskip("pandas").testing
     pd_testing.assert_frame_equal(spread.cells, local.cells)
     assert spread.summary()["largest_deposit_um"] == local.summary()["largest_deposit_um"]
+
+
+def test_tile_progress_is_reported(pyramid, tmp_path):
+    from pipeline.batch import run_batch
+
+    path, _ = pyramid
+    seen = []
+    run_batch([path], tmp_path / "o", wsi_threshold_mp=1, report=False, geojson=False,
+              on_tile=lambda name, done, total: seen.append((name, done, total)))
+    assert seen and seen[-1][0] == "node.tif" and seen[-1][1] == seen[-1][2] > 1
+    assert [d for _, d, _ in seen] == list(range(1, seen[-1][2] + 1))
