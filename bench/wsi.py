@@ -131,7 +131,12 @@ def main() -> None:
     ap.add_argument("--pixel-size", type=float, default=0.5)
     ap.add_argument("--patch-um", type=float, default=2000.0)
     ap.add_argument("--keep", type=Path, default=None, help="keep the slides in this folder")
+    ap.add_argument("--gigapixel", action="store_true",
+                    help="only measure a ~1-gigapixel slide (time and peak memory, 2 local workers)")
     args = ap.parse_args()
+    if args.gigapixel:
+        gigapixel(args)
+        return
     t0 = time.perf_counter()
     tumour, negatives, truth = make_patches(args.pixel_size, args.patch_um, seed=4242)
     print(f"patches: {tumour.shape[0]} px nodes ({args.patch_um:.0f} µm at {args.pixel_size} µm/px), "
@@ -173,6 +178,21 @@ def main() -> None:
           f"(ratio {b['seconds'] / a['seconds']:.2f} for {b['mp'] / a['mp']:.2f}x the pixels)")
     speedup = results["1 local worker"]["seconds"] / results["2 local workers"]["seconds"]
     print(f"2 workers vs 1: {speedup:.2f}x; peak memory max {max(r['peak_mb'] for r in results.values()):.0f} MiB")
+
+
+def gigapixel(args) -> None:
+    tumour, negatives, truth = make_patches(args.pixel_size, args.patch_um, seed=4242)
+    p = tumour.shape[0]
+    side = int(np.ceil(np.sqrt(1e9) / p)) * p
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="nodescope-wsi-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "slide_1GP.tif"
+    write_slide(path, side, tumour, negatives, args.pixel_size)
+    r = run(path, 2)
+    print(f"{side} x {side} px = {r['mp']:.0f} MP: {r['seconds']:.0f} s ({r['mp'] / r['seconds']:.1f} MP/s), "
+          f"peak memory {r['peak_mb']:.0f} MiB (target < 3072), category {r['category']} "
+          f"(truth {truth['category']}), largest {r['largest_um']:.0f} µm (truth {truth['largest_deposit_um']:.0f})")
+    path.unlink()
 
 
 if __name__ == "__main__":
