@@ -356,20 +356,9 @@ def analyze(
             f"image must be uint8, got {rgb.dtype}; read files with pipeline.io.read_image"
         )
     px = check_pixel_size(pixel_size_um)
-    check_choice(stain, STAINS, name="stain")
-    check_choice(rule, RULES, name="rule")
-    check_positive(link_um, name="link_um", allow_zero=True)
-    check_positive(dab_threshold, name="dab_threshold")
-    if int(tile_px) < 64:
-        raise ValueError(f"tile_px must be >= 64 pixels, got {tile_px}")
-    params = {
-        "stain": stain,
-        "dab_threshold": float(dab_threshold),
-        "tile_px": int(tile_px),
-    }
+    params, stage_kw = _check_options(stain, rule, link_um, dab_threshold, tile_px, contact_um,
+                                      itc_max_um, micro_max_um, itc_max_cells)
     context = dict(image=image_name, shape=tuple(int(v) for v in rgb.shape[:2]))
-    stage_kw = dict(rule=rule, link_um=link_um, contact_um=contact_um, itc_max_um=itc_max_um,
-                    micro_max_um=micro_max_um, itc_max_cells=itc_max_cells)
 
     tissue = tissue_mask(rgb, pixel_size_um=px)
     tissue_mm2 = float(tissue.sum()) * px * px / 1e6
@@ -470,6 +459,21 @@ def _stage(nuclei, stats, *, pixel_size_um, dab_threshold, params, stage_kw, con
         stain_reason=stats["stain_reason"], stain_vectors_source=stats["vectors_source"],
         parameters=params, **stage_kw, **context,
     )
+
+
+def _check_options(stain, rule, link_um, dab_threshold, tile_px, contact_um, itc_max_um,
+                   micro_max_um, itc_max_cells):
+    """Validate the analysis options once; return the recorded parameters and staging options."""
+    check_choice(stain, STAINS, name="stain")
+    check_choice(rule, RULES, name="rule")
+    check_positive(link_um, name="link_um", allow_zero=True)
+    check_positive(dab_threshold, name="dab_threshold")
+    if int(tile_px) < 64:
+        raise ValueError(f"tile_px must be >= 64 pixels, got {tile_px}")
+    params = {"stain": stain, "dab_threshold": float(dab_threshold), "tile_px": int(tile_px)}
+    stage_kw = dict(rule=rule, link_um=link_um, contact_um=contact_um, itc_max_um=itc_max_um,
+                    micro_max_um=micro_max_um, itc_max_cells=itc_max_cells)
+    return params, stage_kw
 
 
 def _tissue_samples(rgb, tissue, small_tissue, n_samples, side=512):
@@ -577,14 +581,9 @@ def analyze_slide(
         image returned by ``result.extra`` consumers (see :func:`slide_thumbnail`).
     """
     px = slide.pixel_size_um
-    check_choice(stain, STAINS, name="stain")
-    check_choice(rule, RULES, name="rule")
-    check_positive(link_um, name="link_um", allow_zero=True)
-    check_positive(dab_threshold, name="dab_threshold")
-    params = {"stain": stain, "dab_threshold": float(dab_threshold), "tile_px": int(tile_px),
-              "mode": "whole-slide"}
-    stage_kw = dict(rule=rule, link_um=link_um, contact_um=contact_um, itc_max_um=itc_max_um,
-                    micro_max_um=micro_max_um, itc_max_cells=itc_max_cells)
+    params, stage_kw = _check_options(stain, rule, link_um, dab_threshold, tile_px, contact_um,
+                                      itc_max_um, micro_max_um, itc_max_cells)
+    params["mode"] = "whole-slide"
     thumb, thumb_um = _thumbnail(slide, _overview_um(slide.shape, px))
     small_tissue = tissue_mask(thumb, pixel_size_um=thumb_um)
     context = dict(image=image_name, shape=tuple(slide.shape),
