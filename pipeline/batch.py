@@ -434,7 +434,19 @@ def process_image(job: dict) -> dict:
             writing = False
             outcome.update(status="analysed", row=_summary_row(summary, name))
     except (KeyboardInterrupt, SystemExit):
-        if writing:  # abandoned mid-write: leave no incomplete folder behind
+        summary_file = folder / "summary.json"
+        if writing and summary_file.is_file():
+            # interrupted just after the last file (summary.json) was written: the
+            # image is complete, so it is kept and counted
+            try:
+                row = _summary_row(json.loads(summary_file.read_text(encoding="utf-8")), name)
+                outcome.update(status="analysed", row=row, seconds=round(time.perf_counter() - t0, 3))
+                outcomes = _LOCAL_OUTCOMES.get(job.get("token"))
+                if outcomes is not None:
+                    outcomes[job.get("index")] = outcome
+            except (OSError, ValueError):
+                _discard_partial(folder)
+        elif writing:  # abandoned mid-write: leave no incomplete folder behind
             _discard_partial(folder)
         raise
     except Exception as exc:  # noqa: BLE001 - MemoryError included: one bad file never stops the batch
@@ -653,6 +665,7 @@ def run_batch(
         logger.info("engine: %s", text)
 
     token = uuid.uuid4().hex
+    run_started = time.time() - 1.0
     for k, job in enumerate(jobs):
         job.update(token=token, index=k, max_pixels=max_pixels)
     _LOCAL_OUTCOMES[token] = {}
@@ -665,6 +678,16 @@ def run_batch(
         for i, outcome in sorted(_LOCAL_OUTCOMES.get(token, {}).items()):
             if i not in statuses:
                 record(i, outcome, None)
+        # an image whose last file landed as the interrupt arrived is complete: keep it
+        for i, job in enumerate(jobs):
+            summary_file = Path(job["folder"]) / "summary.json"
+            if i not in statuses and summary_file.is_file() and summary_file.stat().st_mtime >= run_started:
+                try:
+                    row = _summary_row(json.loads(summary_file.read_text(encoding="utf-8")), names[i])
+                except (OSError, ValueError):
+                    continue
+                record(i, {"status": "analysed", "row": row, "error": None, "traceback": None,
+                           "worker": "", "seconds": 0.0}, None)
         write_tables()
         _fill(result, rows, errors, statuses, names)
         result.unfinished = [names[i] for i in range(n) if i not in statuses]
