@@ -63,7 +63,7 @@ def main() -> None:
         labels = segment_nuclei(nuclear, pixel_size_um=px, mask=tissue,
                                 threshold=nuclear_threshold(nuclear, mask=tissue))
         table = nucleus_features(labels, conc[..., 0], conc[..., 1], pixel_size_um=px)
-        positive = table[classify_ihc(table, dab_threshold=args.dab_threshold, compartment="cell")]
+        positive = table[classify_ihc(table, dab_threshold=args.dab_threshold, compartment="cell", min_size_ratio=0)]
         m = match_points(pos, positive[["y_um", "x_um"]].to_numpy(), max_distance=4.0)
         for k in tot:
             tot[k] += m[k]

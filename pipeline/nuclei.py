@@ -240,7 +240,7 @@ def segment_nuclei(
         # (h-maxima): a ragged outline makes shallow maxima that are not nuclei
         peaks &= h_maxima(dist, min_depth_um / px).astype(bool)
     n_seeds, seeds = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
-    labels = watershed(-dist, seeds, mask=b8.astype(bool))
+    labels = _split_touching(dist, seeds, b8)
     # remove debris below the minimum area and renumber 1..K
     area = np.bincount(labels.ravel(), minlength=n_seeds)
     keep = area * px * px >= min_area_um2
@@ -248,6 +248,35 @@ def segment_nuclei(
     new = np.zeros(len(area), np.int32)
     new[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     return new[labels]
+
+
+def _split_touching(dist, seeds, b8):
+    """Watershed of -dist from the seeds, run only where it can change anything.
+
+    A 4-connected foreground component holding a single seed floods entirely to
+    that seed, so only components with two or more seeds go through the (slow)
+    watershed; the result equals ``watershed(-dist, seeds, mask=b8)``.
+    """
+    n_comp, comp = cv2.connectedComponents(b8, connectivity=4)
+    seeded = seeds > 0
+    # seeds per component, and the seed label of single-seed components
+    count = np.bincount(comp[seeded], minlength=n_comp)
+    owner = np.zeros(n_comp, np.int64)
+    owner[comp[seeded]] = seeds[seeded]
+    single = count == 1
+    single[0] = False
+    labels = np.where(single[comp], owner[comp], 0).astype(np.int32)
+    multi = count >= 2
+    multi[0] = False
+    if multi.any():
+        region = multi[comp]
+        rows = np.flatnonzero(region.any(1))
+        cols = np.flatnonzero(region.any(0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        sub = watershed(-dist[r0:r1, c0:c1], np.where(region, seeds, 0)[r0:r1, c0:c1],
+                        mask=region[r0:r1, c0:c1])
+        labels[r0:r1, c0:c1] = np.where(region[r0:r1, c0:c1], sub, labels[r0:r1, c0:c1])
+    return labels
 
 
 def _solidity(labels: np.ndarray, n: int) -> np.ndarray:

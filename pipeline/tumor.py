@@ -96,7 +96,8 @@ def lymphocyte_reference(nuclei) -> dict:
     }
 
 
-def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment="cytoplasm"):
+def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment="cytoplasm",
+                 min_size_ratio=1.2):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     Parameters
@@ -116,6 +117,12 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment
     compartment : {"cytoplasm", "nucleus", "cell"}, keyword-only
         Where the marker sits: cytokeratin in the cytoplasm (the ring, default),
         a nuclear marker such as Ki67 in the nucleus, or either ("cell").
+    min_size_ratio : float, keyword-only
+        A positive cell's nucleus must be at least this many times the image's
+        lymphocyte diameter (:func:`lymphocyte_reference`, used when it rests on
+        at least 30 nuclei): a lymphocyte wedged between cytokeratin-positive
+        tumour cells has brown all round it, but a lymphocyte's nucleus. 0
+        switches it off (e.g. for Ki67, which also stains lymphocytes).
 
     Returns
     -------
@@ -141,7 +148,12 @@ def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment
     elif compartment == "cell":
         ring = np.maximum(ring, inside)
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
-    return (ring > dab_threshold) & (d >= min_diameter_um)
+    smallest = min_diameter_um
+    if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
+        ref = lymphocyte_reference(nuclei)
+        if ref["count"] >= 30:
+            smallest = max(smallest, min_size_ratio * ref["diameter_um"])
+    return (ring > dab_threshold) & (d >= smallest)
 
 
 def classify_he(
