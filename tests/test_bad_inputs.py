@@ -292,9 +292,6 @@ def test_empty_slides_are_valid_negative_no_tissue(files, case):
     assert result.summary()["largest_deposit_um"] == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tissue_mask removes marker ink but keeps a ring of about one 4-µm pixel around each stroke "
-    "(edges blended with the glass, and the OD blur), which passes as tissue; see docs/hardening.md"))
 @pytest.mark.parametrize("width", [12, 100])
 def test_pen_marks_only_are_not_tissue(width):
     img = np.full((400, 400, 3), 240, np.uint8)
