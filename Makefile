@@ -9,10 +9,11 @@ OUT    ?= results
 
 .PHONY: demo test setup setup-test bench samples clean
 
+# the demo environment includes napari and a Qt binding, so `.venv/bin/napari` works after it
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[napari]" pyqt5
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.base
@@ -25,6 +26,7 @@ setup-test: $(VENV)/.test
 demo: $(VENV)/.base
 	$(VENV)/bin/nodescope analyze sample_data --out $(OUT)
 	@echo "Results are in $(abspath $(OUT)): summary.csv, report.html, nodescope.log and one folder per image (summary.json, deposits.csv, cells.csv, overlay.png, objects.geojson)"
+	@echo "Review in napari: $(VENV)/bin/napari, then File > Open Sample > NodeScope and Plugins > NodeScope > Analyze lymph node"
 
 # napari's tests need a display: use Xvfb when there is no screen.
 XVFB := $(shell [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1 && echo "xvfb-run -a -s '-screen 0 1600x1000x24'")
