@@ -262,6 +262,20 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
+def _purest_direction(pixels, ratio, percentile, ref):
+    """Median OD direction of the darker half of ``pixels`` whose channel ratio
+    ``ratio[0] / ratio[1]`` is in its top ``100 - percentile`` %; the reference
+    when fewer than 200 pixels or when it strays from ``ref`` by more than 30°."""
+    if len(pixels) < 200:
+        return ref.copy(), "reference"
+    dark = pixels[pixels.sum(1) >= np.median(pixels.sum(1))]
+    r = dark[:, ratio[0]] / np.maximum(dark[:, ratio[1]], 1e-6)
+    v = _unit(np.median(dark[r >= np.percentile(r, percentile)], axis=0))
+    if _angle_deg(v, ref) > _MAX_DEVIATION_DEG:
+        return ref.copy(), "reference"
+    return v, "estimated"
+
+
 def _estimate_ihc(od: np.ndarray, refs: np.ndarray):
     """Haematoxylin + DAB vectors from the pixels each stain dominates.
 
@@ -274,29 +288,11 @@ def _estimate_ihc(od: np.ndarray, refs: np.ndarray):
     """
     green = np.maximum(od[:, 1], 1e-6)
     brown = (od[:, 2] > 1.1 * green) & (od[:, 0] < od[:, 1])
-    rest = od[~brown]
-    sources = []
-    if len(rest) >= 200:
-        dark = rest[rest.sum(1) >= np.median(rest.sum(1))]
-        # the purest haematoxylin absorbs red most relative to blue (DAB: least)
-        rb = dark[:, 0] / np.maximum(dark[:, 2], 1e-6)
-        h = _unit(np.median(dark[rb >= np.percentile(rb, 90)], axis=0))
-        sources.append("estimated" if _angle_deg(h, refs[0]) <= _MAX_DEVIATION_DEG else "reference")
-    else:
-        sources.append("reference")
-    if sources[0] == "reference":
-        h = refs[0].copy()
-    if brown.sum() >= 200:
-        strong = od[brown]
-        strong = strong[strong.sum(1) >= np.median(strong.sum(1))]
-        # the purest DAB absorbs blue most relative to green (haematoxylin mixes lower it)
-        bg_ratio = strong[:, 2] / np.maximum(strong[:, 1], 1e-6)
-        d = _unit(np.median(strong[bg_ratio >= np.percentile(bg_ratio, 75)], axis=0))
-        sources.append("estimated" if _angle_deg(d, refs[1]) <= _MAX_DEVIATION_DEG else "reference")
-    else:
-        sources.append("reference")
-    if sources[1] == "reference":
-        d = refs[1].copy()
+    # the purest haematoxylin absorbs red most relative to blue (DAB: least);
+    # the purest DAB absorbs blue most relative to green (haematoxylin lowers it)
+    h, h_source = _purest_direction(od[~brown], (0, 2), 90, refs[0])
+    d, d_source = _purest_direction(od[brown], (2, 1), 75, refs[1])
+    sources = [h_source, d_source]
     if _angle_deg(h, d) < 10:
         return refs.copy(), "reference"
     source = "estimated" if sources == ["estimated", "estimated"] else (
