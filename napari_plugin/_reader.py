@@ -1,18 +1,18 @@
 """napari reader: open a slide with its pixel size, so every napari length is in µm.
 
-Pyramidal TIFF / SVS files open lazily as a multiscale layer through tifffile's
-zarr store (only the tiles on screen are decoded). Other files are read whole
-with :func:`pipeline.io.read_image`, except very large single-level TIFFs, which
-are opened lazily too. The reader never raises: a file it cannot open gives
-``None`` so that napari can try another reader.
+Pyramidal TIFF / SVS files open lazily as a multiscale layer
+(:func:`pipeline.io.open_levels`: only the tiles on screen are decoded). Other
+files are read whole with :func:`pipeline.io.read_image`, except very large
+single-level TIFFs, which are opened lazily too. Sizes and pixel sizes come
+from :func:`pipeline.io.image_info` (header only); every path takes the same
+base image of a multi-image TIFF. The reader never raises: a file it cannot
+open gives ``None`` so that napari can try another reader.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["get_reader", "read_slide", "layer_data"]
 
@@ -42,21 +42,15 @@ def get_reader(path):
             path = path[0]
         if not isinstance(path, (str, os.PathLike)):
             return None
-        from pipeline.io import ImageReadError, is_supported, read_pixel_size, verify_pixel_data
+        from pipeline.io import ImageReadError, is_supported, verify_pixel_data
 
         p = Path(path)
         if not is_supported(p) or not p.is_file():
             return None
         try:
-            read_pixel_size(p)
-        except ImageReadError:
-            return None  # empty, corrupt or not an image
-        except ValueError:
-            pass  # a declared but unusable calibration (PixelSizeError): open in pixels
-        try:
             verify_pixel_data(p)
         except ImageReadError:
-            return None  # truncated, or a header declaring more data than the file holds
+            return None  # empty, corrupt, not an image, or truncated / inflated header
     except Exception:  # noqa: BLE001 - a reader must never raise
         return None
     return read_slide
@@ -74,73 +68,15 @@ def read_slide(path):
         return None
 
 
-def _pixel_size(path) -> tuple[float | None, str | None, str | None]:
-    """(pixel size µm or None, its source, why a declared calibration is unusable)."""
-    from pipeline.io import PixelSizeError, read_pixel_size
+def _strided_views(base):
+    """A huge level and its strided views down to about ``_MIN_LEVEL_SIDE`` (napari draws those)."""
+    import dask.array as da
 
-    try:
-        value, source = read_pixel_size(path)
-    except PixelSizeError as exc:
-        return None, None, str(exc)
-    return value, source, None
-
-
-def _is_tiff(path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def _lazy_tiff_levels(path):
-    """Zarr arrays of the pyramid levels (base first), or None to read the file whole.
-
-    Only 8-bit chunky RGB(A) series are opened lazily; anything needing a
-    conversion (16-bit, float, planar, palette) goes through ``read_image``.
-    """
-    import tifffile
-    import zarr
-
-    from pipeline.io import verify_pixel_data
-
-    verify_pixel_data(path)  # a truncated or inflated header must not open as a huge lazy layer
-    tf = tifffile.TiffFile(path)
-    try:
-        series = list(tf.series)
-        if not series:
-            return None
-        if tf.is_svs:
-            chosen = series[0]  # baseline; not thumbnail, label or macro
-        else:
-            def area(s):
-                shape = s.levels[0].shape
-                return shape[0] * shape[1] if len(shape) >= 2 else 0
-
-            chosen = max(series, key=area)
-        base = chosen.levels[0]
-        ok = (base.axes == "YXS" and base.shape[2] in (3, 4) and base.dtype == np.uint8)
-        n_pixels = base.shape[0] * base.shape[1] if ok else 0
-        if not ok or (len(chosen.levels) == 1 and n_pixels <= WHOLE_READ_MAX_PIXELS):
-            return None
-        index = series.index(chosen)
-    finally:
-        tf.close()
-    store = tifffile.imread(path, aszarr=True, series=index)
-    node = zarr.open(store, mode="r")
-    if isinstance(node, zarr.Group):
-        keys = sorted(node.array_keys(), key=int)
-        levels = [node[k] for k in keys]
-    else:
-        levels = [node]
-    levels = [lv for lv in levels if lv.ndim == 3 and lv.shape[-1] in (3, 4)]
-    if len(levels) == 1:
-        # one huge level: add strided views so napari never draws the whole base
-        import dask.array as da
-
-        base = da.from_zarr(levels[0])
-        levels, step = [base], 2
-        while max(base.shape[:2]) // step >= _MIN_LEVEL_SIDE:
-            levels.append(base[::step, ::step])
-            step *= 2
+    base = da.from_zarr(base)
+    levels, step = [base], 2
+    while max(base.shape[:2]) // step >= _MIN_LEVEL_SIDE:
+        levels.append(base[::step, ::step])
+        step *= 2
     return levels
 
 
@@ -164,16 +100,24 @@ def layer_data(path):
         (µm when calibrated), and ``metadata`` with ``pixel_size_um`` (float or
         None), ``path``, ``pixel_size_source`` and ``pixel_size_error``.
     """
-    from pipeline.io import read_image
+    from pipeline.io import ImageFormatError, image_info, open_levels, read_image
 
     p = Path(path)
-    px, source, error = _pixel_size(p)
-    levels = _lazy_tiff_levels(p) if _is_tiff(p) else None
+    info = image_info(p)
+    px = info.pixel_size_um
+    levels = None
+    if len(info.levels) > 1 or info.shape[0] * info.shape[1] > WHOLE_READ_MAX_PIXELS:
+        try:
+            levels = list(open_levels(p))  # the files stay open with the layer
+        except ImageFormatError:
+            levels = None  # PNG / JPEG, or samples that need a conversion: read whole
     if levels is None:
         rgb, _, _ = read_image(p, pixel_size_um=px if px is not None else 1.0)
         data, multiscale = rgb, False
         shapes = [rgb.shape[:2]]
     else:
+        if len(levels) == 1:
+            levels = _strided_views(levels[0])
         data, multiscale = (levels if len(levels) > 1 else levels[0]), len(levels) > 1
         shapes = [tuple(int(s) for s in lv.shape[:2]) for lv in levels]
     scale = (px, px) if px is not None else (1.0, 1.0)
@@ -185,8 +129,8 @@ def layer_data(path):
         "metadata": {
             "pixel_size_um": px,
             "path": str(p),
-            "pixel_size_source": source,
-            "pixel_size_error": error,
+            "pixel_size_source": info.pixel_size_source if px is not None else None,
+            "pixel_size_error": info.file_pixel_size_error,
             "levels": shapes,
         },
     }

@@ -33,7 +33,7 @@ import pandas as pd
 from ._version import __version__
 from .analysis import analyze
 from .export import NODE_FILES, deposits_for_csv, write_node_outputs, write_table
-from .io import DEFAULT_MAX_PIXELS, _declared_shape, is_supported, read_image
+from .io import DEFAULT_MAX_PIXELS, image_info, is_supported, read_image
 from .parallel import available_cores, check_scheduler_address, check_workers, run_tasks
 
 __all__ = [
@@ -135,10 +135,13 @@ def _tiff_pixels(path) -> int | None:
     None for other formats and for files that cannot be opened (``read_image``
     then reports what is wrong). Decoder warnings are not shown.
     """
-    declared = _declared_shape(path)
-    if declared is None or declared[0] not in ("tiff", "ome-tiff", "svs"):
+    try:
+        info = image_info(path)
+    except Exception:  # noqa: BLE001 - unreadable: read_image reports what is wrong
         return None
-    return int(declared[1][0]) * int(declared[1][1])
+    if info.format not in ("tiff", "ome-tiff", "svs"):
+        return None
+    return info.shape[0] * info.shape[1]
 
 
 def analyze_file(path, *, pixel_size_um=None, tile_workers=None, wsi_threshold_mp=DEFAULT_WSI_THRESHOLD_MP,

@@ -283,7 +283,7 @@ def info(
 ) -> None:
     """Show each image's size, format and pixel size as NodeScope reads it."""
     from pipeline.batch import find_images, one_line
-    from pipeline.io import read_image
+    from pipeline.io import image_info
 
     try:
         paths = find_images(inputs)
@@ -293,16 +293,21 @@ def info(
     bad = 0
     for path in paths:
         try:
-            rgb, px, meta = read_image(path, pixel_size_um=pixel_size)
+            details = image_info(path, pixel_size_um=pixel_size)  # the header only: any size
         except Exception as exc:
             bad += 1
             msg = one_line(exc)
             _err(msg if msg.startswith(path.name) else f"{path.name}: {msg}")
             continue
-        m, n = rgb.shape[:2]
+        px = details.pixel_size_um
+        if px is None:  # no usable pixel size and no --pixel-size: what analyze would say
+            bad += 1
+            _err(details.pixel_size_error)
+            continue
+        m, n = details.shape
         typer.echo(
-            f"{path.name}: {n} x {m} px, {meta.get('format')}, {px:.4g} µm/px "
-            f"({meta.get('pixel_size_source')}), {n * px / 1000:.2f} x {m * px / 1000:.2f} mm"
+            f"{path.name}: {n} x {m} px, {details.format}, {px:.4g} µm/px "
+            f"({details.pixel_size_source}), {n * px / 1000:.2f} x {m * px / 1000:.2f} mm"
         )
     if bad:
         raise typer.Exit(1)

@@ -1,27 +1,18 @@
 """Whole-slide images read region by region, never whole.
 
-:class:`Slide` opens a (pyramidal) TIFF, OME-TIFF or SVS through tifffile's zarr
-store: any region of any pyramid level is decoded on demand, tile by tile, so
-memory follows the region asked for, not the slide.
+:class:`Slide` opens a (pyramidal) TIFF, OME-TIFF or SVS with
+:func:`pipeline.io.open_levels` (tifffile's zarr store, and the base image every
+NodeScope reader takes): any region of any pyramid level is decoded on demand,
+tile by tile, so memory follows the region asked for, not the slide.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_pixel_size
-from .io import (
-    ImageFormatError,
-    ImageReadError,
-    PixelSizeError,
-    _TifffileLog,
-    read_pixel_size,
-    verify_pixel_data,
-)
+from .io import ImageReadError, PixelSizeError, open_levels
 
 __all__ = ["Slide"]
 
@@ -38,17 +29,22 @@ class Slide:
 
     Attributes
     ----------
+    path : pathlib.Path
+        The file.
     shape : (int, int)
         Base level (rows, cols).
     pixel_size_um : float
         Base-level µm per pixel.
+    pixel_size_source : str
+        ``"argument"`` or where the file's value came from (``"ome"``, ...).
     level_shapes : list of (int, int)
         Every pyramid level, base first.
 
     Raises
     ------
     ImageReadError, ImageFormatError, PixelSizeError
-        For files tifffile cannot open, non-RGB layouts, or no pixel size. A
+        For files tifffile cannot open, layouts other than 8-bit interleaved
+        RGB(A) (:func:`pipeline.io.open_levels`), or no pixel size. A
         file whose header declares more pixel data than the file holds
         (truncated, or a corrupt header declaring a huge size) is refused when
         opened (:func:`pipeline.io.verify_pixel_data`), so it never starts a
@@ -68,50 +64,17 @@ class Slide:
     """
 
     def __init__(self, path, *, pixel_size_um=None):
-        import tifffile
-        import zarr
-
         self.path = Path(path)
-        name = self.path.name
-        verify_pixel_data(self.path)
-        if pixel_size_um is None:
-            px, source = read_pixel_size(self.path)
-            if px is None:
-                raise PixelSizeError(
-                    f"{name}: no pixel size in the file (no OME PhysicalSizeX, Aperio MPP or "
-                    "TIFF resolution); pass pixel_size_um=... (CLI: --pixel-size UM)"
-                )
-        else:
-            px, source = pixel_size_um, "argument"
-        self.pixel_size_um = check_pixel_size(px, source=name)
-        self.pixel_size_source = source
-        log = _TifffileLog()  # tifffile's warnings must not reach stderr
-        logger = logging.getLogger("tifffile")
-        logger.addHandler(log)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._tif = tifffile.TiffFile(self.path)
-                series = self._tif.series[0]
-                store = series.aszarr()
-                group = zarr.open(store, mode="r")
-        except Exception as exc:  # tifffile raises many kinds for bad files
-            self.close()
-            raise ImageReadError(f"{name}: cannot open as a tiled TIFF ({' '.join(str(exc).split())[:160]})") from None
-        finally:
-            logger.removeHandler(log)
-        if hasattr(group, "shape"):  # a single level opens as an array
-            self._levels = [group]
-        else:
-            self._levels = [group[str(i)] for i in range(len(series.levels))]
-        axes = series.levels[0].axes
-        if not (axes.endswith("YXS") and self._levels[0].shape[-1] in (3, 4)):
-            self.close()
-            raise ImageFormatError(
-                f"{name}: layout {axes} {tuple(self._levels[0].shape)} is not interleaved RGB; "
-                "whole-slide mode needs (rows, cols, 3) tiles"
-            )
-        self.level_shapes = [tuple(int(v) for v in a.shape[-3:-1]) for a in self._levels]
+        self._levels = None
+        levels = open_levels(self.path, pixel_size_um=pixel_size_um)
+        info = levels.info
+        if info.pixel_size_um is None:
+            levels.close()
+            raise PixelSizeError(info.pixel_size_error)
+        self._levels = levels
+        self.pixel_size_um = info.pixel_size_um
+        self.pixel_size_source = info.pixel_size_source
+        self.level_shapes = [tuple(shape) for shape in info.levels]
         self.shape = self.level_shapes[0]
 
     def level_pixel_size(self, level: int) -> float:
@@ -139,9 +102,7 @@ class Slide:
                 f"{int(x0)}-{int(x1)} of level {level} ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:160]}); the file is corrupt or truncated"
             ) from None
-        region = region.reshape(region.shape[-3:])[..., :3]
-        if region.dtype != np.uint8:
-            raise ImageFormatError(f"{self.path.name}: {region.dtype} samples; whole-slide mode needs 8-bit RGB")
+        region = region.reshape(region.shape[-3:])[..., :3]  # uint8 (open_levels checks)
         return np.ascontiguousarray(region)
 
     def read_level(self, level: int) -> np.ndarray:
@@ -150,10 +111,9 @@ class Slide:
         return self.read(0, m, 0, n, level=level)
 
     def close(self) -> None:
-        tif = getattr(self, "_tif", None)
-        if tif is not None:
-            tif.close()
-            self._tif = None
+        """Release the open file."""
+        if self._levels is not None:
+            self._levels.close()
 
     def __enter__(self):
         return self
