@@ -2,10 +2,14 @@
 
 A thin Qt panel: each button calls one named method (:meth:`AnalyzeWidget.run`,
 :meth:`~AnalyzeWidget.remeasure`, :meth:`~AnalyzeWidget.delete_selected_deposit`,
-:meth:`~AnalyzeWidget.export`, ...) that delegates to :mod:`pipeline` and to the
-pure conversions of :mod:`napari_plugin._layers`. The analysis runs in a
-``thread_worker``; ``run(sync=True)`` runs the same steps on the calling thread
-(tests, scripts).
+:meth:`~AnalyzeWidget.export`, ...) that delegates to the library: the analysis
+to :func:`pipeline.analysis.analyze_file` / :func:`~pipeline.analysis.analyze`
+(:func:`napari_plugin._controller.analysis_steps`, in a ``thread_worker``;
+``run(sync=True)`` runs it on the calling thread), the review to
+:class:`pipeline.review.Review`, the files to
+:func:`pipeline.export.write_node_outputs`. The napari layers are the business
+of :class:`napari_plugin._controller.LayerController`. The controls take their
+choices and defaults from :class:`pipeline.options.AnalysisOptions`.
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,21 +36,26 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from pipeline.options import AnalysisOptions, option_help
+from pipeline.review import Review
+
 from . import _layers
+from ._controller import (
+    STEPS,
+    LayerController,
+    analysis_steps,
+    drive,
+    is_rgb_image,
+    layer_pixel_size,
+    parse_pixel_size,
+)
 
 __all__ = ["AnalyzeWidget"]
 
-STAIN_CHOICES = (("auto", "auto"), ("H&E", "he"), ("IHC", "ihc"))
-RULE_CHOICES = (("CAMELYON (75 µm linking)", "camelyon"), ("contiguous", "contiguous"))
+#: Display names of the option values (the values themselves come from pipeline.options).
+LABELS = {"auto": "auto", "he": "H&E", "ihc": "IHC", "camelyon": "CAMELYON (distance linking)",
+          "contiguous": "contiguous (touching cells)"}
 TABLE_COLUMNS = ("Deposit", "Cells", "Ø (mm)", "Pattern")
-#: Progress steps of an analysis.
-STEPS = ("Reading pixels", "Analysing: tissue, stains, nuclei, tumour cells, deposits",
-         "Drawing the results")
-# measure_node thresholds carried over from the analysis when re-measuring
-_STAGE_KEYS = ("contact_um", "itc_max_um", "micro_max_um", "itc_max_cells",
-               "min_pattern_cells", "cohesive_max", "single_file_min")
-_CONTEXT_KEYS = ("image", "nucleus_count", "shape", "stain_reason", "stain_vectors_source",
-                 "tissue_area_mm2")
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
@@ -55,6 +63,211 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _combo(name: str) -> QComboBox:
+    """A combo box of an option's choices, set to its default, with its help as tooltip."""
+    doc = option_help(name)
+    combo = QComboBox()
+    for value in doc["choices"]:
+        combo.addItem(LABELS.get(value, value), value)
+    combo.setCurrentIndex(combo.findData(doc["default"]))
+    combo.setToolTip(doc["help"])
+    return combo
+
+
+def _link_spin() -> QDoubleSpinBox:
+    doc = option_help("link_um")
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, 2000.0)
+    spin.setDecimals(1)
+    spin.setSingleStep(5.0)
+    spin.setValue(doc["default"])
+    spin.setSuffix(f" {doc['unit']}")
+    spin.setToolTip(doc["help"])
+    return spin
+
+
+def _label(text: str = "", *, rich: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if rich:
+        label.setTextFormat(Qt.RichText)
+    else:
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return label
+
+
+def _button(text: str, tip: str = "") -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    return button
+
+
+def _review_buttons():
+    """The review buttons (add, exclude, delete deposit, re-measure, export) and their panel."""
+    buttons = (
+        _button("Add cells", "Click on the image to add missed tumour cells"),
+        _button("Draw exclude region", "Draw a polygon around a benign inclusion; its cells are "
+                "dropped at re-measure"),
+        _button("Delete selected deposit"),
+        _button("Re-measure", "Re-stage the cells left in the 'Tumour cells' layer "
+                "(no re-segmentation)"),
+        _button("Export…"),
+    )
+    panel = QWidget()
+    grid = QGridLayout(panel)
+    grid.setContentsMargins(0, 0, 0, 0)
+    for i, button in enumerate(buttons[:4]):
+        grid.addWidget(button, i // 2, i % 2)
+    grid.addWidget(buttons[4], 2, 0, 1, 2)
+    return buttons, panel
+
+
+class ImageLayerCombo(QComboBox):
+    """The RGB image layers of a viewer, kept up to date; a new one is chosen when added.
+
+    ``chosen`` is emitted whenever the chosen layer changes.
+    """
+
+    chosen = Signal()
+
+    def watch(self, viewer) -> None:
+        """Follow ``viewer``'s layer list."""
+        self._viewer = viewer
+        self.currentIndexChanged.connect(lambda index: self.chosen.emit())
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self.refresh)
+        self.refresh()
+
+    def layer(self):
+        """The chosen layer, or None."""
+        return None if self.currentIndex() < 0 else self.currentData()
+
+    def refresh(self, event=None) -> None:
+        """List the RGB image layers again; keep the chosen one, else the active or newest."""
+        current = self.layer()
+        self.blockSignals(True)
+        self.clear()
+        for layer in filter(is_rgb_image, self._viewer.layers):
+            self.addItem(layer.name, layer)
+        items = [self.itemData(i) for i in range(self.count())]
+        active = self._viewer.layers.selection.active
+        self.setCurrentIndex(next((i for i, x in enumerate(items) if x is current),
+                                  next((i for i, x in enumerate(items) if x is active),
+                                       len(items) - 1)))
+        self.blockSignals(False)
+        if self.layer() is not current:
+            self.chosen.emit()
+
+    def _on_inserted(self, event) -> None:
+        self.refresh()
+        if is_rgb_image(event.value):
+            event.value.events.name.connect(self.refresh)
+            self.select(event.value)
+
+    def select(self, layer) -> None:
+        """Choose ``layer`` (ValueError when it is not listed)."""
+        index = next((i for i in range(self.count()) if self.itemData(i) is layer), None)
+        if index is None:
+            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not an RGB image "
+                             "layer of this viewer")
+        self.setCurrentIndex(index)
+
+
+class OptionsForm(QWidget):
+    """The analysis choices: image layer, stain, deposit rule, link distance, pixel size.
+
+    The pixel size is pre-filled from the chosen layer; ``message`` (text, is
+    error) says when the layer has none.
+    """
+
+    message = Signal(str, bool)
+
+    def __init__(self):
+        super().__init__()
+        self.layer_combo, self.stain_combo, self.rule_combo = (ImageLayerCombo(), _combo("stain"),
+                                                               _combo("rule"))
+        self.link_spin, self.pixel_edit = _link_spin(), QLineEdit()
+        self.pixel_edit.setPlaceholderText("µm per pixel (required)")
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        for label, control in (("Image", self.layer_combo), ("Stain", self.stain_combo),
+                               ("Deposit rule", self.rule_combo), ("Link distance", self.link_spin),
+                               ("Pixel size (µm)", self.pixel_edit)):
+            form.addRow(label, control)
+        self.layer_combo.chosen.connect(self._on_layer_chosen)
+
+    def parameters(self) -> dict:
+        return {"stain": self.stain_combo.currentData(), "rule": self.rule_combo.currentData(),
+                "link_um": float(self.link_spin.value())}
+
+    def layer_and_pixel_size(self):
+        """(chosen layer, typed pixel size); ValueError saying what is missing."""
+        layer = self.layer_combo.layer()
+        if layer is None:
+            raise ValueError("No RGB image layer: open a slide or a NodeScope sample first.")
+        return layer, parse_pixel_size(self.pixel_edit.text())
+
+    def _on_layer_chosen(self):
+        layer = self.layer_combo.layer()
+        px = None if layer is None else layer_pixel_size(layer)
+        self.pixel_edit.setText("" if px is None else f"{px:.6g}")
+        if layer is not None:
+            self.message.emit("" if px is not None else f"{layer.name}: no pixel size in the "
+                              "image - enter it (µm per pixel) before Run.", px is None)
+
+
+class DepositTable(QTableWidget):
+    """The deposits of a result, one row each (sortable, largest first); rows know their id."""
+
+    def __init__(self):
+        super().__init__(0, len(TABLE_COLUMNS))
+        self.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSortingEnabled(True)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.horizontalHeaderItem(2).setToolTip("Longest diameter (maximum Feret), mm")
+        self.setToolTip("Longest diameter (maximum Feret) of each deposit; click a row to zoom on it")
+        self.setMinimumHeight(120)
+        self.horizontalHeader().setSortIndicator(2, Qt.DescendingOrder)  # largest first
+
+    def show_rows(self, rows) -> None:
+        """Fill the table with :func:`napari_plugin._layers.deposit_rows` (emits no signal)."""
+        self.blockSignals(True)
+        self.setSortingEnabled(False)
+        self.clearContents()
+        self.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                item = QTableWidgetItem()
+                item.setData(Qt.DisplayRole, value)
+                item.setData(Qt.UserRole, int(row[0]))
+                self.setItem(r, c, item)
+        self.setSortingEnabled(True)
+        self.blockSignals(False)
+
+    def deposit_ids(self) -> list[int]:
+        return [int(self.item(r, 0).data(Qt.UserRole)) for r in range(self.rowCount())]
+
+    def selected_deposit(self) -> int | None:
+        rows = sorted({i.row() for i in self.selectedItems()})
+        return int(self.item(rows[0], 0).data(Qt.UserRole)) if rows else None
+
+    def select_deposit(self, deposit_id: int) -> None:
+        ids = self.deposit_ids()
+        if int(deposit_id) not in ids:
+            raise KeyError(f"no deposit {deposit_id} in the table")
+        self.selectRow(ids.index(int(deposit_id)))
+
+    def remove_deposit(self, deposit_id: int) -> None:
+        self.blockSignals(True)
+        self.removeRow(self.deposit_ids().index(int(deposit_id)))
+        self.clearSelection()
+        self.blockSignals(False)
 
 
 class AnalyzeWidget(QWidget):
@@ -65,113 +278,60 @@ class AnalyzeWidget(QWidget):
     result : NodeResult or None
         The result shown (after any re-measure).
     analysed : NodeResult or None
-        The result of the last Run, before review (the reference for ``review``).
+        The result of the last Run, before review (``review.analysed``).
+    review : pipeline.review.Review or None
+        The edits of the shown analysis.
     image : (M, N, 3) uint8 ndarray or None
-        The pixels that were analysed (for the exported overlay).
+        The picture of the analysed image for the exported overlay (the slide's
+        overview in whole-slide mode).
+    base_options : AnalysisOptions
+        The options the panel does not show; Run uses them with the panel's.
     last_remeasure_s : float or None
         Wall time of the last :meth:`remeasure`, seconds.
     """
 
+    #: (tiles done, tiles total) of a whole-slide analysis; emitted from the worker thread.
+    tile_done = Signal(int, int)
+
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
+        self.layers = LayerController(napari_viewer)
+        self.review = None
         self.result = None
-        self.analysed = None
         self.image = None
-        self.image_layer = None
+        self.base_options = AnalysisOptions()
         self.last_remeasure_s = None
         self._worker = None
         self._build()
-        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
-
-    # ------------------------------------------------------------------ layout
+        self.layer_combo.watch(napari_viewer)
 
     def _build(self):
-        self.layer_combo = QComboBox()
-        self.stain_combo = QComboBox()
-        for label, value in STAIN_CHOICES:
-            self.stain_combo.addItem(label, value)
-        self.rule_combo = QComboBox()
-        for label, value in RULE_CHOICES:
-            self.rule_combo.addItem(label, value)
-        self.link_spin = QDoubleSpinBox()
-        self.link_spin.setRange(0.0, 2000.0)
-        self.link_spin.setDecimals(1)
-        self.link_spin.setSingleStep(5.0)
-        self.link_spin.setValue(75.0)
-        self.link_spin.setSuffix(" µm")
-        self.pixel_edit = QLineEdit()
-        self.pixel_edit.setPlaceholderText("µm per pixel (required)")
-
-        form = QFormLayout()
-        form.addRow("Image", self.layer_combo)
-        form.addRow("Stain", self.stain_combo)
-        form.addRow("Deposit rule", self.rule_combo)
-        form.addRow("Link distance", self.link_spin)
-        form.addRow("Pixel size (µm)", self.pixel_edit)
-
-        self.run_button = QPushButton("Run")
-        self.progress = QProgressBar()
+        self.form = OptionsForm()
+        f = self.form
+        self.layer_combo, self.stain_combo, self.rule_combo = f.layer_combo, f.stain_combo, f.rule_combo
+        self.link_spin, self.pixel_edit = f.link_spin, f.pixel_edit
+        self.run_button, self.progress = QPushButton("Run"), QProgressBar()
         self.progress.setRange(0, len(STEPS))
-        self.progress.setValue(0)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.results_label = QLabel("No result yet: choose an image and press Run.")
-        self.results_label.setWordWrap(True)
-        self.results_label.setTextFormat(Qt.RichText)
-
-        self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setSortingEnabled(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.horizontalHeaderItem(2).setToolTip("Longest diameter (maximum Feret), mm")
-        self.table.setToolTip("Longest diameter (maximum Feret) of each deposit; click a row "
-                              "to zoom on it")
-        self.table.setMinimumHeight(120)
-        self.table.horizontalHeader().setSortIndicator(2, Qt.DescendingOrder)  # largest first
-
-        self.add_cells_button = QPushButton("Add cells")
-        self.add_cells_button.setToolTip("Click on the image to add missed tumour cells")
-        self.exclude_button = QPushButton("Draw exclude region")
-        self.exclude_button.setToolTip("Draw a polygon around a benign inclusion; its cells "
-                                       "are dropped at re-measure")
-        self.delete_deposit_button = QPushButton("Delete selected deposit")
-        self.remeasure_button = QPushButton("Re-measure")
-        self.remeasure_button.setToolTip("Re-stage the cells left in the 'Tumour cells' layer "
-                                         "(no re-segmentation)")
-        self.export_button = QPushButton("Export…")
-        review = QGridLayout()
-        review.addWidget(self.add_cells_button, 0, 0)
-        review.addWidget(self.exclude_button, 0, 1)
-        review.addWidget(self.delete_deposit_button, 1, 0)
-        review.addWidget(self.remeasure_button, 1, 1)
-        review.addWidget(self.export_button, 2, 0, 1, 2)
-
+        self.status_label = _label()
+        self.results_label = _label("No result yet: choose an image and press Run.", rich=True)
+        self.table = DepositTable()
+        (self.add_cells_button, self.exclude_button, self.delete_deposit_button,
+         self.remeasure_button, self.export_button), review = _review_buttons()
+        for button, method in ((self.run_button, self.run), (self.remeasure_button, self.remeasure),
+                               (self.add_cells_button, self.start_adding_cells),
+                               (self.exclude_button, self.start_exclude_region),
+                               (self.delete_deposit_button, self.delete_selected_deposit),
+                               (self.export_button, self._export_dialog)):
+            button.clicked.connect(lambda checked=False, m=method: m())
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.results_label)
-        layout.addWidget(self.table)
-        layout.addLayout(review)
+        for w in (f, self.run_button, self.progress, self.status_label, self.results_label,
+                  self.table, review):
+            layout.addWidget(w)
         layout.addStretch(1)
-
-        self.layer_combo.currentIndexChanged.connect(self._on_layer_chosen)
-        self.run_button.clicked.connect(lambda: self.run())
-        self.remeasure_button.clicked.connect(lambda: self.remeasure())
-        self.delete_deposit_button.clicked.connect(lambda: self.delete_selected_deposit())
-        self.add_cells_button.clicked.connect(lambda: self.start_adding_cells())
-        self.exclude_button.clicked.connect(lambda: self.start_exclude_region())
-        self.export_button.clicked.connect(lambda: self._export_dialog())
+        f.message.connect(lambda text, error: self.set_status(text, error=error))
         self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.tile_done.connect(self._on_tile)
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, on: bool):
@@ -186,178 +346,54 @@ class AnalyzeWidget(QWidget):
 
     # ------------------------------------------------------------ image layers
 
-    @staticmethod
-    def _is_rgb_image(layer) -> bool:
-        from napari.layers import Image
+    image_layer = property(lambda self: self.layers.image_layer,
+                           lambda self, layer: setattr(self.layers, "image_layer", layer),
+                           doc="The image layer analysed (the result layers sit on it).")
 
-        return isinstance(layer, Image) and bool(layer.rgb)
+    @property
+    def analysed(self):
+        return None if self.review is None else self.review.analysed
 
-    def _refresh_layers(self, event=None):
-        current = self.selected_layer()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for layer in self.viewer.layers:
-            if self._is_rgb_image(layer):
-                self.layer_combo.addItem(layer.name, layer)
-        index = -1
-        for i in range(self.layer_combo.count()):
-            if self.layer_combo.itemData(i) is current:
-                index = i
-        if index < 0 and self.layer_combo.count():
-            active = self.viewer.layers.selection.active
-            index = next((i for i in range(self.layer_combo.count())
-                          if self.layer_combo.itemData(i) is active), self.layer_combo.count() - 1)
-        self.layer_combo.setCurrentIndex(index)
-        self.layer_combo.blockSignals(False)
-        if self.selected_layer() is not current:
-            self._on_layer_chosen()
-
-    def _on_layer_inserted(self, event):
-        layer = event.value
-        self._refresh_layers()
-        if self._is_rgb_image(layer):
-            layer.events.name.connect(self._refresh_layers)
-            self.select_layer(layer)
+    layer_pixel_size = staticmethod(layer_pixel_size)
 
     def select_layer(self, layer):
         """Choose the image layer to analyse."""
-        for i in range(self.layer_combo.count()):
-            if self.layer_combo.itemData(i) is layer:
-                self.layer_combo.setCurrentIndex(i)
-                return
-        raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not an RGB image layer "
-                         "of this viewer")
+        self.layer_combo.select(layer)
 
     def selected_layer(self):
         """The image layer chosen in the panel, or None."""
-        if self.layer_combo.currentIndex() < 0:
-            return None
-        return self.layer_combo.currentData()
-
-    @staticmethod
-    def layer_pixel_size(layer) -> float | None:
-        """Pixel size (µm) a layer declares: its metadata, else a µm-scaled layer's scale."""
-        meta = getattr(layer, "metadata", {}) or {}
-        if "pixel_size_um" in meta:
-            value = meta["pixel_size_um"]
-            return float(value) if value is not None else None
-        try:
-            units = [str(u) for u in layer.units[-2:]]
-            sy, sx = (float(v) for v in layer.scale[-2:])
-        except (AttributeError, TypeError, ValueError):
-            return None
-        if all(u in ("micrometer", "µm", "um") for u in units) and sy == sx and sy != 1.0:
-            return sy
-        return None
-
-    def _on_layer_chosen(self, *args):
-        layer = self.selected_layer()
-        if layer is None:
-            self.pixel_edit.setText("")
-            return
-        px = self.layer_pixel_size(layer)
-        if px is None:
-            self.pixel_edit.setText("")
-            self.set_status(f"{layer.name}: no pixel size in the image - enter it "
-                            "(µm per pixel) before Run.", error=True)
-        else:
-            self.pixel_edit.setText(f"{px:.6g}")
-            self.set_status("")
+        return self.layer_combo.layer()
 
     # ---------------------------------------------------------------- analysis
 
     def pixel_size(self) -> float:
         """The pixel size typed in the panel, validated (raises ValueError with a message)."""
-        from pipeline.io import PixelSizeError
-
-        text = self.pixel_edit.text().strip().replace(",", ".")
-        if not text:
-            raise PixelSizeError("Pixel size is missing: enter the image's µm per pixel "
-                                 "(e.g. 0.25 for a 40x scan, 0.5 for 20x).")
-        try:
-            value = float(text)
-        except ValueError:
-            raise PixelSizeError(f"Pixel size {text!r} is not a number: enter µm per pixel, "
-                                 "e.g. 0.5.") from None
-        from pipeline._validate import check_pixel_size
-
-        return check_pixel_size(value, name="pixel size")
+        return parse_pixel_size(self.pixel_edit.text())
 
     def parameters(self) -> dict:
         """Stain, rule and link distance chosen in the panel."""
-        return {"stain": self.stain_combo.currentData(), "rule": self.rule_combo.currentData(),
-                "link_um": float(self.link_spin.value())}
+        return self.form.parameters()
+
+    def options(self) -> AnalysisOptions:
+        """The options of a Run: :attr:`base_options` with the panel's choices."""
+        return self.base_options.replace(**self.parameters())
 
     def _prepare(self):
         """Validate the panel; return (layer, pixel size) or None after showing why."""
-        layer = self.selected_layer()
-        if layer is None:
-            self.set_status("No RGB image layer: open a slide or a NodeScope sample first.",
-                            error=True)
-            return None
         try:
-            px = self.pixel_size()
+            layer, px = self.form.layer_and_pixel_size()
         except ValueError as exc:
             self.set_status(str(exc), error=True)
             return None
-        if self._calibrate(layer, px):
+        if self.layers.calibrate(layer, px):
             self.viewer.reset_view()  # the image changed size on screen (pixels -> µm)
         return layer, px
 
-    @staticmethod
-    def _calibrate(layer, px: float) -> bool:
-        """Give the image layer the pixel size used, so the µm result layers sit on it.
-
-        Returns True when the layer's scale changed.
-        """
-        scale = np.asarray(layer.scale, float)
-        changed = not np.allclose(scale[-2:], px, rtol=1e-9)
-        if changed:
-            scale[-2:] = px
-            layer.scale = scale
-        try:
-            units = list(layer.units)
-            if [str(u) for u in units[-2:]] != ["micrometer", "micrometer"]:
-                units[-2:] = ["µm", "µm"]
-                layer.units = units
-        except AttributeError:  # napari without layer units
-            pass
-        if layer.metadata.get("pixel_size_um") != px:
-            layer.metadata["pixel_size_um"] = px
-            layer.metadata["pixel_size_source"] = "panel"
-        return changed
-
-    @staticmethod
-    def _load_pixels(layer, px: float) -> np.ndarray:
-        """Full-resolution (M, N, 3) uint8 pixels of a layer (from its file when lazy)."""
-        path = (layer.metadata or {}).get("path")
-        if layer.multiscale and path and Path(path).is_file():
-            from pipeline.io import read_image
-
-            return read_image(path, pixel_size_um=px)[0]
-        data = layer.data[0] if layer.multiscale else layer.data
-        rgb = np.asarray(data)
-        if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
-            raise ValueError(f"layer {layer.name!r} has shape {rgb.shape}; NodeScope needs a "
-                             "2-D RGB image (M, N, 3)")
-        if rgb.dtype != np.uint8:
-            raise TypeError(f"layer {layer.name!r} is {rgb.dtype}; NodeScope needs 8-bit RGB - "
-                            "open the file with the NodeScope reader, which converts it")
-        return np.ascontiguousarray(rgb[..., :3])
-
-    def _analysis_steps(self, layer, px: float, params: dict):
-        """Generator: yields (step, text) and returns (pixels, NodeResult)."""
-        from pipeline.analysis import analyze
-
-        yield 1, STEPS[0]
-        rgb = self._load_pixels(layer, px)
-        yield 2, STEPS[1]
-        result = analyze(rgb, pixel_size_um=px, image_name=layer.name, **params)
-        yield 3, STEPS[2]
-        return rgb, result
-
     def run(self, *, sync: bool = False):
-        """Analyse the chosen image with the panel's parameters.
+        """Analyse the chosen image with the panel's options.
+
+        A layer read from a file is analysed from its file like the command line
+        does (a large slide tile by tile); other layers from their pixels.
 
         Parameters
         ----------
@@ -374,37 +410,19 @@ class AnalyzeWidget(QWidget):
         if prepared is None:
             return None
         layer, px = prepared
-        params = self.parameters()
         self.image_layer = layer
         self.run_button.setEnabled(False)
         self._set_review_enabled(False)
         self.progress.setValue(0)
         self.set_status("Analysing…")
+        out = drive(analysis_steps, layer, sync=sync, on_step=self._on_step,
+                    on_returned=self._on_returned, on_error=self._on_error,
+                    on_finished=self._on_finished, pixel_size_um=px, options=self.options(),
+                    on_tile=self.tile_done.emit)
         if sync:
-            steps = self._analysis_steps(layer, px, params)
-            try:
-                while True:
-                    self._on_step(next(steps))
-            except StopIteration as stop:
-                self._on_returned(stop.value)
-                return self.result
-            except Exception as exc:
-                self._on_error(exc)
-                raise
-            finally:
-                self._on_finished()
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(self._analysis_steps, layer, px, params, _start_thread=False,
-                               _ignore_errors=True,
-                               _progress={"total": len(STEPS), "desc": "NodeScope analysis"})
-        worker.yielded.connect(self._on_step)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        worker.start()
-        return worker
+            return self.result
+        self._worker = out
+        return out
 
     @property
     def running(self) -> bool:
@@ -412,13 +430,14 @@ class AnalyzeWidget(QWidget):
         return self._worker is not None
 
     def _on_step(self, step):
-        index, text = step
-        self.progress.setValue(index)
-        self.set_status(f"{text}…")
+        self.progress.setValue(step[0])
+        self.set_status(f"{step[1]}…")
+
+    def _on_tile(self, done: int, total: int):
+        self.set_status(f"{STEPS[1]}: tile {done} / {total}…")
 
     def _on_returned(self, value):
-        rgb, result = value
-        self.image = rgb
+        self.image, result = value
         self.show_result(result, analysed=True)
         self.set_status(f"Done: {result.category} ({len(result.cells)} tumour cells, "
                         f"{len(result.deposits)} deposits).")
@@ -434,233 +453,89 @@ class AnalyzeWidget(QWidget):
 
     # ---------------------------------------------------------------- results
 
-    def _translate(self):
-        layer = self.image_layer
-        if layer is None:
-            return (0.0, 0.0)
-        return tuple(float(t) for t in np.asarray(layer.translate, float)[-2:])
-
-    def _layer(self, name):
-        return self.viewer.layers[name] if name in self.viewer.layers else None
-
-    def _set_layer(self, layer_data):
-        """Show layer data: update the layer of that name in place, or add a new one.
-
-        Updating in place keeps the layer's place, visibility and mode and is much
-        faster than removing and re-adding (napari garbage-collects on removal).
-        """
-        from napari.layers import Layer
-
-        data, kwargs, kind = layer_data
-        layer = self._layer(kwargs["name"])
-        if layer is not None and type(layer).__name__.lower() != kind:
-            self.viewer.layers.remove(layer)
-            layer = None
-        if layer is None:
-            layer = Layer.create(data, kwargs, kind)
-            self.viewer.layers.append(layer)
-            return layer
-        if not np.allclose(np.asarray(layer.translate, float)[-2:], kwargs["translate"]):
-            layer.translate = kwargs["translate"]
-        if kind == "points":
-            layer.selected_data = set()
-            layer.data = data
-            layer.features = kwargs["features"]
-            layer.feature_defaults = kwargs["feature_defaults"]
-            layer.size = kwargs["size"]
-            layer.face_color = kwargs["face_color"]
-            layer.border_color = kwargs["border_color"]
-            layer.metadata.update(kwargs["metadata"])
-        else:
-            layer.selected_data = set()
-            if layer.nshapes:
-                layer.remove(list(range(layer.nshapes)))
-            if len(data):
-                layer.add(data, shape_type=kwargs["shape_type"], edge_width=kwargs.get("edge_width"),
-                          edge_color=kwargs.get("edge_color"), face_color=kwargs.get("face_color"))
-            layer.features = kwargs["features"]
-        return layer
-
     def show_result(self, result, *, analysed: bool = True):
-        """Show a result: layers, panel text and deposits table."""
-        if self.image_layer is not None:
-            self._calibrate(self.image_layer, result.pixel_size_um)
-        translate = self._translate()
-        self.result = result
+        """Show a result: layers, panel text and deposits table (``analysed``: a new review)."""
         if analysed:
-            self.analysed = result
-            exclude = self._layer(_layers.EXCLUDE_LAYER)
-            if exclude is not None and exclude.nshapes:  # a new analysis starts a new review
-                exclude.selected_data = set()
-                exclude.remove(list(range(exclude.nshapes)))
-        for data in _layers.result_layers(result, translate=translate):
-            layer = self._set_layer(data)
-            if data[2] == "points":
-                layer.current_size = layer.metadata["new_point_size"]
-                layer.current_face_color = "white"
-                layer.current_border_color = "white"
-        if self._layer(_layers.EXCLUDE_LAYER) is None:
-            self._set_layer(_layers.exclude_layer(translate=translate))
-        points = self._layer(_layers.CELLS_LAYER)
-        self.viewer.layers.selection.active = points
+            self.review = Review(result)
+        self.result = result
+        self.layers.show(result, new_review=analysed)
         self.results_label.setText(_layers.summary_text(result))
-        self._fill_table(result)
+        self.table.show_rows(_layers.deposit_rows(result))
         self._set_review_enabled(True)
-
-    def _fill_table(self, result):
-        self.table.blockSignals(True)
-        self.table.setSortingEnabled(False)
-        rows = _layers.deposit_rows(result)
-        self.table.clearContents()
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                item = QTableWidgetItem()
-                item.setData(Qt.DisplayRole, value)
-                if c == 0:
-                    item.setData(Qt.UserRole, int(value))
-                self.table.setItem(r, c, item)
-        self.table.setSortingEnabled(True)
-        self.table.blockSignals(False)
 
     def table_deposit_ids(self) -> list[int]:
         """Deposit ids in the table's current (sorted) order."""
-        return [int(self.table.item(r, 0).data(Qt.UserRole)) for r in range(self.table.rowCount())]
+        return self.table.deposit_ids()
 
     def selected_deposit(self) -> int | None:
         """Deposit id of the selected table row, or None."""
-        rows = sorted({i.row() for i in self.table.selectedItems()})
-        if not rows:
-            return None
-        return int(self.table.item(rows[0], 0).data(Qt.UserRole))
+        return self.table.selected_deposit()
 
     def select_deposit(self, deposit_id: int):
         """Select a deposit's row in the table (which centres the view on it)."""
-        ids = self.table_deposit_ids()
-        if int(deposit_id) not in ids:
-            raise KeyError(f"no deposit {deposit_id} in the table")
-        self.table.selectRow(ids.index(int(deposit_id)))
-
-    def _camera(self):
-        scene = getattr(self.viewer, "scene", None)
-        return scene.camera if scene is not None and hasattr(scene, "camera") else self.viewer.camera
-
-    def _canvas_size(self):
-        canvas = getattr(self.viewer, "canvas", None)
-        size = getattr(canvas, "size", None) if canvas is not None else None
-        if size is None:
-            size = getattr(self.viewer, "_canvas_size", None)
-        return tuple(size) if size is not None and min(size) > 0 else (800, 800)
+        self.table.select_deposit(deposit_id)
 
     def focus_deposit(self, deposit_id: int):
         """Centre and zoom the camera on a deposit."""
-        centre, zoom = _layers.deposit_view(self.result, deposit_id, self._canvas_size(),
-                                            translate=self._translate())
-        camera = self._camera()
-        camera.center = centre
-        camera.zoom = zoom
+        self.layers.focus(self.result, deposit_id)
 
     def _on_table_selection(self):
         deposit_id = self.selected_deposit()
-        if deposit_id is not None and self.result is not None and \
-                (self.result.deposits["deposit_id"] == deposit_id).any():
+        if deposit_id is not None and deposit_id in set(self.result.deposits["deposit_id"]):
             self.focus_deposit(deposit_id)
 
     # ------------------------------------------------------------------ review
 
     def start_adding_cells(self):
         """Select the tumour-cell layer in add mode (click to add missed cells)."""
-        points = self._layer(_layers.CELLS_LAYER)
-        if points is None:
-            return
-        self.viewer.layers.selection.active = points
-        points.selected_data = set()
-        points.current_size = points.metadata.get("new_point_size", points.current_size)
-        points.current_face_color = "white"
-        points.current_border_color = "white"
-        points.mode = "add"
-        self.set_status("Click on missed tumour cells, then press Re-measure.")
+        if self.layers.start_adding_cells():
+            self.set_status("Click on missed tumour cells, then press Re-measure.")
 
     def start_exclude_region(self):
         """Select the exclusion layer in polygon mode."""
-        layer = self._layer(_layers.EXCLUDE_LAYER)
-        if layer is None:
-            layer = self._set_layer(_layers.exclude_layer(translate=self._translate()))
-        self.viewer.layers.selection.active = layer
-        layer.mode = "add_polygon"
+        self.layers.start_exclude_region()
         self.set_status("Draw a polygon around the benign inclusion (double-click to close), "
                         "then press Re-measure.")
+
+    def _read_edits(self) -> bool:
+        """Hand the layers' points and exclusion shapes to the review; False (shown) if impossible."""
+        try:
+            self.layers.read_edits(self.review)
+        except (LookupError, ValueError) as exc:  # layer gone, points off the image
+            self.set_status(str(exc), error=True)
+            return False
+        return True
 
     def delete_selected_deposit(self) -> int:
         """Remove the cells of the deposit selected in the table; returns how many."""
         deposit_id = self.selected_deposit()
-        points = self._layer(_layers.CELLS_LAYER)
-        if deposit_id is None or points is None:
+        if deposit_id is None or self.review is None:
             self.set_status("Select a deposit in the table first.", error=True)
             return 0
-        idx = np.flatnonzero(points.features["deposit_id"].to_numpy() == deposit_id)
-        if len(idx):
-            points.selected_data = set(idx.tolist())
-            points.remove_selected()
-        shapes = self._layer(_layers.DEPOSITS_LAYER)
-        if shapes is not None and len(shapes.data):
-            hit = np.flatnonzero(shapes.features["deposit_id"].to_numpy() == deposit_id)
-            if len(hit):
-                shapes.selected_data = set(hit.tolist())
-                shapes.remove_selected()
-        self.table.blockSignals(True)
-        self.table.removeRow(self.table_deposit_ids().index(deposit_id))
-        self.table.clearSelection()
-        self.table.blockSignals(False)
-        self.set_status(f"Deposit {deposit_id} removed ({len(idx)} cells); press Re-measure.")
-        return int(len(idx))
-
-    @staticmethod
-    def _world(layer, yx) -> np.ndarray:
-        yx = np.asarray(yx, float).reshape(-1, layer.ndim)[:, -2:]
-        return yx * np.asarray(layer.scale, float)[-2:] + np.asarray(layer.translate, float)[-2:]
+        if not self._read_edits():
+            return 0
+        removed = self.review.delete_deposit(deposit_id)
+        self.layers.remove_cells(removed)
+        self.layers.remove_deposit(deposit_id)
+        self.table.remove_deposit(deposit_id)
+        self.set_status(f"Deposit {deposit_id} removed ({len(removed)} cells); press Re-measure.")
+        return len(removed)
 
     def remeasure(self):
-        """Re-stage the cells of the 'Tumour cells' layer (minus excluded regions).
+        """Re-stage the cells of the 'Tumour cells' layer minus the excluded regions.
 
-        Calls :func:`pipeline.analysis.measure_node` (no re-segmentation) with the
-        panel's rule and link distance, records the edits in ``result.review`` and
-        redraws. Returns the new NodeResult (None when there is nothing to measure).
+        The review (:meth:`pipeline.review.Review.remeasure`: no re-segmentation)
+        uses the panel's rule and link distance and records the edits in
+        ``result.review``. Returns the new NodeResult (None when impossible).
         """
-        from pipeline.analysis import measure_node
-
-        if self.analysed is None:
+        if self.review is None:
             self.set_status("Run the analysis first.", error=True)
             return None
-        points = self._layer(_layers.CELLS_LAYER)
-        if points is None:
-            self.set_status(f"The '{_layers.CELLS_LAYER}' layer is gone: press Run again.",
-                            error=True)
-            return None
         t0 = time.perf_counter()
-        translate = np.asarray(self._translate())
-        world = self._world(points, points.data)
-        cells = _layers.cells_from_points(world - translate, points.features, self.analysed.cells)
-        regions = 0
-        excluded = np.zeros(len(cells), bool)
-        exclude = self._layer(_layers.EXCLUDE_LAYER)
-        if exclude is not None and len(exclude.data):
-            polys = [self._world(exclude, d) for d in exclude.data]
-            kinds = list(exclude.shape_type)
-            regions = sum(_layers.shape_polygon(p, k) is not None for p, k in zip(polys, kinds))
-            excluded = _layers.in_regions(world, polys, kinds)
-        cells = cells[~excluded].reset_index(drop=True)
-        base = self.analysed
-        stage = {k: base.parameters[k] for k in _STAGE_KEYS if k in base.parameters}
-        context = {k: getattr(base, k) for k in _CONTEXT_KEYS}
+        if not self._read_edits():
+            return None
         params = self.parameters()
-        result = measure_node(
-            cells, pixel_size_um=base.pixel_size_um, stain=base.stain, rule=params["rule"],
-            link_um=params["link_um"], flags=list(base.flags),
-            parameters=dict(base.parameters), **stage, **context,
-        )
-        result.review = _layers.review_record(base, cells, result, excluded_regions=regions,
-                                              cells_excluded=int(excluded.sum()))
+        result = self.review.remeasure(rule=params["rule"], link_um=params["link_um"])
         self.show_result(result, analysed=False)
         self.last_remeasure_s = time.perf_counter() - t0
         self.set_status(f"Re-measured in {self.last_remeasure_s:.2f} s: {result.category} "

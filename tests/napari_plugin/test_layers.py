@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from napari_plugin import _layers
-from pipeline.analysis import measure_node
+from pipeline.review import cells_from_points, review_record
+from pipeline.stages import measure_node
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_empty_result_layers():
 
 def test_points_round_trip_keeps_ids_and_features(result):
     data, kwargs, _ = _layers.cells_layer(result)
-    cells = _layers.cells_from_points(data, kwargs["features"], result.cells)
+    cells = cells_from_points(data, kwargs["features"], result.cells)
     np.testing.assert_array_equal(cells["cell_id"], result.cells["cell_id"])
     np.testing.assert_allclose(cells[["y_um", "x_um", "radius_um", "area_um2"]],
                                result.cells[["y_um", "x_um", "radius_um", "area_um2"]])
@@ -85,26 +86,13 @@ def test_added_points_get_new_ids_and_median_radius(result):
     features = pd.concat([kwargs["features"],
                           pd.DataFrame([kwargs["feature_defaults"]] * 2)], ignore_index=True)
     data = np.vstack([data, [[900.0, 900.0], [905.0, 905.0]]])
-    cells = _layers.cells_from_points(data, features, result.cells)
+    cells = cells_from_points(data, features, result.cells)
     top = int(result.cells["cell_id"].max())
     assert cells["cell_id"].tolist()[-2:] == [top + 1, top + 2]
     assert cells["radius_um"].iloc[-1] == pytest.approx(5.0)
     assert np.isnan(cells["area_um2"].iloc[-1])
-    record = _layers.review_record(result, cells.iloc[3:], result)
+    record = review_record(result, cells.iloc[3:], result)
     assert record["cells_added"] == 2 and record["cells_removed"] == 3
-
-
-def test_in_regions_polygon_rectangle_ellipse():
-    pts = np.array([[5.0, 5.0], [1.0, 1.0], [50.0, 50.0], [25.0, 105.0]])
-    square = np.array([[0, 0], [0, 10], [10, 10], [10, 0]])
-    ellipse = np.array([[0, 90], [0, 120], [50, 120], [50, 90]])  # bounding box corners
-    line = np.array([[40, 40], [60, 60]])
-    assert _layers.in_regions(pts, [square], ["polygon"]).tolist() == [True, True, False, False]
-    # the ellipse holds its centre but not the box corner (1, 91)
-    inside = _layers.in_regions(np.vstack([pts, [[1, 91]]]), [ellipse], ["ellipse"])
-    assert inside.tolist() == [False, False, False, True, False]
-    assert not _layers.in_regions(pts, [line], ["line"]).any()
-    assert _layers.in_regions(np.zeros((0, 2)), [square], ["rectangle"]).shape == (0,)
 
 
 def test_deposit_rows_and_view(result):
@@ -120,8 +108,9 @@ def test_deposit_rows_and_view(result):
 
 
 def test_summary_text_shows_category_reason_pattern(result):
-    result.review = {"reviewed": True, "cells_added": 1, "cells_removed": 2,
-                     "deposits_before": 2, "deposits_after": 1, "excluded_regions": 0}
+    result = result.replace(review={"reviewed": True, "cells_added": 1, "cells_removed": 2,
+                                    "deposits_before": 2, "deposits_after": 1,
+                                    "excluded_regions": 0})
     text = _layers.summary_text(result)
     for expected in (result.category, html.escape(result.category_reason), result.pn_category,
                      "Growth pattern", "discohesion index", "Reviewed", "+1"):

@@ -291,3 +291,120 @@ def test_remeasure_3000_cells_is_fast(viewer_widget, record_property):
     print(f"\nre-measure of {len(after.cells)} cells: {elapsed:.3f} s")
     assert len(after.cells) == 2970
     assert elapsed < 1.0
+
+
+def test_controls_take_choices_and_defaults_from_the_options(viewer_widget):
+    from pipeline.options import RULES, STAINS, AnalysisOptions, option_help
+
+    _, widget = viewer_widget
+    defaults = AnalysisOptions()
+    combo_values = [[c.itemData(i) for i in range(c.count())]
+                    for c in (widget.stain_combo, widget.rule_combo)]
+    assert combo_values == [list(STAINS), list(RULES)]
+    assert widget.parameters() == {"stain": defaults.stain, "rule": defaults.rule,
+                                   "link_um": defaults.link_um}
+    assert widget.options() == defaults
+    assert widget.link_spin.suffix().strip() == option_help("link_um")["unit"]
+    widget.base_options = AnalysisOptions(dab_threshold=0.2)
+    widget.rule_combo.setCurrentIndex(widget.rule_combo.findData("contiguous"))
+    assert widget.options() == AnalysisOptions(dab_threshold=0.2, rule="contiguous")
+
+
+def test_points_off_the_image_are_refused(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "itc_he")
+    before = widget.run(sync=True)
+    _points(viewer).add(np.array([[-50.0, 20.0]]))
+    assert widget.remeasure() is None
+    assert "outside the image" in widget.status_label.text()
+    assert widget.result is before
+
+
+@pytest.fixture
+def slide_file(sample_data, tmp_path):
+    """The micro_idc_he sample (1800 x 1800 pixels) as a calibrated pyramidal TIFF."""
+    from pipeline.io import write_calibrated_tiff
+
+    rgb = sample_data("micro_idc_he")[0]
+    path = tmp_path / "micro.tif"
+    write_calibrated_tiff(path, rgb, pixel_size_um=0.5, tile=(256, 256), pyramid_levels=2)
+    return path, rgb
+
+
+def _open_file(viewer, path):
+    [layer] = viewer.open(path, plugin="nodescope")
+    assert layer.metadata["path"] == str(path)
+    return layer
+
+
+def _close(layer):
+    for level in layer.data if layer.multiscale else []:
+        store = getattr(level, "store", None)
+        if store is not None:
+            store.close()
+
+
+def test_file_layer_is_analysed_from_its_file_like_the_cli(viewer_widget, slide_file,
+                                                            monkeypatch):
+    from pipeline import analysis
+
+    viewer, widget = viewer_widget
+    path, rgb = slide_file
+    real, calls = analysis.analyze_file, []
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyze_file", spy)
+    layer = _open_file(viewer, path)
+    try:
+        result = widget.run(sync=True)
+    finally:
+        _close(layer)
+    [(args, kwargs)] = calls
+    assert args == (path,) and kwargs["options"] == widget.options()
+    assert kwargs["pixel_size_um"] is None  # the file's own calibration, as the CLI reads it
+    expected, _ = real(path)
+    assert result.image == expected.image == "micro.tif"
+    assert result.pixel_size_source == expected.pixel_size_source == "tiff-resolution"
+    assert result.category == expected.category == "micrometastasis"
+    assert result.largest_deposit_um == pytest.approx(expected.largest_deposit_um)
+    np.testing.assert_array_equal(widget.image, rgb)
+    # a pixel size typed in the panel overrides the file's and is recorded as given
+    widget.pixel_edit.setText("0.4")
+    assert widget.run(sync=True).pixel_size_source == "argument"
+    assert calls[-1][1]["pixel_size_um"] == 0.4
+
+
+def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, slide_file,
+                                                    tmp_path):
+    from pipeline.options import AnalysisOptions
+
+    viewer = make_napari_viewer()
+    widget = AnalyzeWidget(viewer)
+    qtbot.addWidget(widget)
+    path, _ = slide_file
+    layer = _open_file(viewer, path)
+    widget.base_options = AnalysisOptions(wsi_threshold_mp=1.0)  # 3.2 MP: a "whole slide" here
+    tiles = []
+    widget.tile_done.connect(lambda done, total: tiles.append((done, total)))
+    try:
+        assert widget.run() is not None  # in a thread_worker
+        qtbot.waitUntil(lambda: not widget.running and widget.run_button.isEnabled(),
+                        timeout=60000)
+    finally:
+        _close(layer)
+    result = widget.result
+    assert result is not None, widget.status_label.text()
+    assert result.parameters["mode"] == "whole-slide"
+    assert tiles and tiles[-1][0] == tiles[-1][1]
+    assert widget.image is result.overview and widget.image.shape == (450, 450, 3)
+    assert result.category == "micrometastasis"
+    assert widget.progress.value() == widget.progress.maximum()
+    after = widget.remeasure()
+    assert after.overview is result.overview and after.parameters["mode"] == "whole-slide"
+    out = widget.export(tmp_path / "export")
+    assert (out / "overlay.png").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["review"] == after.review and summary["image"] == "micro.tif"
