@@ -16,24 +16,30 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from ._validate import check_choice, check_pixel_size, check_positive
+from .celltable import cell_arrays, link_groups
+from .defaults import CAMELYON_LINK_UM, CONTACT_UM, RULES
 
 __all__ = [
+    "CAMELYON_LINK_UM",
+    "CONTACT_UM",
     "DEPOSIT_COLUMNS",
     "empty_deposits",
     "summarize_deposits",
     "RULES",
     "assign_deposits",
     "group_deposits",
+    "measure_deposits",
     "max_feret_diameter_um",
 ]
 
-#: Deposit-linking rules accepted by :func:`group_deposits`.
-RULES = ("camelyon", "contiguous")
+# Defaults, each written once with its unit and source in pipeline.defaults:
+# RULES, the deposit-linking rules of group_deposits ("camelyon", "contiguous");
+# CAMELYON_LINK_UM, 75 µm: cells whose outlines are this close form one deposit
+# (CAMELYON16); CONTACT_UM, 3 µm: the largest outline gap that is contact under
+# "contiguous" (the cytoplasm two neighbouring cells share).
 
 #: Columns of the deposits table, in order.
 DEPOSIT_COLUMNS = (
@@ -163,29 +169,9 @@ def max_feret_diameter_um(shape, *, pixel_size_um=None) -> float:
     return _max_pairwise_distance(np.concatenate(arrays)) * scale
 
 
-def _cell_arrays(cells) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a cells table and return centres (N, 2) and radii (N,) in µm."""
-    if not isinstance(cells, pd.DataFrame):
-        raise TypeError(
-            f"cells must be a pandas DataFrame with columns y_um, x_um, radius_um; "
-            f"got {type(cells).__name__}"
-        )
-    missing = [c for c in ("y_um", "x_um", "radius_um") if c not in cells.columns]
-    if missing:
-        raise ValueError(
-            f"cells is missing column(s) {missing}; it needs y_um, x_um (centre in µm) "
-            f"and radius_um (equivalent nuclear radius in µm)"
-        )
-    centres = cells[["y_um", "x_um"]].to_numpy(dtype=float)
-    radii = cells["radius_um"].to_numpy(dtype=float)
-    if not (np.isfinite(centres).all() and np.isfinite(radii).all()):
-        raise ValueError("cells has NaN or infinite y_um, x_um or radius_um values")
-    if (radii < 0).any():
-        raise ValueError("cells has negative radius_um values; radii are in µm and >= 0")
-    return centres, radii
-
-
-def assign_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> np.ndarray:
+def assign_deposits(
+    cells, *, rule="camelyon", link_um=CAMELYON_LINK_UM, contact_um=CONTACT_UM
+) -> np.ndarray:
     """Deposit id of every tumour cell.
 
     Each cell is a disc of its equivalent nuclear radius. Two cells are linked
@@ -204,10 +190,11 @@ def assign_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> 
         cluster): nuclear outlines no more than ``contact_um`` apart, the width of
         the cytoplasm two neighbouring cells share.
     link_um : float, keyword-only
-        Linking distance for ``rule="camelyon"``, in µm.
+        Linking distance for ``rule="camelyon"``, in µm (default 75 µm).
     contact_um : float, keyword-only
-        Largest nuclear-outline gap that counts as contact for ``"contiguous"``, µm.
-        A lymphocyte (6-7 µm) lying between two tumour cells breaks contact.
+        Largest nuclear-outline gap that counts as contact for ``"contiguous"``, µm
+        (default 3 µm). A lymphocyte (6-7 µm) lying between two tumour cells breaks
+        contact.
 
     Returns
     -------
@@ -222,11 +209,21 @@ def assign_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> 
     >>> assign_deposits(cells).tolist()
     [1, 1, 2]
     """
-    centres, radii = _cell_arrays(cells)
+    centres, radii = cell_arrays(cells)
+    gap = _link_gap(rule, link_um, contact_um)
+    return _link_deposits(centres, radii, gap)
+
+
+def _link_gap(rule, link_um, contact_um) -> float:
+    """The checked outline gap, µm, that links two cells under ``rule``."""
     check_choice(rule, RULES, name="rule")
     link = check_positive(link_um, name="link_um", allow_zero=True)
     contact = check_positive(contact_um, name="contact_um", allow_zero=True)
-    gap = link if rule == "camelyon" else contact
+    return link if rule == "camelyon" else contact
+
+
+def _link_deposits(centres: np.ndarray, radii: np.ndarray, gap: float) -> np.ndarray:
+    """Deposit ids 1..K (largest first) of discs linked when their outlines are <= gap apart."""
     n = len(centres)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -236,18 +233,9 @@ def assign_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> 
         dist = np.linalg.norm(centres[pairs[:, 0]] - centres[pairs[:, 1]], axis=1)
         keep = dist - radii[pairs[:, 0]] - radii[pairs[:, 1]] <= gap
         pairs = pairs[keep]
-    graph = sparse.coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
-    )
-    _, comp = connected_components(graph, directed=False)
-    # Renumber: largest group first, ties broken by the group's first cell (stable).
-    counts = np.bincount(comp)
-    first = np.full(len(counts), n, dtype=np.int64)
-    np.minimum.at(first, comp, np.arange(n))
-    order = np.lexsort((first, -counts))
-    new_id = np.empty_like(order)
-    new_id[order] = np.arange(1, len(order) + 1)
-    return new_id[comp].astype(np.int64)
+    # largest deposit first, ties broken by the deposit's first cell (stable)
+    labels, _ = link_groups(n, pairs[:, 0], pairs[:, 1])
+    return labels + 1
 
 
 def _disc_outline_points(centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -299,13 +287,28 @@ def empty_deposits() -> pd.DataFrame:
 
 
 def summarize_deposits(cells, deposit_ids) -> pd.DataFrame:
-    """Deposits table from cells and their deposit ids (see :func:`group_deposits`)."""
-    centres, radii = _cell_arrays(cells)
+    """Deposits table from cells and their deposit ids (see :func:`group_deposits`).
+
+    Cells with a deposit id <= 0 belong to no deposit and are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"y_um": [0.0, 0.0], "x_um": [0.0, 60.0], "radius_um": [5.0, 5.0]})
+    >>> summarize_deposits(cells, [1, 0])["longest_diameter_um"].tolist()
+    [10.0]
+    """
+    centres, radii = cell_arrays(cells)
     deposit_ids = np.asarray(deposit_ids)
     if deposit_ids.shape != (len(centres),):
         raise ValueError(
             f"deposit_ids must have one id per cell ({len(centres)}), got shape {deposit_ids.shape}"
         )
+    return _deposit_table(centres, radii, deposit_ids)
+
+
+def _deposit_table(centres: np.ndarray, radii: np.ndarray, deposit_ids: np.ndarray) -> pd.DataFrame:
+    """The deposits table of checked centres, radii and one deposit id per cell."""
     keep = deposit_ids > 0
     if not keep.any():
         return empty_deposits()
@@ -340,7 +343,9 @@ def summarize_deposits(cells, deposit_ids) -> pd.DataFrame:
     return table.sort_values("deposit_id", kind="stable").reset_index(drop=True)
 
 
-def group_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> pd.DataFrame:
+def group_deposits(
+    cells, *, rule="camelyon", link_um=CAMELYON_LINK_UM, contact_um=CONTACT_UM
+) -> pd.DataFrame:
     """Group tumour cells into deposits and measure each one.
 
     Parameters
@@ -377,5 +382,61 @@ def group_deposits(cells, *, rule="camelyon", link_um=75.0, contact_um=3.0) -> p
     >>> len(group_deposits(cells, rule="contiguous"))
     2
     """
-    ids = assign_deposits(cells, rule=rule, link_um=link_um, contact_um=contact_um)
-    return summarize_deposits(cells, ids)
+    return measure_deposits(cells, rule=rule, link_um=link_um, contact_um=contact_um)[1]
+
+
+def measure_deposits(
+    cells, *, rule="camelyon", link_um=CAMELYON_LINK_UM, contact_um=CONTACT_UM
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Deposit of every tumour cell and the deposits table, from one check and one link graph.
+
+    The same as :func:`assign_deposits` followed by :func:`summarize_deposits`, but the
+    cells table is checked once and the cells are linked once.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        One row per tumour cell with ``y_um``, ``x_um`` (centre, µm) and
+        ``radius_um`` (equivalent nuclear radius, µm). Not modified.
+    rule : {"camelyon", "contiguous"}, keyword-only
+        Linking rule, see :func:`assign_deposits`.
+    link_um : float, keyword-only
+        Linking distance of ``"camelyon"``, µm (default 75 µm, CAMELYON16).
+    contact_um : float, keyword-only
+        Outline gap that is contact for ``"contiguous"``, µm (default 3 µm).
+
+    Returns
+    -------
+    deposit_ids : (N,) int64 ndarray
+        Deposit of every cell, 1..K, largest deposit first (as :func:`assign_deposits`).
+    deposits : pandas.DataFrame
+        One row per deposit, columns :data:`DEPOSIT_COLUMNS` (as :func:`group_deposits`);
+        typed and empty when there are no cells.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a cells table that is not a DataFrame, lacks a column or has invalid
+        values, an unknown ``rule`` or a negative distance.
+
+    References
+    ----------
+    .. [1] CAMELYON16 (Ehteshami Bejnordi et al., JAMA 2017): 75 µm linking.
+    .. [2] AJCC Cancer Staging Manual, 8th ed. (2017): size is the largest dimension.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"y_um": [0.0, 0.0, 0.0], "x_um": [0.0, 60.0, 500.0],
+    ...                       "radius_um": [5.0, 5.0, 5.0]})
+    >>> ids, deposits = measure_deposits(cells)
+    >>> ids.tolist()
+    [1, 1, 2]
+    >>> deposits[["deposit_id", "cell_count", "longest_diameter_um"]]
+       deposit_id  cell_count  longest_diameter_um
+    0           1           2                 70.0
+    1           2           1                 10.0
+    """
+    centres, radii = cell_arrays(cells)
+    ids = _link_deposits(centres, radii, _link_gap(rule, link_um, contact_um))
+    return ids, _deposit_table(centres, radii, ids)

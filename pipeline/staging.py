@@ -16,7 +16,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .defaults import ITC_MAX_CELLS, ITC_MAX_UM, MICRO_MAX_UM
+
 __all__ = [
+    "ITC_MAX_UM",
+    "MICRO_MAX_UM",
+    "ITC_MAX_CELLS",
     "CATEGORIES",
     "PN_STAGES",
     "CAMELYON17_STAGES",
@@ -26,6 +31,11 @@ __all__ = [
     "camelyon17_label",
     "quadratic_weighted_kappa",
 ]
+
+# The AJCC 8th edition thresholds of node_category, written once in pipeline.defaults:
+# ITC_MAX_UM (largest ITC deposit, 200 µm = 0.2 mm), MICRO_MAX_UM (largest
+# micrometastasis, 2000 µm = 2 mm) and ITC_MAX_CELLS (most tumour cells of an ITC
+# node, 200 cells).
 
 #: Node categories, least to most advanced.
 CATEGORIES = ("negative", "itc", "micrometastasis", "macrometastasis")
@@ -69,9 +79,9 @@ def node_category(
     largest_deposit_um,
     tumor_cell_count,
     *,
-    itc_max_um=200.0,
-    micro_max_um=2000.0,
-    itc_max_cells=200,
+    itc_max_um=ITC_MAX_UM,
+    micro_max_um=MICRO_MAX_UM,
+    itc_max_cells=ITC_MAX_CELLS,
 ):
     """Categorise one lymph node by its largest tumour deposit (AJCC 8th edition).
 

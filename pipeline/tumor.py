@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from ._validate import check_positive
+from .defaults import DAB_THRESHOLD
 
 __all__ = [
     "lymphocyte_reference",
@@ -96,7 +97,7 @@ def lymphocyte_reference(nuclei) -> dict:
     }
 
 
-def classify_ihc(nuclei, *, dab_threshold=0.15, min_diameter_um=4.0, compartment="cytoplasm",
+def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
                  min_size_ratio=1.2):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 

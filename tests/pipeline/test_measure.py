@@ -1,9 +1,22 @@
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 from skimage.draw import disk
 
-from pipeline.measure import assign_deposits, group_deposits, max_feret_diameter_um
+from pipeline.measure import (
+    CAMELYON_LINK_UM,
+    CONTACT_UM,
+    DEPOSIT_COLUMNS,
+    RULES,
+    assign_deposits,
+    empty_deposits,
+    group_deposits,
+    max_feret_diameter_um,
+    measure_deposits,
+    summarize_deposits,
+)
 
 
 def _cells(yx, r=5.0):
@@ -151,3 +164,63 @@ def test_feret_endpoints_lie_on_the_extreme_cells():
     assert np.linalg.norm(p1 - p0) == pytest.approx(row.longest_diameter_um)
     assert np.linalg.norm(p0 - [0, 0]) == pytest.approx(5.0)
     assert np.linalg.norm(p1 - [40, 60]) == pytest.approx(5.0)
+
+
+# --------------------------------------------------------------------------- measure_deposits
+
+
+def _tables():
+    rng = np.random.default_rng(7)
+    scattered = _cells(rng.uniform(0, 3000, size=(40, 2)), 5.0)
+    scattered["radius_um"] = rng.uniform(3, 8, size=40)
+    chain = _cells([[0, 13 * k] for k in range(6)] + [[0, 13 * 5 + 20]], 6.0)
+    return [_cells(np.zeros((0, 2))), _cells([[1.0, 2.0]]), chain, scattered]
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("k", range(4))
+def test_measure_deposits_is_assign_then_summarize(rule, k):
+    cells = _tables()[k]
+    before = cells.copy()
+    ids, table = measure_deposits(cells, rule=rule, link_um=60.0)
+    expected_ids = assign_deposits(cells, rule=rule, link_um=60.0)
+    np.testing.assert_array_equal(ids, expected_ids)
+    assert ids.dtype == np.int64
+    expected = summarize_deposits(cells, expected_ids)
+    pd.testing.assert_frame_equal(table.drop(columns="outline"), expected.drop(columns="outline"),
+                                  check_exact=True)
+    assert list(table.columns) == list(DEPOSIT_COLUMNS)
+    for a, b in zip(table["outline"], expected["outline"]):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(table.drop(columns="outline"),
+                                  group_deposits(cells, rule=rule, link_um=60.0).drop(columns="outline"))
+    pd.testing.assert_frame_equal(cells, before)
+
+
+def test_measure_deposits_empty_is_typed():
+    ids, table = measure_deposits(_cells(np.zeros((0, 2))))
+    assert ids.shape == (0,) and ids.dtype == np.int64
+    pd.testing.assert_frame_equal(table, empty_deposits())
+
+
+def test_measure_deposits_errors():
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        measure_deposits(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['radius_um'\]"):
+        measure_deposits(pd.DataFrame({"y_um": [0.0], "x_um": [0.0]}))
+    with pytest.raises(ValueError, match="negative radius_um"):
+        measure_deposits(_cells([[0, 0]], -1.0))
+    with pytest.raises(ValueError, match="rule must be one of"):
+        measure_deposits(_cells([[0, 0]]), rule="touching")
+    with pytest.raises(ValueError, match="contact_um must be a finite number"):
+        measure_deposits(_cells([[0, 0]]), contact_um=np.inf)
+    with pytest.raises(ValueError, match=r"one id per cell \(1\)"):
+        summarize_deposits(_cells([[0, 0]]), [1, 2])
+
+
+@pytest.mark.parametrize("func", [assign_deposits, group_deposits, measure_deposits])
+def test_linking_defaults_are_the_module_constants(func):
+    params = inspect.signature(func).parameters
+    assert params["link_um"].default is CAMELYON_LINK_UM == 75.0
+    assert params["contact_um"].default is CONTACT_UM == 3.0
+    assert params["rule"].default == RULES[0] == "camelyon"

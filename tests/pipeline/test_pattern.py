@@ -1,5 +1,7 @@
 """Tests of the growth-pattern measures (pipeline.pattern) on hand-built point sets."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,17 +10,27 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import spearmanr
 
+from pipeline.contact import ContactGraph
+from pipeline.measure import assign_deposits
 from pipeline.pattern import (
+    CELL_PATTERN_COLUMNS,
+    COHESIVE_MAX,
+    DEPOSIT_PATTERN_COLUMNS,
+    GROUP_COLUMNS,
+    MIN_PATTERN_CELLS,
+    SINGLE_FILE_MIN,
     SIZE_CLASSES,
     cell_pattern_table,
     deposit_pattern_table,
     group_table,
+    growth_pattern,
     neighbour_distance_um,
     neighbour_graph,
     pattern_summary,
     ripley_l,
     ripley_l_minus_r,
 )
+from pipeline.spatial import ripley_l as spatial_ripley_l
 
 # --------------------------------------------------------------------------- point sets
 
@@ -426,3 +438,124 @@ def test_errors_name_the_argument(call, match):
 def test_ripley_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ripley_l(**kwargs)
+
+
+# --------------------------------------------------------------------------- one graph
+
+
+def _four_calls(cells, call, window):
+    """The growth pattern as measure_node computed it before growth_pattern: four calls."""
+    per_cell = cell_pattern_table(cells)
+    groups = group_table(cells)
+    dispersed = (
+        groups.set_index("group_id")["dispersed"].reindex(per_cell["group_id"]).to_numpy(dtype=bool)
+        if len(cells) else np.zeros(0, bool)
+    )
+    per_cell["dispersed"] = dispersed
+    return (per_cell, groups, deposit_pattern_table(cells, **call),
+            pattern_summary(cells, **call, **window))
+
+
+def _assert_same_summary(a, b):
+    assert list(a) == list(b)
+    for key in a:
+        assert type(a[key]) is type(b[key]), key
+        if isinstance(a[key], float) and np.isnan(a[key]):
+            assert np.isnan(b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+def _nest_chains_scattered():
+    rng = np.random.default_rng(5)
+    scattered = _table(rng.uniform(-1500, 1500, size=(25, 2)), 5.0)
+    return pd.concat([hex_nest(5), chains(4, origin=(-600.0, 300.0)), scattered],
+                     ignore_index=True)
+
+
+GROWTH_TABLES = {
+    "empty": lambda: _table(np.zeros((0, 2)), 5.0),
+    "one cell": lambda: _table([[10.0, 20.0]], 5.0),
+    "nest, chains and scattered cells": _nest_chains_scattered,
+}
+
+
+@pytest.mark.parametrize("rule", ["camelyon", "contiguous"])
+@pytest.mark.parametrize("window", [{}, {"area_um2": 9e6, "bbox": (-2000.0, -2000, 2000, 2000)}])
+@pytest.mark.parametrize("call", [{}, {"min_cells": 3, "cohesive_max": 0.1, "single_file_min": 0.5}])
+@pytest.mark.parametrize("name", list(GROWTH_TABLES))
+def test_growth_pattern_is_identical_to_the_four_single_table_calls(name, call, window, rule):
+    cells = GROWTH_TABLES[name]()
+    cells.index = cells.index * 2 + 5  # the index of the input is kept
+    cells["deposit_id"] = assign_deposits(cells, rule=rule)
+    before = cells.copy()
+    gp = growth_pattern(cells, **call, **window)
+    per_cell, groups, deposits, summary = _four_calls(cells, call, window)
+    pd.testing.assert_frame_equal(gp.cells, per_cell, check_exact=True)
+    assert list(gp.cells.columns) == [*CELL_PATTERN_COLUMNS, "dispersed"]
+    pd.testing.assert_frame_equal(gp.groups, groups, check_exact=True)
+    assert list(gp.groups.columns) == list(GROUP_COLUMNS)
+    pd.testing.assert_frame_equal(gp.deposits, deposits, check_exact=True)
+    assert list(gp.deposits.columns) == list(DEPOSIT_PATTERN_COLUMNS)
+    _assert_same_summary(gp.summary, summary)
+    pd.testing.assert_frame_equal(cells, before)
+    if name.startswith("nest") and rule == "contiguous":
+        # strict contiguity splits some contact edges, so per-deposit groups differ
+        graph = ContactGraph(cells)
+        ids = cells["deposit_id"].to_numpy()
+        assert (ids[graph.i] != ids[graph.j]).any()
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    yx=st.lists(st.tuples(st.floats(0, 300), st.floats(0, 300)), min_size=0, max_size=40),
+    radius=st.floats(1.0, 8.0),
+    rule=st.sampled_from(["camelyon", "contiguous"]),
+)
+def test_growth_pattern_matches_the_single_calls_on_random_cells(yx, radius, rule):
+    cells = _table(np.array(yx, dtype=float).reshape(-1, 2), radius)
+    cells["deposit_id"] = assign_deposits(cells, rule=rule, link_um=10.0)
+    # a window around the points (their own bounding box makes Ripley's L infinite for
+    # a pair spanning it, a RuntimeWarning that this test is not about)
+    window = {"bbox": (-1.0, -1.0, 301.0, 301.0)}
+    gp = growth_pattern(cells, min_cells=2, **window)
+    per_cell, groups, deposits, summary = _four_calls(cells, {"min_cells": 2}, window)
+    pd.testing.assert_frame_equal(gp.cells, per_cell, check_exact=True)
+    pd.testing.assert_frame_equal(gp.groups, groups, check_exact=True)
+    pd.testing.assert_frame_equal(gp.deposits, deposits, check_exact=True)
+    _assert_same_summary(gp.summary, summary)
+
+
+def test_growth_pattern_without_deposits_and_its_outputs_are_writable():
+    cells = mix(2)
+    gp = growth_pattern(cells)
+    assert gp.deposits is None
+    assert gp.summary == pattern_summary(cells)
+    gp.cells.loc[0, "degree"] = 99  # plain tables, not views of the graph's arrays
+    gp.groups.loc[0, "cell_count"] = 0
+    assert growth_pattern(cells).cells.loc[0, "degree"] != 99
+
+
+def test_growth_pattern_defaults_are_the_module_constants():
+    for func in (growth_pattern, pattern_summary, deposit_pattern_table):
+        params = inspect.signature(func).parameters
+        assert params["min_cells"].default is MIN_PATTERN_CELLS == 10
+        assert params["cohesive_max"].default is COHESIVE_MAX == 0.3
+        assert params["single_file_min"].default is SINGLE_FILE_MIN == 0.7
+    assert spatial_ripley_l is ripley_l
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda c: growth_pattern(c.to_numpy()), "cells must be a pandas DataFrame"),
+        (lambda c: growth_pattern(c.assign(radius_um=-1.0)), "negative radius_um"),
+        (lambda c: growth_pattern(c.assign(deposit_id=0.5)), "deposit_id must be integers"),
+        (lambda c: growth_pattern(c, min_cells=0), "min_cells must be a whole number"),
+        (lambda c: growth_pattern(c, bbox=(0, 0, 1, 1)), "does not contain all points_yx"),
+        (lambda c: growth_pattern(c, area_um2=-1), "area_um2 must be"),
+    ],
+)
+def test_growth_pattern_errors(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(hex_nest(3))

@@ -1,7 +1,12 @@
+import inspect
+
 import pytest
 
 from pipeline.staging import (
     CAMELYON17_STAGES,
+    ITC_MAX_CELLS,
+    ITC_MAX_UM,
+    MICRO_MAX_UM,
     camelyon17_label,
     node_category,
     node_pn_category,
@@ -150,3 +155,10 @@ def test_quadratic_weighted_kappa_errors():
         quadratic_weighted_kappa(["pN0"], ["pn0"])
     with pytest.raises(ValueError, match="empty"):
         quadratic_weighted_kappa([], [])
+
+
+def test_category_defaults_are_the_module_constants():
+    params = inspect.signature(node_category).parameters
+    assert params["itc_max_um"].default is ITC_MAX_UM == 200.0
+    assert params["micro_max_um"].default is MICRO_MAX_UM == 2000.0
+    assert params["itc_max_cells"].default is ITC_MAX_CELLS == 200
