@@ -1,5 +1,5 @@
 """napari plugin for NodeScope (npe2): reader, sample data and the analysis widget."""
 
-from pipeline._version import __version__
+from pipeline import __version__
 
 __all__ = ["__version__"]

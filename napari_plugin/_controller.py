@@ -65,7 +65,7 @@ def parse_pixel_size(text: str) -> float:
     >>> parse_pixel_size(" 0,25 ")
     0.25
     """
-    from pipeline._validate import check_pixel_size
+    from pipeline.io import check_pixel_size
     from pipeline.io import PixelSizeError
 
     text = text.strip().replace(",", ".")

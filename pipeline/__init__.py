@@ -4,16 +4,24 @@ The library works on arrays: every length is in micrometres, derived from the
 pixel size, which is read from the file or given by the user, never assumed.
 
 The most used names are available here (imported on first use, so that the
-command line starts fast): :func:`analyze`, :func:`measure_node`,
-:func:`read_image` and :class:`NodeResult`.
+command line starts fast): :func:`analyze`, :func:`analyze_slide`,
+:func:`analyze_file`, the stages :func:`find_nuclei`, :func:`find_tumour_cells`
+and :func:`measure_node`, :func:`read_image`, :func:`image_info`,
+:class:`AnalysisOptions` and :class:`NodeResult`.
 """
 
 from ._version import __version__
 
 _LAZY = {
     "analyze": "pipeline.analysis",
-    "measure_node": "pipeline.analysis",
+    "analyze_slide": "pipeline.analysis",
+    "analyze_file": "pipeline.analysis",
+    "find_nuclei": "pipeline.detection",
+    "find_tumour_cells": "pipeline.stages",
+    "measure_node": "pipeline.stages",
     "read_image": "pipeline.io",
+    "image_info": "pipeline.io",
+    "AnalysisOptions": "pipeline.options",
     "NodeResult": "pipeline.results",
 }
 

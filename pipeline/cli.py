@@ -12,6 +12,9 @@ from typing import List, Optional
 
 import typer
 
+from pipeline.options import STAINS, option_help
+from pipeline.defaults import RULES
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -21,15 +24,20 @@ app = typer.Typer(
 )
 
 
-class Stain(str, Enum):
-    auto = "auto"
-    he = "he"
-    ihc = "ihc"
+# the choices of the options object, as typer enums
+Stain = Enum("Stain", [(c, c) for c in STAINS], type=str)
+Rule = Enum("Rule", [(c, c) for c in RULES], type=str)
 
 
-class Rule(str, Enum):
-    camelyon = "camelyon"
-    contiguous = "contiguous"
+def _analysis_option(name: str, **kwargs):
+    """A typer option for an :class:`~pipeline.options.AnalysisOptions` field: its flag,
+    default and help come from the options object."""
+    doc = option_help(name)
+    default = doc["default"]
+    if doc["choices"]:
+        default = (Stain if name == "stain" else Rule)(default)
+    unit = f" ({doc['unit']})" if doc["unit"] else ""
+    return typer.Option(default, doc["cli"], help=doc["help"] + unit, **kwargs)
 
 
 def _err(message: str) -> None:
@@ -108,13 +116,12 @@ def analyze(
         None, "--pixel-size", help="Pixel size in µm per pixel; overrides the file's.",
         callback=_check_pixel_size_option,
     ),
-    stain: Stain = typer.Option(Stain.auto, "--stain", help="auto decides H&E vs IHC from the image."),
-    rule: Rule = typer.Option(Rule.camelyon, "--rule", help="Deposit linking rule."),
-    link_um: float = typer.Option(75.0, "--link-um", min=0.0, help="Linking distance of the camelyon rule, µm."),
-    wsi_threshold_mp: float = typer.Option(
-        64.0, "--wsi-threshold-mp", min=0.0,
-        help="TIFF/SVS images above this many megapixels are analysed tile by tile from the file.",
-    ),
+    stain: Stain = _analysis_option("stain"),
+    rule: Rule = _analysis_option("rule"),
+    link_um: float = _analysis_option("link_um", min=0.0),
+    contact_um: float = _analysis_option("contact_um", min=0.0),
+    dab_threshold: float = _analysis_option("dab_threshold", min=0.0),
+    wsi_threshold_mp: float = _analysis_option("wsi_threshold_mp", min=0.0),
     max_megapixels: float = typer.Option(
         1000.0, "--max-megapixels", callback=_check_max_megapixels,
         help="Refuse images above this many megapixels that would be loaded whole (about 3 MB "
@@ -149,9 +156,17 @@ def analyze(
     stopped. Each failing image gets one line here and in errors.csv; the exit
     code is 1 when any image failed, 2 for bad options, 130 after Ctrl-C.
     """
+    from pipeline.options import AnalysisOptions
+
     try:
-        _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, max_megapixels,
-                 workers, scheduler, overwrite, geojson, parquet, report, patients, quiet, debug)
+        options = AnalysisOptions(stain=stain.value, rule=rule.value, link_um=link_um,
+                                  contact_um=contact_um, dab_threshold=dab_threshold,
+                                  wsi_threshold_mp=wsi_threshold_mp)
+    except (TypeError, ValueError) as exc:
+        _bad_option(str(exc))
+    try:
+        _analyze(inputs, out, pixel_size, options, max_megapixels, workers, scheduler, overwrite,
+                 geojson, parquet, report, patients, quiet, debug)
     except KeyboardInterrupt as exc:  # Ctrl-C outside the batch, or BatchInterrupted from it
         if debug:
             raise
@@ -161,8 +176,8 @@ def analyze(
         raise typer.Exit(130) from None
 
 
-def _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, max_megapixels,
-             workers, scheduler, overwrite, geojson, parquet, report, patients, quiet, debug):
+def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, scheduler, overwrite,
+             geojson, parquet, report, patients, quiet, debug):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -222,11 +237,10 @@ def _analyze(inputs, out, pixel_size, stain, rule, link_um, wsi_threshold_mp, ma
 
         try:
             result = run_batch(
-                paths, out, pixel_size_um=pixel_size, on_progress=on_progress, on_tile=on_tile,
-                workers=workers,
-                scheduler=scheduler, overwrite=overwrite, geojson=geojson, parquet=parquet,
-                report=report, patients=mapping, max_pixels=max(1, int(max_megapixels * 1e6)),
-                stain=stain.value, rule=rule.value, link_um=link_um, wsi_threshold_mp=wsi_threshold_mp,
+                paths, out, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
+                on_tile=on_tile, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                geojson=geojson, parquet=parquet, report=report, patients=mapping,
+                max_pixels=max(1, int(max_megapixels * 1e6)),
             )
         except ConnectionError as exc:
             if debug:

@@ -213,8 +213,19 @@ def write_geojson(path, result: NodeResult) -> None:
 def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format="csv", geojson=False) -> Path:
     """Write one node's outputs into ``out_dir`` (created if needed).
 
-    Files: ``cells.csv`` (or ``.parquet``), ``deposits.csv``, ``overlay.png`` (when
-    ``image`` is given), optionally ``objects.geojson``, and ``summary.json`` last.
+    Files: ``cells.csv`` (or ``.parquet``), ``deposits.csv``, ``overlay.png``,
+    optionally ``objects.geojson``, and ``summary.json`` last.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    result : NodeResult
+    image : (M, N, 3) uint8 ndarray, optional
+        The picture to draw the overlay on: the analysed image, or any
+        downsampled copy of it (its scale follows from its shape). Default: the
+        result's ``overview``; no overlay when there is neither.
+    cells_format : {"csv", "parquet"}, keyword-only
+    geojson : bool, keyword-only
 
     Returns
     -------
@@ -225,9 +236,9 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / f"cells.{cells_format}", result.cells)
     write_table(out / "deposits.csv", deposits_for_csv(result.deposits))
-    if image is not None:
-        overlay = render_overlay(image, result,
-                                 image_pixel_size_um=result.extra.get("overlay_pixel_size_um"))
+    picture, picture_um = _overlay_source(result, image)
+    if picture is not None:
+        overlay = render_overlay(picture, result, image_pixel_size_um=picture_um)
         ok, buf = cv2.imencode(".png", cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError(f"{out / 'overlay.png'}: could not encode the overlay")
@@ -237,3 +248,16 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
         write_geojson(out / "objects.geojson", result)
     write_json(out / "summary.json", result.summary())
     return out
+
+
+def _overlay_source(result: NodeResult, image):
+    """The picture to draw on and its µm per pixel."""
+    if image is None:
+        if result.overview is None:
+            return None, None
+        return result.overview, result.overview_pixel_size_um
+    image = np.asarray(image)
+    if image is result.overview:
+        return image, result.overview_pixel_size_um
+    rows = result.shape[0] if result.shape and result.shape[0] else image.shape[0]
+    return image, result.pixel_size_um * rows / image.shape[0]

@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from ._validate import check_pixel_size, check_positive
@@ -43,7 +42,6 @@ NUCLEUS_COLUMNS = (
     "counterstain_inside",
     "counterstain_ring",
     "counterstain_ring_median",
-    "counterstain_ring_low",
 )
 
 
@@ -128,13 +126,10 @@ def segment_nuclei(
     pixel_size_um,
     mask=None,
     threshold=None,
-    threshold_scale=1.0,
     min_area_um2=10.0,
     max_hole_um2=80.0,
     min_separation_um=2.5,
-    min_depth_um=0.0,
     smooth_um=0.5,
-    close_um=0.0,
     local_um=8.0,
     local_offset=0.3,
 ):
@@ -149,23 +144,14 @@ def segment_nuclei(
     mask : (M, N) bool ndarray, optional, keyword-only
         Where nuclei may lie (tissue).
     threshold : float, optional, keyword-only
-        Haematoxylin level of nuclei (OD); default ``threshold_scale`` times
-        :func:`nuclear_threshold`, which keeps the paler rim-stained (vesicular)
-        nuclei of tumour cells.
-    threshold_scale : float, keyword-only
-        Factor applied to the automatic threshold.
+        Haematoxylin level of nuclei (OD); default :func:`nuclear_threshold`,
+        which keeps the paler rim-stained (vesicular) nuclei of tumour cells.
     min_area_um2 : float, keyword-only
         Objects smaller than this (µm²) are debris, not nuclei.
     max_hole_um2 : float, keyword-only
         Pale nuclear interiors (vesicular chromatin) up to this area are filled.
-    close_um : float, keyword-only
-        Breaks up to about this width (µm) in the dark rim of a vesicular
-        nucleus are mended before its interior is filled.
     min_separation_um : float, keyword-only
         Two nuclei are split only if their centres are at least this far apart.
-    min_depth_um : float, keyword-only
-        ... and only if the distance map dips by at least this much (µm) between
-        them (h-maxima), so that a ragged outline does not split a nucleus.
     smooth_um : float, keyword-only
         Gaussian smoothing of the haematoxylin image before thresholding (σ, µm).
     local_um : float, keyword-only
@@ -196,9 +182,7 @@ def segment_nuclei(
         ("min_area_um2", min_area_um2),
         ("max_hole_um2", max_hole_um2),
         ("min_separation_um", min_separation_um),
-        ("min_depth_um", min_depth_um),
         ("smooth_um", smooth_um),
-        ("close_um", close_um),
     ):
         check_positive(value, name=name, allow_zero=True)
     if mask is not None:
@@ -209,7 +193,7 @@ def segment_nuclei(
     if smooth_um > 0:
         hs = cv2.GaussianBlur(hs, (0, 0), max(0.3, smooth_um / px))
     if threshold is None:
-        threshold = threshold_scale * nuclear_threshold(hs, mask=mask)
+        threshold = nuclear_threshold(hs, mask=mask)
     binary = hs > float(threshold)
     if local_um > 0:
         local = cv2.GaussianBlur(hs, (0, 0), local_um / px)
@@ -219,26 +203,18 @@ def segment_nuclei(
     if not binary.any():
         return np.zeros(h.shape, np.int32)
     # fill pale nuclear interiors (a vesicular nucleus is a dark rim around a pale
-    # centre; closing first mends small breaks in the rim), then drop specks
-    if close_um > 0:
-        closed = cv2.morphologyEx(binary.astype(np.uint8), cv2.MORPH_CLOSE, _disk(close_um / px)).astype(bool)
-    else:
-        closed = binary
-    holes = ndi.binary_fill_holes(closed) & ~closed
+    # centre), then drop specks
+    holes = ndi.binary_fill_holes(binary) & ~binary
     if holes.any():
         n_h, lab_h, st_h, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
         small = st_h[:, cv2.CC_STAT_AREA] * px * px <= max_hole_um2
         small[0] = False
-        binary |= small[lab_h]  # the interiors only: the closing itself is not kept
+        binary |= small[lab_h]
     b8 = cv2.morphologyEx(binary.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.8 / px))
     dist = cv2.distanceTransform(b8, cv2.DIST_L2, 5)
     dist = cv2.GaussianBlur(dist, (0, 0), max(0.5, 0.7 / px))
     # seeds: local maxima of the distance map, at least min_separation apart
     peaks = (dist >= cv2.dilate(dist, _disk(min_separation_um / px))) & (dist > 0.8 / px) & (b8 > 0)
-    if min_depth_um > 0 and peaks.any():
-        # keep maxima that stand min_depth_um above the saddle to their neighbour
-        # (h-maxima): a ragged outline makes shallow maxima that are not nuclei
-        peaks &= h_maxima(dist, min_depth_um / px).astype(bool)
     n_seeds, seeds = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
     labels = _split_touching(dist, seeds, b8)
     # remove debris below the minimum area and renumber 1..K
@@ -328,9 +304,8 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         radius), ``equivalent_diameter_um``, moment-ellipse ``major_axis_um`` /
         ``minor_axis_um`` and ``eccentricity``, ``solidity``, haematoxylin mean and
         standard deviation (chromatin texture), counterstain inside the nucleus
-        and in the surrounding ring (mean, median and lower quartile OD: the
-        quartile stays low for a cell that touches stained neighbours on one or
-        two sides only).
+        and in the surrounding ring (mean and median OD: the median stays low
+        for a cell that touches a stained neighbour on one side only).
 
     Examples
     --------
@@ -389,7 +364,6 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     ring_n = np.bincount(owner, minlength=n + 1)[1:]
     ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
     ring_median = np.zeros(n)
-    ring_low = np.zeros(n)
     if owner.size:
         # one sort of (owner, value) packed into int64 keys; values kept to 1/4096 OD
         q = np.clip(np.round(values * 4096), 0, 2**20 - 1).astype(np.int64)
@@ -398,7 +372,6 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
         has = ring_n > 0
         ring_median[has] = sorted_values[starts[has] + ring_n[has] // 2]
-        ring_low[has] = sorted_values[starts[has] + ring_n[has] // 4]
     area_um2 = area * px * px
     radius = np.sqrt(area_um2 / np.pi)
     table = pd.DataFrame(
@@ -418,7 +391,6 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "counterstain_inside": c_inside,
             "counterstain_ring": ring_mean,
             "counterstain_ring_median": ring_median,
-            "counterstain_ring_low": ring_low,
         }
     )
     return table[table["area_um2"] > 0].reset_index(drop=True)

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
+from .defaults import COHESIVE_MAX, ITC_MAX_UM, MICRO_MAX_UM, SINGLE_FILE_MIN
 from .export import atomic_write
 
 __all__ = ["write_report", "render_report", "deposit_histogram_svg", "discohesion_svg",
            "thumbnail_data_uri", "load_patients"]
 
 #: AJCC size limits drawn on the deposit histogram (mm): ITC <= 0.2 < micro <= 2 < macro.
-SIZE_LIMITS_MM = (0.2, 2.0)
+SIZE_LIMITS_MM = (ITC_MAX_UM / 1000, MICRO_MAX_UM / 1000)
 
 _CATEGORY_COLOURS = {
     "negative": "#e8f5e9", "itc": "#fff8e1", "micrometastasis": "#ffe0b2", "macrometastasis": "#ffcdd2",
@@ -182,7 +183,7 @@ def deposit_histogram_svg(sizes_mm, *, width: int = 600, height: int = 280, bins
 
 
 def discohesion_svg(names, values, patterns=None, *, width: int = 600, row: int = 20,
-                    limits=(0.3, 0.7)) -> str:
+                    limits=(COHESIVE_MAX, SINGLE_FILE_MIN)) -> str:
     """Inline SVG horizontal bar chart of the discohesion index (0-1) per node.
 
     Bars are coloured by growth pattern; dashed lines mark the cohesive and
@@ -314,7 +315,7 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
                          "Discohesion index", "pN category", "Tumour cells"], node_rows)
     # Charts
     params = next((s.get("parameters") for s in summaries if isinstance(s.get("parameters"), dict)), {}) or {}
-    limits = (params.get("cohesive_max", 0.3), params.get("single_file_min", 0.7))
+    limits = (params.get("cohesive_max", COHESIVE_MAX), params.get("single_file_min", SINGLE_FILE_MIN))
     hist = deposit_histogram_svg(_deposit_sizes_mm(out, summaries))
     bars = discohesion_svg([s.get("image") or s.get("output") for s in summaries],
                            [s.get("discohesion_index") for s in summaries],

@@ -1,7 +1,15 @@
-"""The results model: one dataclass for a node, shared by the CLI, the plugin and exports."""
+"""The results model: one immutable dataclass for a node, shared by the CLI, the plugin and exports.
+
+A :class:`NodeResult` is built once, by :func:`pipeline.stages.measure_node`;
+later layers never modify it: they derive a new one with
+:meth:`NodeResult.replace` (the batch adds the input's hash, the review adds
+what the reviewer changed). :data:`SUMMARY_FIELDS` documents every key of
+:meth:`NodeResult.summary` (``summary.json``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,13 +18,43 @@ import pandas as pd
 
 from ._version import __version__
 
-__all__ = ["NodeResult", "CELL_COLUMNS"]
+__all__ = ["NodeResult", "CELL_COLUMNS", "SUMMARY_FIELDS"]
 
 #: Columns every tumour-cell table has (µm; deposit_id 0 = not in a deposit).
 CELL_COLUMNS = ("cell_id", "y_um", "x_um", "radius_um", "deposit_id")
 
+#: The keys of ``summary.json`` (:meth:`NodeResult.summary`), in order, with their meaning.
+SUMMARY_FIELDS = {
+    "image": "file name of the analysed image (None for an array)",
+    "pixel_size_um": "µm per pixel of the analysed (base) resolution",
+    "stain": "'he' or 'ihc'",
+    "stain_reason": "why that stain (measured evidence), or 'given'",
+    "rule": "deposit-linking rule",
+    "category": "'negative', 'itc', 'micrometastasis' or 'macrometastasis'",
+    "category_reason": "the criterion that decided the category",
+    "pn_category": "the pN category this node alone implies",
+    "largest_deposit_um": "longest diameter (maximum Feret) of the largest deposit, µm",
+    "largest_deposit_cells": "tumour cells of that deposit",
+    "deposit_count": "number of deposits",
+    "tumor_cell_count": "number of tumour cells",
+    "nucleus_count": "nuclei segmented in the tissue",
+    "tissue_area_mm2": "tissue area, mm²",
+    "image_shape": "[rows, cols] of the analysed image, pixels",
+    "flags": "quality flags, e.g. 'no_tissue'",
+    "version": "NodeScope version",
+    "parameters": "the analysis options that shaped the result and the image's measured "
+                  "statistics (stain vectors, background, nuclear threshold, ...)",
+    "growth_pattern": "'cohesive', 'mixed', 'single_file' or 'none' (too few cells)",
+    "discohesion_index": "fraction of tumour cells growing dispersed (0 cohesive .. 1 single file)",
+    "pattern": "growth-pattern measures of the node (docs/growth_pattern.md)",
+    "pixel_size_source": "where the pixel size came from (file metadata, user, ...)",
+    "input_sha256": "SHA-256 of the input file (batch runs)",
+    "run_parameters": "the batch's resume key: every option and the given pixel size",
+    "review": "what a reviewer changed (only after a review)",
+}
 
-@dataclass
+
+@dataclass(frozen=True, eq=False)
 class NodeResult:
     """Everything NodeScope found in one lymph-node image.
 
@@ -24,10 +62,12 @@ class NodeResult:
     ----------
     cells : pandas.DataFrame
         One row per tumour cell: ``cell_id``, ``y_um``, ``x_um`` (centre, µm),
-        ``radius_um`` (equivalent nuclear radius), ``deposit_id`` and the nuclear
-        features that classified it.
+        ``radius_um`` (equivalent nuclear radius), ``deposit_id``, the nuclear
+        features that classified it and its growth-pattern columns
+        (``group_size``, ``degree``, ``nn_distance_um``, ``dispersed``).
     deposits : pandas.DataFrame
-        One row per deposit, largest first (see :func:`pipeline.measure.group_deposits`).
+        One row per deposit, largest first (see :func:`pipeline.measure.group_deposits`),
+        with its growth-pattern measures.
     pixel_size_um : float
         µm per pixel of the analysed image.
     stain : {"he", "ihc"}
@@ -49,10 +89,29 @@ class NodeResult:
     flags : list of str
         E.g. ``"no_tissue"``.
     parameters : dict
-        The analysis parameters.
+        The options that shaped the result and the image's measured statistics.
+    growth_pattern : str
+        ``"cohesive"``, ``"mixed"``, ``"single_file"`` or ``"none"``.
+    discohesion_index : float
+        Fraction of tumour cells growing dispersed (NaN without tumour cells).
+    pattern : dict
+        The node's other growth-pattern measures (:func:`pipeline.pattern.pattern_summary`).
+    overview : (P, Q, 3) uint8 ndarray or None
+        A low-resolution picture of the whole image (about 2 µm per pixel), for
+        overlays of slides too large to hold whole.
+    overview_pixel_size_um : float or None
+        µm per pixel of ``overview``.
+    pixel_size_source : str or None
+        Where the pixel size came from (file metadata or the user).
+    input_sha256 : str or None
+        SHA-256 of the input file's bytes (set by the batch).
+    run_parameters : dict or None
+        The batch's resume key (set by the batch).
     review : dict or None
         Set when a person edited the cells: counts of added and removed cells and
         deposits.
+    options : AnalysisOptions or None
+        The options the result was computed with (re-measuring a review uses them).
     version : str
         NodeScope version.
     """
@@ -73,9 +132,31 @@ class NodeResult:
     tissue_area_mm2: float = 0.0
     flags: list = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
+    growth_pattern: str = "none"
+    discohesion_index: float = float("nan")
+    pattern: dict = field(default_factory=dict)
+    overview: np.ndarray | None = field(default=None, repr=False)
+    overview_pixel_size_um: float | None = None
+    pixel_size_source: str | None = None
+    input_sha256: str | None = None
+    run_parameters: dict | None = None
     review: dict | None = None
-    extra: dict = field(default_factory=dict)
+    options: Any = field(default=None, repr=False)
     version: str = __version__
+
+    def replace(self, **changes) -> NodeResult:
+        """A copy with some fields changed (the result itself is never modified).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from pipeline.measure import empty_deposits
+        >>> r = NodeResult(pd.DataFrame(), empty_deposits(), 0.5, "he", "negative",
+        ...                "no tumour cells", "pN0", "camelyon")
+        >>> r.replace(image="a.tif").image, r.image
+        ('a.tif', None)
+        """
+        return dataclasses.replace(self, **changes)
 
     @property
     def largest_deposit_um(self) -> float:
@@ -97,7 +178,9 @@ class NodeResult:
         return int(len(self.cells))
 
     def summary(self) -> dict[str, Any]:
-        """JSON-serialisable summary (the keys of ``summary.json``).
+        """JSON-serialisable summary: the keys of :data:`SUMMARY_FIELDS`, in order.
+
+        ``review`` is present only after a review.
 
         Examples
         --------
@@ -127,8 +210,13 @@ class NodeResult:
             "flags": list(self.flags),
             "version": self.version,
             "parameters": dict(self.parameters),
+            "growth_pattern": self.growth_pattern,
+            "discohesion_index": float(self.discohesion_index),
+            "pattern": dict(self.pattern),
+            "pixel_size_source": self.pixel_size_source,
+            "input_sha256": self.input_sha256,
+            "run_parameters": None if self.run_parameters is None else dict(self.run_parameters),
         }
-        out.update({k: v for k, v in self.extra.items() if k != "overlay_pixel_size_um"})
         if self.review is not None:
             out["review"] = dict(self.review)
         return out

@@ -403,7 +403,7 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, single
     if len(od) == 0:
         return "he", "no stained pixels (empty or glass-only image); H&E assumed"
     green = np.maximum(od[:, 1], 1e-3)
-    # brown: blue OD > 1.25 x green OD > red OD (green ink or overlays absorb red)
+    # brown: blue OD > 1.1 x green OD > red OD (green ink or overlays absorb red)
     brown = float(np.mean((od[:, 2] > 1.1 * green) & (od[:, 0] < od[:, 1])))
     if len(od) >= 200:
         first, second = _macenko(od)

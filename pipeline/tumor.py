@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from ._validate import check_positive
 from .defaults import DAB_THRESHOLD
 
 __all__ = [
+    "DAB_THRESHOLD",
     "lymphocyte_reference",
     "classify_ihc",
     "classify_he",
@@ -109,10 +109,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         Median DAB optical density of the cytoplasm ring above which a cell is
         positive (QuPath's positive-cell detection uses a similar OD threshold).
         The median, not the mean: a lymphocyte pressed against one stained
-        tumour cell is brown on one side only. (The lower quartile,
-        ``counterstain_ring_low``, would also reject lymphocytes squeezed between
-        two stained cells, but at a fixed OD it lost a fifth of the tumour cells
-        on the accuracy bench.)
+        tumour cell is brown on one side only.
     min_diameter_um : float, keyword-only
         Smaller objects are debris, not cells.
     compartment : {"cytoplasm", "nucleus", "cell"}, keyword-only
@@ -157,76 +154,23 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     return (ring > dab_threshold) & (d >= smallest)
 
 
-def classify_he(
-    nuclei,
-    *,
-    size_ratio=1.3,
-    min_diameter_um=8.0,
-    max_diameter_um=30.0,
-    min_width_ratio=1.1,
-    max_eccentricity=0.9,
-    min_solidity=0.8,
-    eosin_ratio=1.3,
-    pale_ratio=0.45,
-    dark_ratio=0.95,
-    support_ratio=3.5,
-    min_support=1,
-    reference=None,
-    method="forest",
-    probability=None,
-):
+def classify_he(nuclei, *, reference=None, probability=None):
     """Tumour cells in H&E, against the image's own lymphocytes.
 
-    ``method="forest"`` (default) scores each nucleus with a small random forest
-    on the unit-free features of :func:`he_features`, trained reproducibly by
-    ``bench/train_he_classifier.py`` on synthetic nodes (seeds disjoint from the
-    benchmarks') and shipped as JSON; a nucleus is tumour when its probability
-    is at least ``probability`` (default: the forest's own cut-off).
-    ``method="rules"`` applies the hand-written criteria below, which the
-    forest replaced because it separates sinus histiocytes from tumour cells
-    better (see the accuracy bench).
-
-    With ``method="rules"``, a nucleus is a carcinoma cell when all of these hold:
-
-    - it is clearly larger than the image's lymphocytes: equivalent diameter at
-      least ``size_ratio`` times their median and at least ``min_diameter_um``
-      (at most ``max_diameter_um``, beyond which it is a clump, not a nucleus);
-    - it is round to oval, not spindle-shaped like a fibroblast or endothelial
-      cell: its minor axis is at least ``min_width_ratio`` lymphocyte diameters
-      and its eccentricity at most ``max_eccentricity``;
-    - its outline is convex enough (solidity >= ``min_solidity``) to be one
-      nucleus rather than a clump;
-    - it sits in eosinophilic cytoplasm: ring eosin at least ``eosin_ratio``
-      times that around lymphocytes;
-    - it is not as pale as a histiocyte or germinal-centre cell (mean
-      haematoxylin >= ``pale_ratio`` x the lymphocytes'), and not a pair of
-      merged lymphocytes (as dark as a lymphocyte, >= ``dark_ratio`` x, while
-      less than 1.6 lymphocyte diameters across);
-    - it has company: at least ``min_support`` other such cells within
-      ``support_ratio`` lymphocyte diameters (about 22 µm, one or two cell
-      bodies). Carcinoma grows in nests, cords and files; sinus histiocytes, the
-      commonest large pale cells of a node, lie apart in the sinus. The price is
-      that a truly isolated tumour cell is not called in H&E: isolated tumour
-      cells are confirmed with cytokeratin IHC, which counts single cells.
+    Each nucleus is scored by a small random forest on the unit-free features
+    of :func:`he_features` (relative to the image's lymphocytes), trained
+    reproducibly by ``tools/train_he_classifier.py`` and shipped as JSON; a
+    nucleus is tumour when its probability is at least ``probability``
+    (default: the forest's own cut-off).
 
     Parameters
     ----------
     nuclei : pandas.DataFrame
         From :func:`pipeline.nuclei.nucleus_features` with eosin as counterstain.
-    size_ratio, min_diameter_um, max_diameter_um, min_width_ratio : float, keyword-only
-        Size and shape criteria (diameters in µm).
-    max_eccentricity, min_solidity : float, keyword-only
-    support_ratio : float, keyword-only
-        Neighbourhood radius in lymphocyte diameters (needs ``y_um``/``x_um``).
-    min_support : int, keyword-only
-        Other candidate cells needed within it (0 switches the rule off).
-    eosin_ratio, pale_ratio, dark_ratio : float, keyword-only
-        Stain criteria relative to the lymphocyte reference.
     reference : dict, optional, keyword-only
         A :func:`lymphocyte_reference` to use instead of this image's.
-    method : {"forest", "rules"}, keyword-only
     probability : float, optional, keyword-only
-        Forest probability cut-off (default: the one saved with the forest).
+        Probability cut-off (default: the one saved with the forest).
 
     Returns
     -------
@@ -240,61 +184,18 @@ def classify_he(
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"equivalent_diameter_um": [6.0] * 40 + [13.0, 13.0, 13.0],
-    ...                   "minor_axis_um": [6.0] * 40 + [11.0] * 3,
-    ...                   "eccentricity": [0.3] * 43, "solidity": [0.97] * 43,
-    ...                   "hematoxylin_mean": [1.0] * 40 + [0.6, 0.6, 0.2],
-    ...                   "counterstain_ring": [0.2] * 40 + [0.5, 0.5, 0.1],
-    ...                   "y_um": [500.0] * 40 + [0.0, 15.0, 30.0], "x_um": 0.0})
-    >>> t["hematoxylin_std"] = 0.2 * t["hematoxylin_mean"]
-    >>> classify_he(t, method="rules")[-3:].tolist()
-    [True, True, False]
+    >>> lymph = {"equivalent_diameter_um": 6.5, "minor_axis_um": 6.0, "solidity": 0.97,
+    ...          "hematoxylin_mean": 1.0, "hematoxylin_std": 0.2, "counterstain_ring": 0.1,
+    ...          "eccentricity": 0.4}
+    >>> tumour = {"equivalent_diameter_um": 14.0, "minor_axis_um": 12.0, "solidity": 0.96,
+    ...           "hematoxylin_mean": 0.6, "hematoxylin_std": 0.18, "counterstain_ring": 0.3,
+    ...           "eccentricity": 0.5}
+    >>> classify_he(pd.DataFrame([lymph] * 60 + [tumour]))[-2:].tolist()
+    [False, True]
     """
-    from ._validate import check_choice
-
-    check_choice(method, ("forest", "rules"), name="method")
-    if method == "forest":
-        forest = load_forest()
-        cut = forest["threshold"] if probability is None else check_positive(probability, name="probability")
-        feats = he_features(nuclei, reference=reference)
-        return forest_probability(feats, forest) >= cut
-    _need(nuclei, ["equivalent_diameter_um", "minor_axis_um", "eccentricity", "solidity",
-                   "hematoxylin_mean", "counterstain_ring"])
-    for name, v in (("size_ratio", size_ratio), ("min_diameter_um", min_diameter_um),
-                    ("max_diameter_um", max_diameter_um), ("min_width_ratio", min_width_ratio),
-                    ("min_solidity", min_solidity), ("eosin_ratio", eosin_ratio),
-                    ("pale_ratio", pale_ratio), ("dark_ratio", dark_ratio),
-                    ("max_eccentricity", max_eccentricity), ("support_ratio", support_ratio),
-                    ("min_support", min_support)):
-        check_positive(v, name=name, allow_zero=True)
-    ref = lymphocyte_reference(nuclei) if reference is None else reference
-    d_l = ref["diameter_um"]
-    d = nuclei["equivalent_diameter_um"].to_numpy(float)
-    width = nuclei["minor_axis_um"].to_numpy(float)
-    solid = nuclei["solidity"].to_numpy(float)
-    h = nuclei["hematoxylin_mean"].to_numpy(float)
-    ring = nuclei["counterstain_ring"].to_numpy(float)
-    shape_ok = (
-        (d >= max(min_diameter_um, size_ratio * d_l)) & (d <= max_diameter_um)
-        & (width >= min_width_ratio * d_l) & (solid >= min_solidity)
-        & (nuclei["eccentricity"].to_numpy(float) <= max_eccentricity)
-    )
-    if np.isfinite(ref["hematoxylin"]):
-        eosinophilic = ring >= eosin_ratio * ref["ring"]
-        not_pale = h >= pale_ratio * ref["hematoxylin"]
-        merged_lymphocytes = (h >= dark_ratio * ref["hematoxylin"]) & (d < 1.6 * d_l)
-        candidate = shape_ok & eosinophilic & not_pale & ~merged_lymphocytes
-    else:
-        candidate = shape_ok
-    if min_support > 0 and candidate.any():
-        _need(nuclei, ["y_um", "x_um"])
-        pts = nuclei[["y_um", "x_um"]].to_numpy(float)[candidate]
-        tree = cKDTree(pts)
-        company = np.array([len(v) - 1 for v in tree.query_ball_point(pts, support_ratio * d_l)])
-        keep = np.flatnonzero(candidate)[company < min_support]
-        candidate = candidate.copy()
-        candidate[keep] = False
-    return candidate
+    forest = load_forest()
+    cut = forest["threshold"] if probability is None else check_positive(probability, name="probability")
+    return forest_probability(he_features(nuclei, reference=reference), forest) >= cut
 
 
 def he_features(nuclei, *, reference=None) -> pd.DataFrame:
@@ -337,7 +238,7 @@ def he_features(nuclei, *, reference=None) -> pd.DataFrame:
 
 @lru_cache(maxsize=4)
 def load_forest(path=None) -> dict:
-    """Load a tree ensemble saved as JSON by ``bench/train_he_classifier.py``.
+    """Load a tree ensemble saved as JSON by ``tools/train_he_classifier.py``.
 
     Returns a dict with ``features`` (names, in order), ``threshold`` (default
     probability cut-off) and ``trees`` (each: ``feature``, ``threshold``,

@@ -14,6 +14,7 @@ from pipeline.batch import file_sha256, run_batch
 from pipeline.cli import app
 from pipeline.export import deposits_for_csv
 from pipeline.io import write_calibrated_tiff
+from pipeline.options import AnalysisOptions
 
 TABLES = ("cells.csv", "deposits.csv", "objects.geojson")
 
@@ -70,7 +71,9 @@ def test_results_record_version_parameters_and_input_hash(inputs, tmp_path):
     s = json.loads((tmp_path / "out" / "itc" / "summary.json").read_text())
     assert s["version"] == pipeline.__version__
     assert s["input_sha256"] == file_sha256(inputs / "itc.tif")
-    assert s["run_parameters"] == {"pixel_size_um": None, "stain": "ihc", "link_um": 60.0,
-                                   "wsi_threshold_mp": 64.0}
+    # the resume key: every analysis option (the given ones included) and the pixel size
+    assert s["run_parameters"] == {"pixel_size_um": None,
+                                   **AnalysisOptions(stain="ihc", link_um=60.0).as_dict()}
+    assert {"stain": "ihc", "link_um": 60.0, "wsi_threshold_mp": 64.0}.items() <= s["run_parameters"].items()
     assert s["parameters"]["link_um"] == 60.0 and s["parameters"]["rule"] == "camelyon"
     assert s["parameters"]["tile_px"] > 0 and s["pixel_size_um"] == 1.0

@@ -40,7 +40,7 @@ References
 .. [3] PNG Specification, 11.3.5.3 ``pHYs`` Physical pixel dimensions.
 """
 
-from .._validate import PixelSizeError
+from .._validate import PixelSizeError, check_pixel_size
 from .calibration import PIXEL_SIZE_SOURCES
 from .errors import ImageFormatError, ImageReadError, ImageTooLargeError
 from .info import ImageInfo, Levels, image_info, open_levels
@@ -59,6 +59,7 @@ __all__ = [
     "ImageTooLargeError",
     "Levels",
     "PixelSizeError",
+    "check_pixel_size",
     "image_info",
     "is_supported",
     "open_levels",

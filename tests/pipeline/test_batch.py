@@ -16,6 +16,7 @@ import pytest
 from helpers import toy_node
 from pipeline.batch import file_sha256, node_files, run_batch
 from pipeline.io import write_calibrated_tiff
+from pipeline.options import AnalysisOptions
 from pipeline.parallel import check_scheduler_address, check_workers, run_tasks
 
 NAMES = ["node_a", "node_b", "node_c", "node_d"]
@@ -71,11 +72,14 @@ def test_threads_reproduce_serial_run(inputs, reference, tmp_path):
     assert [r["output"] for r in report.rows] == NAMES  # input order, whatever finished first
     summary = json.loads((out / "node_c" / "summary.json").read_text())
     assert summary["input_sha256"] == file_sha256(inputs / "node_c.tif")
-    assert summary["run_parameters"] == {"pixel_size_um": None, "wsi_threshold_mp": 64.0, **PARAMS}
+    # the resume key: every analysis option (the given ones included) and the pixel size
+    assert summary["run_parameters"] == {"pixel_size_um": None, **AnalysisOptions(**PARAMS).as_dict()}
+    assert summary["run_parameters"]["wsi_threshold_mp"] == 64.0
     assert summary["category"] == "micrometastasis"
     assert (out / "report.html").is_file() and not (out / "errors.csv").exists()
 
 
+@pytest.mark.slow
 def test_dask_cluster_reproduces_local_run(inputs, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     import dask
@@ -112,6 +116,7 @@ def _die_on_two(x):
     return x
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_incomplete_images(inputs, reference, tmp_path, caplog):
     out = tmp_path / "out"
     shutil.copytree(reference, out)
@@ -157,6 +162,7 @@ def test_overwrite_parameters_and_inputs_decide_recomputation(inputs, reference,
     assert len(report.skipped) == 4
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_then_resume(inputs, reference, tmp_path):
     src = tmp_path / "in"
     for k in range(3):  # 12 images: the kill lands while most are still to do
@@ -297,7 +303,7 @@ def test_a_task_that_fails_outside_the_analysis_becomes_an_error_row(inputs, tmp
     real = batch.process_image
 
     def flaky(job):  # what a dead worker looks like from the caller: the task raises
-        if job["name"] == "node_b":
+        if job.name == "node_b":
             raise RuntimeError("worker lost")
         return real(job)
 

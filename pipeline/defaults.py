@@ -1,0 +1,72 @@
+"""The default values and choices of NodeScope's analysis, each written once, with its source.
+
+A plain module of constants (no imports), so that the command line can build its
+options from them without loading the scientific stack. The stage modules use
+them as their functions' defaults and :class:`pipeline.options.AnalysisOptions`
+as its fields' defaults.
+
+References
+----------
+.. [1] Amin MB et al. (eds). AJCC Cancer Staging Manual, 8th edition. Springer, 2017.
+.. [2] Ehteshami Bejnordi B et al. Diagnostic assessment of deep learning algorithms for
+       detection of lymph node metastases in women with breast cancer (CAMELYON16).
+       JAMA 318(22), 2017.
+"""
+
+__all__ = [
+    "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
+    "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
+    "SEED_PROBABILITY", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
+    "WHOLE_SLIDE_TILE_PX",
+]
+
+#: Stains NodeScope analyses: H&E, and haematoxylin + DAB (cytokeratin IHC).
+STAIN_KINDS = ("he", "ihc")
+
+#: Deposit-linking rules: CAMELYON16 distance linking, or strict contiguity.
+RULES = ("camelyon", "contiguous")
+
+#: Tumour cells whose outlines are within this distance form one deposit, µm (CAMELYON16 [2]).
+CAMELYON_LINK_UM = 75.0
+
+#: Largest nuclear-outline gap that counts as contact for the contiguous rule, µm: the
+#: width of the cytoplasm two neighbouring carcinoma cells share (a lymphocyte between
+#: two tumour cells, 6-7 µm, breaks contact).
+CONTACT_UM = 3.0
+
+#: Largest deposit of isolated tumour cells, µm (AJCC 8th [1]: <= 0.2 mm).
+ITC_MAX_UM = 200.0
+
+#: Largest deposit of a micrometastasis, µm (AJCC 8th [1]: <= 2 mm).
+MICRO_MAX_UM = 2000.0
+
+#: Most tumour cells of an ITC node (AJCC 8th [1]: <= 200 cells).
+ITC_MAX_CELLS = 200
+
+#: Fewest tumour cells for a growth-pattern call (fewer: "none"); chosen on bench/pattern.py.
+MIN_PATTERN_CELLS = 10
+
+#: Discohesion index at or below which growth is called cohesive (bench/pattern.py).
+COHESIVE_MAX = 0.3
+
+#: Discohesion index at or above which growth is called single-file (bench/pattern.py).
+SINGLE_FILE_MIN = 0.7
+
+#: Median DAB optical density of a cytoplasm ring above which an IHC cell is positive
+#: (bench/accuracy.py; QuPath's positive-cell detection uses a similar OD threshold).
+DAB_THRESHOLD = 0.15
+
+#: An H&E deposit counts only when one of its cells has at least this tumour probability.
+SEED_PROBABILITY = 0.8
+
+#: Full-resolution tissue samples for the stain and nuclear-threshold estimates.
+SAMPLE_TILES = 16
+
+#: TIFF-family files above this many megapixels are analysed tile by tile from the file.
+WSI_THRESHOLD_MP = 64.0
+
+#: Processing tile side for an image in memory, pixels (bounded memory, same nuclei).
+IN_MEMORY_TILE_PX = 512
+
+#: Processing tile side for a slide read from its file, pixels (fewer, larger reads).
+WHOLE_SLIDE_TILE_PX = 2048

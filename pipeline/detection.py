@@ -1,0 +1,329 @@
+"""Stage 1 of an analysis: every nucleus of an image or a whole slide (:func:`find_nuclei`).
+
+Tissue is found, background, stain and stain vectors and the nuclear threshold
+are estimated once from full-resolution samples spread over the tissue
+(:func:`image_stats`), then every tile is separated into stains and segmented
+with those same global quantities, so the result does not depend on tile size
+or order. An image held in memory and a :class:`~pipeline.slide.Slide` read
+from its file go through the same steps; only where the tissue mask comes from
+differs (full resolution in memory, the ~2 µm overview for a slide).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from ._validate import check_pixel_size
+from .nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
+from .options import AnalysisOptions
+from .sampling import (
+    TILE_MARGIN_UM,
+    UpsampledMask,
+    overview_pixel_size_um,
+    slide_overview,
+    tile_grid,
+    tissue_samples,
+)
+from .stains import detect_stain, estimate_background, estimate_stain_vectors, separate_stains
+from .tissue import tissue_mask
+
+__all__ = ["ImageStats", "FoundNuclei", "image_stats", "find_nuclei", "empty_nuclei"]
+
+
+def empty_nuclei() -> pd.DataFrame:
+    """An empty nuclei table with typed columns (``nucleus_id`` first)."""
+    cols = ["nucleus_id", *[c for c in NUCLEUS_COLUMNS if c != "label"]]
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "nucleus_id" else "float64") for c in cols})
+
+
+@dataclass(frozen=True, eq=False)
+class ImageStats:
+    """Quantities estimated once per image and used by every tile.
+
+    Attributes
+    ----------
+    background : (3,) ndarray
+        Incident light per RGB channel.
+    stain : {"he", "ihc"}
+    stain_reason : str
+        Why that stain (measured evidence), or ``"given"``.
+    vectors : (2, 3) ndarray
+        Stain vectors, haematoxylin first.
+    vectors_source : str
+        How the vectors were found.
+    threshold : float
+        Haematoxylin level (OD) of nuclei.
+    """
+
+    background: np.ndarray
+    stain: str
+    stain_reason: str
+    vectors: np.ndarray
+    vectors_source: str
+    threshold: float
+
+    def recorded(self) -> dict:
+        """The statistics as recorded in ``summary.json["parameters"]``."""
+        return {"stain_vectors": np.round(self.vectors, 4).tolist(),
+                "background": np.round(self.background, 1).tolist(),
+                "hematoxylin_threshold": round(float(self.threshold), 4)}
+
+
+def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=None) -> ImageStats:
+    """Background, stain, stain vectors and nuclear threshold from a sample of an image.
+
+    Parameters
+    ----------
+    sample : (M, N, 3) uint8 ndarray
+        Full-resolution pixels of the tissue (e.g. stacked samples).
+    sample_tissue : (M, N) bool ndarray
+    pixel_size_um : float, keyword-only
+    stain : {"auto", "he", "ihc"}, keyword-only
+    overview : ((P, Q, 3) ndarray, (P, Q) bool ndarray), optional, keyword-only
+        A low-resolution picture of the whole tissue and its mask, on which the
+        stain is detected (a few brown cells may fall outside the samples).
+
+    Returns
+    -------
+    ImageStats
+    """
+    px = check_pixel_size(pixel_size_um)
+    background = estimate_background(sample, tissue=sample_tissue)
+    if stain == "auto":
+        look, look_tissue = overview if overview is not None else (sample, sample_tissue)
+        chosen, reason = detect_stain(look, mask=look_tissue, background=background)
+    else:
+        chosen, reason = stain, "given"
+    vectors, source = estimate_stain_vectors(sample, stain=chosen, mask=sample_tissue, background=background)
+    h = separate_stains(sample, vectors, background=background)[..., 0]
+    threshold = nuclear_threshold(cv2.GaussianBlur(h, (0, 0), max(0.3, 0.5 / px)), mask=sample_tissue)
+    return ImageStats(background=background, stain=chosen, stain_reason=reason, vectors=vectors,
+                      vectors_source=source, threshold=float(threshold))
+
+
+@dataclass(frozen=True, eq=False)
+class FoundNuclei:
+    """Every nucleus of an image, and how the image was read.
+
+    Attributes
+    ----------
+    nuclei : pandas.DataFrame
+        One row per nucleus (``nucleus_id``, then :data:`pipeline.nuclei.NUCLEUS_COLUMNS`
+        without ``label``), in image order; coordinates in µm of the whole image.
+    stats : ImageStats or None
+        None when the image holds no tissue.
+    stain, stain_reason : str
+        The stain analysed and why (also set without tissue).
+    pixel_size_um : float
+    shape : (int, int)
+        Rows and columns of the image (base level), pixels.
+    tissue_area_mm2 : float
+    mode : {"in-memory", "whole-slide"}
+    tile_px : int
+    overview : (P, Q, 3) uint8 ndarray
+        The whole image at about 2 µm per pixel.
+    overview_pixel_size_um : float
+    flags : list of str
+        ``"no_tissue"`` when nothing was found to analyse.
+    labels : (M, N) int32 ndarray or None
+        Nuclei label image (value = ``nucleus_id``, 0 = background), when asked
+        for (``find_nuclei(..., return_labels=True)``, images in memory only).
+    """
+
+    nuclei: pd.DataFrame
+    stats: ImageStats | None
+    stain: str
+    stain_reason: str
+    pixel_size_um: float
+    shape: tuple
+    tissue_area_mm2: float
+    mode: str
+    tile_px: int
+    overview: np.ndarray = field(repr=False)
+    overview_pixel_size_um: float
+    flags: list
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+
+def _check_rgb(image) -> np.ndarray:
+    rgb = np.asarray(image)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"image must be an (M, N, 3) RGB array, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise TypeError(f"image must be uint8, got {rgb.dtype}; read files with pipeline.io.read_image")
+    return rgb
+
+
+def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client=None,
+                on_tile=None, return_labels=False) -> FoundNuclei:
+    """Segment and measure every nucleus of an image or a whole slide, tile by tile.
+
+    Parameters
+    ----------
+    image : (M, N, 3) uint8 ndarray or pipeline.slide.Slide
+        An image in memory, or an open slide (read region by region, never whole).
+        Not modified.
+    pixel_size_um : float, keyword-only
+        µm per pixel; required for an array (a slide carries its own).
+    options : AnalysisOptions, optional, keyword-only
+        ``stain``, ``tile_px`` and ``sample_tiles`` are used here.
+    workers : int, optional, keyword-only
+        Threads for the tiles (default: all cores, at most 4).
+    client : distributed.Client, optional, keyword-only
+        Spread a slide's tiles over a Dask cluster (each worker reads its tiles
+        from the file).
+    on_tile : callable, optional, keyword-only
+        Called as ``on_tile(tiles_done, tiles_total)`` after each tile.
+    return_labels : bool, keyword-only
+        Also return the nuclei label image (``FoundNuclei.labels``; an image in
+        memory only: a slide's would not fit).
+
+    Returns
+    -------
+    FoundNuclei
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> found = find_nuclei(np.full((64, 64, 3), 245, np.uint8), pixel_size_um=0.5)
+    >>> len(found.nuclei), found.flags
+    (0, ['no_tissue'])
+    """
+    from .slide import Slide
+
+    options = AnalysisOptions.from_kwargs(options)
+    if isinstance(image, Slide):
+        if return_labels:
+            raise ValueError("return_labels=True needs an image in memory; a whole slide's "
+                             "label image would not fit")
+        slide = image
+        if pixel_size_um is not None and check_pixel_size(pixel_size_um) != slide.pixel_size_um:
+            raise ValueError(f"pixel_size_um={pixel_size_um} differs from the slide's "
+                             f"{slide.pixel_size_um}; give it when opening the Slide")
+        px, mode, shape = slide.pixel_size_um, "whole-slide", tuple(slide.shape)
+        overview, overview_um = slide_overview(slide, overview_pixel_size_um(shape, px))
+        small_tissue = tissue_mask(overview, pixel_size_um=overview_um)
+        tissue_mm2 = float(small_tissue.sum()) * overview_um**2 / 1e6
+        tissue = UpsampledMask(small_tissue, shape)
+        has_tissue = bool(small_tissue.any())
+    else:
+        if client is not None:
+            raise TypeError("a cluster needs a pipeline.slide.Slide (workers read the file), not an array")
+        slide, rgb = None, _check_rgb(image)
+        px, mode, shape = check_pixel_size(pixel_size_um), "in-memory", tuple(int(v) for v in rgb.shape[:2])
+        tissue = tissue_mask(rgb, pixel_size_um=px)
+        tissue_mm2 = float(tissue.sum()) * px * px / 1e6
+        f = max(1, int(overview_pixel_size_um(shape, px) // px))
+        small_tissue = tissue[min(f // 2, shape[0] - 1)::f, min(f // 2, shape[1] - 1)::f]
+        overview = cv2.resize(rgb, (small_tissue.shape[1], small_tissue.shape[0]), interpolation=cv2.INTER_AREA)
+        overview_um = px * shape[0] / small_tissue.shape[0]
+        has_tissue = bool(tissue.any())
+    tile_px = options.tile_px_for(mode)
+    common = dict(pixel_size_um=px, shape=shape, tissue_area_mm2=tissue_mm2, mode=mode, tile_px=tile_px,
+                  overview=overview, overview_pixel_size_um=float(overview_um))
+    if not has_tissue:
+        stain = "he" if options.stain == "auto" else options.stain
+        reason = "no tissue found" if options.stain == "auto" else "given"
+        labels = np.zeros(shape, np.int32) if return_labels else None
+        return FoundNuclei(nuclei=empty_nuclei(), stats=None, stain=stain, stain_reason=reason,
+                           flags=["no_tissue"], labels=labels, **common)
+    source = slide if slide is not None else rgb
+    sample, sample_tissue = tissue_samples(source, tissue, small_tissue, options.sample_tiles)
+    stats = image_stats(sample, sample_tissue, pixel_size_um=px, stain=options.stain,
+                        overview=(overview, small_tissue))
+    nuclei, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats, tile_px=tile_px,
+                                    workers=workers, client=client, on_tile=on_tile,
+                                    return_labels=return_labels)
+    return FoundNuclei(nuclei=nuclei, stats=stats, stain=stats.stain, stain_reason=stats.stain_reason,
+                       flags=[], labels=labels, **common)
+
+
+def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, keep_labels=False):
+    """Nuclei of one tile whose centre lies in its core (the margin only gives context);
+    with ``keep_labels``, (table, label image of the padded tile holding those nuclei only)."""
+    (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
+    mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
+    if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
+        return None
+    conc = separate_stains(np.asarray(image[pr0:pr1, pc0:pc1]), vectors, background=background)
+    h, counter = conc[..., 0], conc[..., 1]
+    labels = segment_nuclei(h, pixel_size_um=px, mask=mask, threshold=threshold)
+    table = nucleus_features(labels, h, counter, pixel_size_um=px, origin_px=(pr0, pc0))
+    y = table["y_um"].to_numpy() / px
+    x = table["x_um"].to_numpy() / px
+    core = (y >= r0 - 0.5) & (y < r1 - 0.5) & (x >= c0 - 0.5) & (x < c1 - 0.5)
+    if not keep_labels:
+        return table[core]
+    kept = np.zeros(int(labels.max()) + 1, bool)
+    kept[table["label"].to_numpy()[core]] = True
+    return table[core], np.where(kept[labels], labels, 0)
+
+
+def _cluster_tile(tile, *, source, job):
+    """One tile on a cluster worker, read from the slide file (opened and closed here)."""
+    from .slide import Slide
+
+    path, px = source
+    with Slide(path, pixel_size_um=px) as slide:
+        return _tile_nuclei(slide, tile, **job)
+
+
+def _segment_tiles(image, tissue, *, pixel_size_um, stats, tile_px, workers=None, client=None,
+                   on_tile=None, return_labels=False):
+    """Nuclei of every tile, kept by the tile whose core holds their centre (any order, same
+    result); returns (nuclei table, label image or None)."""
+    px = pixel_size_um
+    margin = int(np.ceil(TILE_MARGIN_UM / px))
+    tiles = tile_grid(tuple(image.shape[:2]), int(tile_px), margin)
+    job = dict(tissue=tissue, px=px, vectors=np.asarray(stats.vectors),
+               background=np.asarray(stats.background), threshold=float(stats.threshold))
+    if client is not None:
+        source = (str(image.path), image.pixel_size_um)
+        shared = client.scatter(job, broadcast=True)
+        futures = client.map(_cluster_tile, tiles, source=source, job=shared, pure=False, retries=1)
+        parts = client.gather(futures)
+    else:
+        lock = threading.Lock()
+        done = [0]
+
+        def run(tile):
+            part = _tile_nuclei(image, tile, keep_labels=return_labels, **job)
+            if on_tile is not None:
+                with lock:
+                    done[0] += 1
+                    on_tile(done[0], len(tiles))
+            return part
+
+        n_workers = workers or min(4, os.cpu_count() or 1)
+        if n_workers > 1 and len(tiles) > 1:
+            with ThreadPoolExecutor(n_workers) as pool:
+                parts = list(pool.map(run, tiles))
+        else:
+            parts = [run(t) for t in tiles]
+    label_image = np.zeros(tuple(image.shape[:2]), np.int32) if return_labels else None
+    if return_labels:
+        start = 1
+        for tile, part in zip(tiles, parts):
+            if part is None or not len(part[0]):
+                continue
+            table, local = part
+            lut = np.zeros(int(local.max()) + 1, np.int32)
+            lut[table["label"].to_numpy()] = np.arange(start, start + len(table), dtype=np.int32)
+            start += len(table)
+            pr0, pr1, pc0, pc1 = tile[1]
+            view = label_image[pr0:pr1, pc0:pc1]
+            np.copyto(view, lut[local], where=local > 0)
+        parts = [None if p is None else p[0] for p in parts]
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return empty_nuclei(), label_image
+    nuclei = pd.concat(parts, ignore_index=True).drop(columns="label")
+    nuclei.insert(0, "nucleus_id", np.arange(1, len(nuclei) + 1, dtype=np.int64))
+    return nuclei, label_image

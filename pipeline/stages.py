@@ -1,0 +1,210 @@
+"""Stages 2 and 3 of an analysis: which nuclei are tumour cells, then the node.
+
+:func:`find_tumour_cells` classifies the nuclei of :func:`pipeline.detection.find_nuclei`
+(cytokeratin ring in IHC, the learned detector in H&E) and :func:`measure_node`
+groups the tumour cells into deposits, measures them, reads the growth pattern
+and stages the node. :func:`measure_node` alone re-measures an edited set of
+tumour cells (the review) without re-segmenting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._validate import check_choice, check_pixel_size
+from .measure import assign_deposits, measure_deposits
+from .options import AnalysisOptions, option_fields
+from .pattern import growth_pattern
+from .results import NodeResult
+from .staging import node_category, node_pn_category
+from .defaults import STAIN_KINDS
+from .tumor import classify_ihc, forest_probability, he_features, load_forest, lymphocyte_reference
+
+__all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
+
+#: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
+CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
+                  "stain_vectors_source", "flags", "parameters", "overview",
+                  "overview_pixel_size_um", "pixel_size_source", "input_sha256",
+                  "run_parameters", "review")
+
+
+@dataclass(frozen=True, eq=False)
+class TumourCells:
+    """The tumour cells among an image's nuclei.
+
+    Attributes
+    ----------
+    cells : pandas.DataFrame
+        One row per tumour cell: ``cell_id`` (1..K), then the nucleus columns
+        (``nucleus_id``, ``y_um``, ``x_um``, ``radius_um``, ...) and, in H&E,
+        ``tumor_probability``.
+    probability : (N,) ndarray or None
+        Tumour probability of every nucleus (H&E), None in IHC.
+    parameters : dict
+        What the classification recorded (e.g. the lymphocyte reference).
+    """
+
+    cells: pd.DataFrame
+    probability: np.ndarray | None = field(default=None, repr=False)
+    parameters: dict = field(default_factory=dict)
+
+
+def _confident(nuclei, is_tumor, prob, *, seed, options):
+    """Hysteresis on tumour probability: a deposit of candidate cells counts only
+    when at least one of its cells is a confident call (p >= ``seed``). A small
+    group of look-alikes (sinus histiocytes) is dropped; a real deposit keeps its
+    less typical cells."""
+    if not is_tumor.any():
+        return is_tumor
+    ids = assign_deposits(nuclei[is_tumor], rule=options.rule, link_um=options.link_um,
+                          contact_um=options.contact_um)
+    best = np.zeros(ids.max() + 1)
+    np.maximum.at(best, ids, prob[is_tumor])
+    keep = np.zeros(len(nuclei), bool)
+    keep[np.flatnonzero(is_tumor)] = best[ids] >= seed
+    return keep
+
+
+def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
+    """Which nuclei are tumour cells.
+
+    Parameters
+    ----------
+    nuclei : pandas.DataFrame
+        From :func:`pipeline.detection.find_nuclei` (``FoundNuclei.nuclei``). Not modified.
+    stain : {"he", "ihc"} or ImageStats
+        The stain of the image (or the image's statistics, whose ``stain`` is used).
+    options : AnalysisOptions, optional
+        ``dab_threshold`` (IHC), ``seed_probability`` and the linking rule (H&E
+        hysteresis) are used here.
+
+    Returns
+    -------
+    TumourCells
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"nucleus_id": [1, 2], "y_um": [0.0, 9.0], "x_um": [0.0, 0.0],
+    ...                   "radius_um": [3.0, 5.0], "equivalent_diameter_um": [6.0, 10.0],
+    ...                   "counterstain_inside": [0.0, 0.0],
+    ...                   "counterstain_ring_median": [0.02, 0.4]})
+    >>> find_tumour_cells(t, "ihc").cells["nucleus_id"].tolist()
+    [2]
+    """
+    options = AnalysisOptions.from_kwargs(options)
+    stain = getattr(stain, "stain", stain)
+    check_choice(stain, STAIN_KINDS, name="stain")
+    if not isinstance(nuclei, pd.DataFrame):
+        raise TypeError(f"nuclei must be a pandas DataFrame, got {type(nuclei).__name__}")
+    recorded, prob = {}, None
+    if stain == "ihc":
+        is_tumor = classify_ihc(nuclei, dab_threshold=options.dab_threshold) if len(nuclei) \
+            else np.zeros(0, bool)
+    else:
+        reference = lymphocyte_reference(nuclei)
+        forest = load_forest()
+        prob = forest_probability(he_features(nuclei, reference=reference), forest) if len(nuclei) \
+            else np.zeros(0)
+        nuclei = nuclei.assign(tumor_probability=prob)
+        is_tumor = _confident(nuclei, prob >= forest["threshold"], prob, seed=options.seed_probability,
+                              options=options)
+        if len(nuclei):
+            recorded["lymphocyte_reference"] = {k: round(float(v), 4) for k, v in reference.items()}
+    cells = nuclei[is_tumor].reset_index(drop=True)
+    cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
+    return TumourCells(cells=cells, probability=prob, parameters=recorded)
+
+
+def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_and_options) -> NodeResult:
+    """Group tumour cells into deposits, measure them, read the growth pattern, stage the node.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Tumour cells with ``y_um``, ``x_um`` and ``radius_um`` (µm); other columns
+        are kept. Not modified.
+    pixel_size_um : float, keyword-only
+        µm per pixel of the image the cells came from.
+    stain : {"he", "ihc"}, keyword-only
+    options : AnalysisOptions, optional, keyword-only
+        The linking rule, the category thresholds and the growth-pattern
+        cut-offs are used here.
+    **context_and_options
+        Option names (``rule="contiguous"``, ``link_um=50``, ...) override
+        ``options``; :data:`CONTEXT_FIELDS` (``image``, ``shape``,
+        ``nucleus_count``, ``flags``, ``parameters``, ...) are stored in the
+        result as given.
+
+    Returns
+    -------
+    NodeResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"y_um": [0.0, 0.0], "x_um": [0.0, 300.0], "radius_um": [5.0, 5.0]})
+    >>> r = measure_node(cells, pixel_size_um=0.5)
+    >>> r.category, r.deposits["cell_count"].tolist()
+    ('itc', [1, 1])
+    """
+    names = set(option_fields())
+    unknown = sorted(set(context_and_options) - names - set(CONTEXT_FIELDS))
+    if unknown:
+        raise TypeError(f"measure_node got unknown keyword(s) {unknown}; it takes the analysis "
+                        f"options and {', '.join(CONTEXT_FIELDS)}")
+    options = AnalysisOptions.from_kwargs(
+        options, **{k: v for k, v in context_and_options.items() if k in names})
+    context = {k: v for k, v in context_and_options.items() if k in CONTEXT_FIELDS}
+    px = check_pixel_size(pixel_size_um)
+    check_choice(stain, STAIN_KINDS, name="stain")
+    cells = cells.copy()
+    ids, deposits = measure_deposits(cells, rule=options.rule, link_um=options.link_um,
+                                     contact_um=options.contact_um)
+    cells["deposit_id"] = ids
+    if "cell_id" not in cells.columns:
+        cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
+    # growth pattern: one tumour-cell contact graph, read per cell, per deposit and per node
+    shape = tuple(context.get("shape") or (0, 0))
+    window = {}
+    if context.get("tissue_area_mm2") and shape[0] and shape[1]:
+        window = dict(area_um2=float(context["tissue_area_mm2"]) * 1e6,
+                      bbox=(0.0, 0.0, shape[0] * px, shape[1] * px))
+    growth = growth_pattern(cells, min_cells=options.min_pattern_cells, cohesive_max=options.cohesive_max,
+                            single_file_min=options.single_file_min, **window)
+    for col in ("group_size", "degree", "nn_distance_um", "dispersed"):
+        cells[col] = growth.cells[col].to_numpy()
+    per_deposit = growth.deposits
+    if len(deposits):
+        deposits = deposits.merge(per_deposit, on="deposit_id", how="left")
+    else:
+        for col in per_deposit.columns:
+            if col != "deposit_id":
+                deposits[col] = pd.Series(dtype=per_deposit[col].dtype)
+    pattern = growth.summary
+    largest = float(deposits["longest_diameter_um"].max()) if len(deposits) else 0.0
+    category, reason = node_category(largest, len(cells), itc_max_um=options.itc_max_um,
+                                     micro_max_um=options.micro_max_um,
+                                     itc_max_cells=options.itc_max_cells)
+    parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
+    context["flags"] = list(context.get("flags") or [])
+    return NodeResult(
+        cells=cells.reset_index(drop=True),
+        deposits=deposits,
+        pixel_size_um=px,
+        stain=stain,
+        category=category,
+        category_reason=reason,
+        pn_category=node_pn_category(category),
+        rule=options.rule,
+        parameters=parameters,
+        growth_pattern=pattern["growth_pattern"],
+        discohesion_index=float(pattern["discohesion_index"]),
+        pattern={k: v for k, v in pattern.items() if k not in ("growth_pattern", "discohesion_index")},
+        options=options,
+        **context,
+    )
