@@ -25,12 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.io import write_calibrated_tiff
+from pipeline.synthetic import make_node
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from helpers import toy_node  # noqa: E402
-
-from pipeline.io import write_calibrated_tiff  # noqa: E402
 
 TABLES = ("cells.csv", "deposits.csv", "objects.geojson", "summary.json")
 
@@ -39,17 +37,12 @@ def make_inputs(folder: Path, n: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for k in range(n):
-        kind = k % 4
-        if kind == 0:
-            tumour = []
-        elif kind in (1, 2):
-            tumour = [(80 + 15 * j, 100 + 20 * (k % 3)) for j in range(kind + 1)]
-        else:
-            tumour = [(y, x) for y in range(100, 300, 16) for x in range(100, 200, 16)]
-        rgb, _ = toy_node(stain="ihc", px=1.0, tumour_yx_um=tumour, seed=k,
-                          size_um=400 if kind == 3 else 300)
+        kind = k % 4  # negative, two small ITCs, a micrometastasis
+        deposits = [] if kind == 0 else [{"diameter_um": (60, 120, 300)[kind - 1]}]
+        node = make_node(size_um=(500.0, 500.0), pixel_size_um=1.0, stain="ihc", pattern="cohesive",
+                         deposits=deposits, seed=k)
         name = f"node_{k:02d}"
-        write_calibrated_tiff(folder / f"{name}.tif", rgb, pixel_size_um=1.0)
+        write_calibrated_tiff(folder / f"{name}.tif", node.rgb, pixel_size_um=1.0)
         names.append(name)
     return names
 

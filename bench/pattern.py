@@ -54,7 +54,8 @@ def mixed_case(job):
 
 
 def stability_case(job):
-    from pipeline.analysis import analyze, measure_node
+    from pipeline.analysis import analyze
+    from pipeline.stages import measure_node
     from pipeline.synthetic import make_node
 
     pattern, stain, seed = job
@@ -85,11 +86,10 @@ def real_epithelium(out: Path) -> None:
     import cv2
     from PIL import Image
 
-    from pipeline.analysis import measure_node
-    from pipeline.nuclei import nucleus_features, segment_nuclei
+    from pipeline.detection import find_nuclei
+    from pipeline.options import AnalysisOptions
     from pipeline.overlay import render_overlay
-    from pipeline.stains import estimate_background, estimate_stain_vectors, separate_stains
-    from pipeline.tissue import tissue_mask
+    from pipeline.stages import measure_node
 
     img = REAL / "12947_00004.tiff"
     if not img.exists():
@@ -98,12 +98,7 @@ def real_epithelium(out: Path) -> None:
     px = 0.5  # README: 20x, ~0.5 µm/px (not in the metadata)
     rgb = np.asarray(Image.open(img).convert("RGB"))
     mask = np.asarray(Image.open(REAL / "12947_00004_mask.png").convert("L")) > 127
-    tissue = tissue_mask(rgb, pixel_size_um=px)
-    bg = estimate_background(rgb, tissue=tissue)
-    vectors, _ = estimate_stain_vectors(rgb, stain="he", mask=tissue, background=bg)
-    conc = separate_stains(rgb, vectors, background=bg)
-    labels = segment_nuclei(conc[..., 0], pixel_size_um=px, mask=tissue)
-    nuclei = nucleus_features(labels, conc[..., 0], conc[..., 1], pixel_size_um=px)
+    nuclei = find_nuclei(rgb, pixel_size_um=px, options=AnalysisOptions(stain="he")).nuclei
     # tumour cells = nuclei inside the pathologist's epithelium mask (pattern only, not detection)
     iy = np.clip((nuclei["y_um"] / px).round().astype(int), 0, mask.shape[0] - 1)
     ix = np.clip((nuclei["x_um"] / px).round().astype(int), 0, mask.shape[1] - 1)

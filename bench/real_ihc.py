@@ -5,10 +5,11 @@ Data (not redistributed): ../shared/realdata/ki67-ihc-breast (DeepLIIF / BCData,
 truth: red = DAB-positive cell, blue = negative cell.
 
 Ki67 is a nuclear marker (cytokeratin, NodeScope's clinical target, is
-cytoplasmic), so cells are found on the sum of the haematoxylin and DAB
-channels and called positive on the DAB of the whole cell
-(``classify_ihc(..., compartment="cell")``). A predicted positive cell is a true
-positive when its centre lies within 4 µm of an unmatched red region's centre.
+cytoplasmic). Nuclei are found by the pipeline's own nuclei stage
+(:func:`pipeline.detection.find_nuclei`, stain "ihc": haematoxylin channel,
+sampled global threshold, tiles) and called positive on the DAB of the whole
+cell (``classify_ihc(..., compartment="cell")``). A predicted positive cell is a
+true positive when its centre lies within 4 µm of an unmatched red region's centre.
 
 Usage: python bench/real_ihc.py [--realdata DIR] [--pixel-size 0.25]
 """
@@ -22,10 +23,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
+from pipeline.detection import find_nuclei
 from pipeline.evaluation import match_points
-from pipeline.nuclei import nuclear_threshold, nucleus_features, segment_nuclei
-from pipeline.stains import estimate_background, estimate_stain_vectors, separate_stains
-from pipeline.tissue import tissue_mask
+from pipeline.options import AnalysisOptions
 from pipeline.tumor import classify_ihc
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
@@ -55,14 +55,7 @@ def main() -> None:
         rgb = np.asarray(Image.open(f).convert("RGB"))
         gt = np.asarray(Image.open(root / "test_groundtruth" / f.name).convert("RGB"))
         pos, neg = truth_points(gt, px)
-        tissue = tissue_mask(rgb, pixel_size_um=px)
-        bg = estimate_background(rgb, tissue=tissue)
-        vectors, _ = estimate_stain_vectors(rgb, stain="ihc", mask=tissue, background=bg)
-        conc = separate_stains(rgb, vectors, background=bg)
-        nuclear = conc[..., 0] + conc[..., 1]
-        labels = segment_nuclei(nuclear, pixel_size_um=px, mask=tissue,
-                                threshold=nuclear_threshold(nuclear, mask=tissue))
-        table = nucleus_features(labels, conc[..., 0], conc[..., 1], pixel_size_um=px)
+        table = find_nuclei(rgb, pixel_size_um=px, options=AnalysisOptions(stain="ihc")).nuclei
         positive = table[classify_ihc(table, dab_threshold=args.dab_threshold, compartment="cell", min_size_ratio=0)]
         m = match_points(pos, positive[["y_um", "x_um"]].to_numpy(), max_distance=4.0)
         for k in tot:

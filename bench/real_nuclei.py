@@ -18,10 +18,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from pipeline.detection import find_nuclei
 from pipeline.evaluation import aggregated_jaccard_index, object_f1
-from pipeline.nuclei import segment_nuclei
-from pipeline.stains import estimate_background, estimate_stain_vectors, separate_stains
-from pipeline.tissue import tissue_mask
+from pipeline.options import AnalysisOptions
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = HERE.parent.parent / "shared" / "realdata"
@@ -38,11 +37,9 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def segment(rgb: np.ndarray, px: float) -> np.ndarray:
-    tissue = tissue_mask(rgb, pixel_size_um=px)
-    bg = estimate_background(rgb, tissue=tissue)
-    vectors, _ = estimate_stain_vectors(rgb, stain="he", mask=tissue, background=bg)
-    conc = separate_stains(rgb, vectors, background=bg)
-    return segment_nuclei(conc[..., 0], pixel_size_um=px, mask=tissue)
+    """The pipeline's own nuclei stage (sampled global threshold, tiles), as a label image."""
+    found = find_nuclei(rgb, pixel_size_um=px, options=AnalysisOptions(stain="he"), return_labels=True)
+    return found.labels
 
 
 def score(name: str, pairs: list[tuple[Path, Path, float]]) -> dict:

@@ -638,6 +638,7 @@ def twelve(tmp_path_factory):
     return src
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_stops_cleanly_and_resumes(twelve, tmp_path, workers):
     out = tmp_path / "out"

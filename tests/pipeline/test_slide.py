@@ -79,6 +79,7 @@ def test_cli_switches_to_whole_slide_mode_above_the_threshold(pyramid, tmp_path)
     assert "mode" not in s2["parameters"] and s2["category"] == s["category"]
 
 
+@pytest.mark.slow
 def test_slide_tiles_spread_over_a_local_cluster(pyramid):
     distributed = pytest.importorskip("distributed")
     path, _ = pyramid

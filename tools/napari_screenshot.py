@@ -5,7 +5,7 @@ synchronously, frames the largest deposit and saves the whole window.
 
 Run it with a display, e.g. on a headless machine::
 
-    xvfb-run -a -s '-screen 0 1600x1000x24' python docs/make_screenshot.py
+    xvfb-run -a -s '-screen 0 1600x1000x24' python tools/napari_screenshot.py
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", default="micro_ilc_ihc",
                         help="sample key (negative_he, itc_he, micro_idc_he, micro_ilc_ihc)")
-    parser.add_argument("--out", type=Path, default=HERE / "napari_screenshot.png")
+    parser.add_argument("--out", type=Path, default=DOCS / "napari_screenshot.png")
     parser.add_argument("--size", type=int, nargs=2, default=(1400, 900), metavar=("W", "H"))
     args = parser.parse_args(argv)
 

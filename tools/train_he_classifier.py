@@ -10,7 +10,7 @@ own lymphocytes), so the forest does not see pixel size or stain strength.
 
 Needs scikit-learn (a development dependency; inference uses numpy only).
 
-Usage: python bench/train_he_classifier.py [--nodes 36] [--workers 2]
+Usage: python tools/train_he_classifier.py [--nodes 36] [--workers 2]
 """
 
 from __future__ import annotations
@@ -33,20 +33,14 @@ PIXEL_SIZES = (0.25, 0.5, 1.0)
 def node_table(job):
     from scipy.spatial import cKDTree
 
-    from pipeline.analysis import _global_stats, _overview_um, _tissue_samples, detect_cells
+    from pipeline.detection import find_nuclei
+    from pipeline.options import AnalysisOptions
     from pipeline.synthetic import make_node_category
-    from pipeline.tissue import tissue_mask
     from pipeline.tumor import he_features, lymphocyte_reference
 
     cat, pat, px, seed = job
     node = make_node_category(cat, stain="he", pattern=pat, pixel_size_um=px, seed=seed)
-    rgb = node.rgb
-    tissue = tissue_mask(rgb, pixel_size_um=px)
-    f = max(1, int(_overview_um(rgb.shape[:2], px) // px))
-    sub, sub_tissue = _tissue_samples(rgb, tissue, tissue[f // 2::f, f // 2::f], 16)
-    stats = _global_stats(sub, sub_tissue, stain="he", pixel_size_um=px)
-    nuclei = detect_cells(rgb, tissue, pixel_size_um=px, vectors=stats["vectors"],
-                          background=stats["background"], threshold=stats["threshold"], workers=1)
+    nuclei = find_nuclei(node.rgb, pixel_size_um=px, options=AnalysisOptions(stain="he"), workers=1).nuclei
     feats = he_features(nuclei, reference=lymphocyte_reference(nuclei))
     truth = node.cells
     tree = cKDTree(truth[["y_um", "x_um"]].to_numpy())
@@ -94,7 +88,7 @@ def main() -> None:
                                    random_state=0, n_jobs=args.workers).fit(x, y)
     threshold = 0.5
     meta = {
-        "trained_by": "bench/train_he_classifier.py",
+        "trained_by": "tools/train_he_classifier.py",
         "nodes": args.nodes, "seeds": [args.seed0, args.seed0 + args.nodes - 1],
         "nuclei": int(len(y)), "tumour_nuclei": int(y.sum()),
         "model": "RandomForestClassifier(n_estimators=30, max_depth=7, min_samples_leaf=20, random_state=0)",

@@ -1,4 +1,4 @@
-"""Mutated image files for fuzzing :func:`pipeline.io.read_image` (tests and bench/fuzz_read.py).
+"""Mutated image files for fuzzing :func:`pipeline.io.read_image` (bench/fuzz_read.py and tests/test_bad_inputs.py).
 
 Small valid seed files (TIFF in strips and tiles, BigTIFF, OME-TIFF, pyramidal,
 planar, 16-bit, PNG, JPEG) are mutated by seeded byte flips, overwrites of

@@ -5,7 +5,7 @@ into a temporary folder, with a made-up two-patient mapping so that the patient
 pN table shows, then screenshots ``report.html`` with Debian's Chromium
 (``apt-get install chromium``) -- offline: the report has no external assets.
 
-Usage: python bench/report_screenshot.py [--out docs/report_screenshot.png] [--keep DIR]
+Usage: python tools/report_screenshot.py [--out docs/report_screenshot.png] [--keep DIR]
 """
 
 from __future__ import annotations
