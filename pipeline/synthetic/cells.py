@@ -6,13 +6,33 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["KINDS", "PRIORITY", "CellSet"]
+__all__ = ["KINDS", "PRIORITY", "SIMPLE_KINDS", "CellSet"]
 
-#: Cell kinds, in the order of their integer codes.
-KINDS = ("lymphocyte", "histiocyte", "germinal_centre", "endothelial", "tumor", "stromal")
+#: Cell kinds, in the order of their integer codes:
+#:
+#: - ``lymphocyte``: small round dark nucleus (6-7.5 µm), hardly any cytoplasm;
+#: - ``histiocyte``: sinus, cortical and tingible-body macrophages, pale oval or
+#:   kidney-shaped nucleus (9-14 µm) with abundant pale cytoplasm;
+#: - ``germinal_centre``: centroblasts (8-11 µm, vesicular, peripheral nucleoli);
+#: - ``endothelial``: vessel lining, flat or (high endothelial venules) plump;
+#: - ``tumor``: carcinoma cells;
+#: - ``stromal``: fibroblasts of the capsule, trabeculae and fat septa (spindle);
+#: - ``plasma_cell``: eccentric round nucleus (8-10 µm) with clock-face chromatin,
+#:   amphophilic cytoplasm and a perinuclear halo (medullary cords, cortex);
+#: - ``mitotic_figure``: a germinal-centre cell in mitosis (dark chromosome plate
+#:   or clump in a clear halo).
+#:
+#: The last two are only drawn by the ``"typical"`` and ``"reactive"`` benign
+#: anatomies (:mod:`~pipeline.synthetic.benign`).
+KINDS = ("lymphocyte", "histiocyte", "germinal_centre", "endothelial", "tumor", "stromal",
+         "plasma_cell", "mitotic_figure")
 
-#: Which kind wins when two nuclei would overlap (higher wins).
-PRIORITY = np.array([0, 3, 1, 4, 9, 5], dtype=np.int8)
+#: Kinds drawn by the ``"simple"`` benign anatomy (the default).
+SIMPLE_KINDS = KINDS[:6]
+
+#: Which kind wins when two nuclei would overlap (higher wins; plasma cells share the
+#: lymphocytes' priority and come first, see :func:`pipeline.synthetic.benign.clear_around_plasma`).
+PRIORITY = np.array([0, 3, 1, 4, 9, 5, 0, 1], dtype=np.int8)
 
 
 @dataclass

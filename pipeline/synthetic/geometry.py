@@ -1,5 +1,7 @@
 """Tissue layout of a lymph node in micrometres: outline, capsule, sinus, follicles,
-vessels, perinodal fat and the benign cells that fill them.
+vessels, perinodal fat and the benign cells that fill them (plus, for the
+``"typical"`` and ``"reactive"`` anatomies, the medulla and trabeculae of
+:mod:`~pipeline.synthetic.benign`).
 
 Everything here is drawn from one random generator and never depends on the
 pixel size, so the same seed gives the same node at any resolution.
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import Delaunay
 
+from . import benign as _benign
+from .benign import BENIGN_ANATOMIES, BenignAnatomy, Medulla
 from .cells import KINDS, CellSet
 from .packing import hex_grid, relax
 from .shapes import DepthField
@@ -55,6 +59,13 @@ class NodeLayout:
         Specks ``(cy, cx, r)`` that take up DAB non-specifically (drawn in IHC only).
     lumens : (L, 3) float ndarray
         Gland lumens in tumour deposits (filled in by the deposit generator).
+    trabeculae : (T, 5) float ndarray
+        Fibrous trabeculae as segments ``(y0, x0, y1, x1, half_width)`` (empty
+        for the ``"simple"`` anatomy).
+    medulla : Medulla or None
+        Medullary cords and sinuses at the hilum (None for ``"simple"``).
+    benign : str
+        Name of the benign anatomy.
     """
 
     size_um: tuple
@@ -73,10 +84,13 @@ class NodeLayout:
     debris: np.ndarray
     lumens: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     lymphocyte_spacing_um: float = 8.0
+    trabeculae: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
+    medulla: Medulla | None = None
+    benign: str = "simple"
 
     def summary(self) -> dict:
         """JSON-friendly description of the layout (for ``params``)."""
-        return {
+        out = {
             "capsule_um": round(self.capsule_um, 3),
             "sinus_um": round(self.sinus_um, 3),
             "lymphocyte_spacing_um": round(self.lymphocyte_spacing_um, 3),
@@ -86,6 +100,17 @@ class NodeLayout:
             "n_adipocytes": int(len(self.fat)),
             "n_debris_specks": int(len(self.debris)),
         }
+        if self.benign != "simple":  # only the other anatomies add keys: "simple" stays as it was
+            seg = self.trabeculae
+            starts = ~np.isclose(seg[1:, :2], seg[:-1, 2:4]).all(axis=1)
+            out.update({
+                "benign": self.benign,
+                "n_trabeculae": int(1 + starts.sum()) if len(seg) else 0,
+                "medulla_radius_um": round(self.medulla.radius_um, 3) if self.medulla else 0.0,
+                "medullary_sinus_half_width_um": (round(self.medulla.sinus_half_width_um, 3)
+                                                  if self.medulla else 0.0),
+            })
+        return out
 
 
 def _node_outline(rng, size_um):
@@ -140,16 +165,40 @@ def _ellipse_nuclei(rng, n, d_range, aspect_range):
     return r * np.sqrt(asp), r / np.sqrt(asp)
 
 
-def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]:
+def layout_node(rng: np.random.Generator, size_um, *,
+                anatomy: BenignAnatomy | None = None) -> tuple[NodeLayout, CellSet]:
     """Lay out a benign lymph node filling most of a ``size_um`` (height, width) field.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    size_um : (2,) float
+        Field height and width, µm.
+    anatomy : BenignAnatomy, optional, keyword-only
+        Benign anatomy (default: the ``"simple"`` preset, which draws exactly
+        the same node for a given generator state as earlier versions).
 
     Returns
     -------
     layout : NodeLayout
     cells : CellSet
         Lymphocytes, germinal-centre cells, histiocytes, endothelial and stromal
-        cells; they may still overlap (resolved once the tumour is added).
+        cells (and plasma cells and mitotic figures for the other anatomies);
+        they may still overlap (resolved once the tumour is added).
+
+    Examples
+    --------
+    >>> layout, cells = layout_node(np.random.default_rng(0), (300.0, 300.0))
+    >>> layout.benign, len(cells) > 300
+    ('simple', True)
+    >>> layout, cells = layout_node(np.random.default_rng(0), (600.0, 600.0),
+    ...                             anatomy=BENIGN_ANATOMIES["reactive"])
+    >>> layout.benign, int((cells.kind == KINDS.index("plasma_cell")).sum()) > 10
+    ('reactive', True)
     """
+    anat = BENIGN_ANATOMIES["simple"] if anatomy is None else anatomy
+    extras = (anat.medulla or anat.trabeculae_per_mm[1] > 0 or anat.cortical_plasma_fraction[1] > 0
+              or anat.mitosis_fraction[1] > 0)
     h, w = (float(v) for v in size_um)
     outline = _node_outline(rng, (h, w))
     depth = DepthField(outline, step_um=2.0, margin_um=max(h, w) * 0.1 + 20)
@@ -158,18 +207,24 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
     area_mm2 = float(np.pi * np.prod((outline.max(0) - outline.min(0)) / 2) / 1e6)
 
     capsule = rng.uniform(15.0, 40.0)
-    sinus = rng.uniform(30.0, 80.0)
+    sinus = min(rng.uniform(30.0, 80.0) * anat.sinus_scale, anat.sinus_max_fraction * node_d)
     cortex_top = capsule + sinus
+    medulla = (_benign.layout_medulla(rng, outline, depth, cortex_top_um=cortex_top, anatomy=anat)
+               if anat.medulla else None)
 
     # ---- follicles: just below the sinus, in the outer cortex ----
-    n_fol = int(np.clip(round(area_mm2 * rng.uniform(0.8, 2.0)), 1, 4))
+    n_fol = int(np.clip(round(area_mm2 * rng.uniform(0.8, 2.0) * anat.follicle_density),
+                        anat.min_follicles, anat.max_follicles))
     fol_scale = float(np.clip(node_d / 1200.0, 0.3, 1.0))
     follicles, centres = [], []
     for _ in range(n_fol):
-        radius = rng.uniform(100.0, 250.0) * fol_scale
-        ys, xs, _ = _sample_at_depth(
-            rng, depth, bounds, cortex_top + 0.6 * radius, cortex_top + 0.9 * radius, 3000
-        )
+        radius = rng.uniform(100.0, 250.0) * fol_scale * anat.follicle_scale
+        lo, hi = anat.follicle_depth
+        ys, xs, _ = _sample_at_depth(rng, depth, bounds, cortex_top + lo * radius, cortex_top + hi * radius,
+                                     3000)
+        if medulla is not None:  # follicles stay in the cortex, away from the hilum
+            away = np.hypot(ys - medulla.hilum[0], xs - medulla.hilum[1]) > medulla.radius_um + 0.5 * radius
+            ys, xs = ys[away], xs[away]
         for fy, fx in zip(ys, xs):
             if all(np.hypot(fy - f[0], fx - f[1]) > radius + max(f[2], f[3]) + 20 for f in follicles):
                 break
@@ -178,8 +233,8 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
         ry, rx = radius * rng.uniform(0.85, 1.0), radius * rng.uniform(0.85, 1.0)
         ang = rng.uniform(0, np.pi)
         follicles.append((fy, fx, ry, rx, ang))
-        if rng.random() < 0.9:  # secondary follicle: germinal centre shifted inwards
-            k = rng.uniform(0.55, 0.75)
+        if rng.random() < anat.p_secondary:  # secondary follicle: germinal centre shifted inwards
+            k = rng.uniform(*anat.germinal_centre_fraction)
             gy, gx = depth(fy + 1.0, fx) - depth(fy - 1.0, fx), depth(fy, fx + 1.0) - depth(fy, fx - 1.0)
             norm = np.hypot(gy, gx) + 1e-9
             shift = rng.uniform(0.0, 0.15) * radius
@@ -188,6 +243,11 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
             centres.append((np.nan,) * 5)
     follicles = np.array(follicles, dtype=float).reshape(-1, 5)
     centres = np.array(centres, dtype=float).reshape(-1, 5)
+    trabeculae = np.zeros((0, 5))
+    if anat.trabeculae_per_mm[1] > 0:
+        trabeculae = _benign.layout_trabeculae(
+            rng, outline, depth, capsule_um=capsule, anatomy=anat,
+            avoid=lambda y, x: inside_ellipses(y, x, follicles, grow=25.0) >= 0)
 
     # ---- vessels (high endothelial venules and small vessels) in the paracortex ----
     n_ves = int(rng.poisson(area_mm2 * rng.uniform(6.0, 12.0))) + 1
@@ -204,6 +264,8 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
         plump = (not big) or rng.random() < 0.3
         na, nb = (rng.uniform(4.0, 5.5), rng.uniform(2.2, 3.0)) if plump else (
             rng.uniform(5.0, 7.5), rng.uniform(1.2, 1.8))
+        if plump:  # high endothelial venule: plumper nuclei with the other anatomies
+            na, nb = na * anat.hev_scale[0], nb * anat.hev_scale[1]
         wall = 2 * nb + 1.0
         if inside_ellipses(np.array([vy]), np.array([vx]), centres, grow=rx + wall)[0] >= 0:
             continue
@@ -222,7 +284,8 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
                           -(rx * np.sin(t)) * np.cos(ang) - ry * np.cos(t) * np.sin(ang))
         endo_parts.append(
             CellSet.new(ey, ex, na * rng.uniform(0.85, 1.1, n_endo), nb * rng.uniform(0.85, 1.1, n_endo),
-                        tang + rng.normal(0, 0.1, n_endo), kind=_ENDO, cyto_um=0.8,
+                        tang + rng.normal(0, 0.1, n_endo), kind=_ENDO,
+                        cyto_um=anat.hev_cyto_um if plump else 0.8,
                         group=len(vessels) - 1)
         )
         if rng.random() < 0.75:
@@ -244,11 +307,13 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
     # the sinus holds a few lymphocytes, the cortex is packed; a smooth field
     # thins some paracortical areas a little
     p_keep = np.clip((ld - cortex_top) / 10.0 + 0.5, 0.0, 1.0)
-    p_sinus = rng.uniform(0.1, 0.3)
+    p_sinus = rng.uniform(0.1, 0.3) * anat.sinus_lymphocyte_scale
     p_keep = np.where((ld > capsule + 2) & (ld < cortex_top), np.maximum(p_keep, p_sinus), p_keep)
     wave = _smooth_field(rng, ly, lx, scale_um=150.0)
     p_keep = p_keep * (1.0 - rng.uniform(0.0, 0.15) * wave)
     keep = rng.random(len(ly)) < p_keep
+    if medulla is not None:  # medullary sinuses hold as few lymphocytes as the subcapsular one
+        keep &= ~medulla.in_sinus(ly, lx) | (rng.random(len(ly)) < p_sinus)
     in_gc = inside_ellipses(ly, lx, centres) >= 0
     walls = [(v[0], v[1], v[2] + v[5] + 2.0, v[3] + v[5] + 2.0, v[4]) for v in vessels]
     in_vessel = inside_ellipses(ly, lx, walls) >= 0
@@ -286,7 +351,7 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
                                     rng.uniform(0, np.pi, len(gy)),
                                     kind=np.where(blast, _GC, _LYMPH),
                                     cyto_um=np.where(blast, rng.uniform(1.0, 1.8, len(gy)), 0.0)))
-        n_tbm = int(np.pi * gry * grx / rng.uniform(2500.0, 6000.0))
+        n_tbm = int(np.pi * gry * grx / rng.uniform(*anat.tbm_area_um2))
         if n_tbm:
             rr = np.sqrt(rng.uniform(0, 0.8, n_tbm))
             tt = rng.uniform(0, 2 * np.pi, n_tbm)
@@ -305,9 +370,10 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
     apoptotic = np.concatenate(apoptotic) if apoptotic else np.zeros((0, 3))
 
     # ---- sinus histiocytes: loosely scattered, pale oval nuclei, abundant cytoplasm ----
-    hy, hx = hex_grid(rng, bounds, spacing=rng.uniform(18.0, 28.0), jitter=0.25)
+    hy, hx = hex_grid(rng, bounds, spacing=rng.uniform(*anat.sinus_histiocyte_spacing_um), jitter=0.25)
     hd = depth(hy, hx)
-    keep = (hd > capsule + 5) & (hd < cortex_top - 3) & (rng.random(len(hy)) < rng.uniform(0.5, 0.8))
+    keep = ((hd > capsule + 5) & (hd < cortex_top - 3)
+            & (rng.random(len(hy)) < rng.uniform(*anat.sinus_histiocyte_keep)))
     hy, hx = hy[keep], hx[keep]
     a, b = _ellipse_nuclei(rng, len(hy), (10.0, 14.0), (1.2, 1.6))
     sinus_histio = CellSet.new(hy, hx, a, b, rng.uniform(0, np.pi, len(hy)), kind=_HISTIO,
@@ -367,10 +433,24 @@ def layout_node(rng: np.random.Generator, size_um) -> tuple[NodeLayout, CellSet]
         size_um=(h, w), outline=outline, depth=depth, capsule_um=float(capsule), sinus_um=float(sinus),
         follicles=follicles, germinal_centres=centres, vessels=vessels, rbc=rbc, fat=fat,
         fat_radius_um=float(fat_r), fat_wall_um=float(fat_wall), apoptotic=apoptotic, debris=debris,
-        lymphocyte_spacing_um=float(spacing),
+        lymphocyte_spacing_um=float(spacing), trabeculae=trabeculae, medulla=medulla, benign=anat.name,
     )
     cells = CellSet.concat([lymph, macrophages, *gc_parts, sinus_histio, *endo_parts, fibro, *fat_cells])
-    return layout, cells
+    if not extras:
+        return layout, cells
+    # ---- the other anatomies: plasma cells, medullary histiocytes, trabeculae, mitoses ----
+    if medulla is not None:
+        # scattered plasma cells in the paracortex: not in the sinus, medulla or follicles
+        cortex = ((depth(lymph.y, lymph.x) > cortex_top + 10) & ~medulla.in_medulla(lymph.y, lymph.x)
+                  & (inside_ellipses(lymph.y, lymph.x, follicles) < 0))
+        more = _benign.medullary_cells(rng, medulla, anat, cortical_yx=lymph.yx[cortex])
+        cells = CellSet.concat([cells, more.subset(inside_ellipses(more.y, more.x, walls) < 0)])
+    if len(trabeculae):
+        cells = cells.subset((cells.kind == _STROMA) | (cells.kind == _ENDO)
+                             | (_benign.trabecula_clearance(cells.y, cells.x, trabeculae) > cells.a + 0.5))
+        cells = CellSet.concat([cells, _benign.trabecular_fibroblasts(rng, trabeculae)])
+    cells = _benign.add_mitoses(rng, cells, anat.mitosis_fraction)
+    return layout, _benign.clear_around_plasma(cells)
 
 
 def _smooth_field(rng, y, x, *, scale_um):

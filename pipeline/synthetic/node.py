@@ -11,7 +11,8 @@ import pandas as pd
 
 from .._validate import check_choice, check_pixel_size
 from .._version import __version__
-from .cells import KINDS, CellSet
+from .benign import BENIGN_ANATOMIES, BENIGN_MODELS
+from .cells import KINDS, SIMPLE_KINDS, CellSet
 from .deposits import DepositSpec, coerce_deposits, fill_regions, min_diameter_um, place_regions
 from .geometry import layout_node
 from .packing import resolve_overlaps
@@ -51,8 +52,10 @@ class SyntheticNode:
         (centre, µm), ``radius_um`` (equivalent radius sqrt(a b), µm), ``a_um``,
         ``b_um`` (semi-axes, µm), ``angle_rad`` (direction of ``a`` from +x towards
         +y, in [0, pi)), ``kind`` (lymphocyte, histiocyte, germinal_centre,
-        endothelial, tumor, stromal), ``is_tumor``, ``deposit_id`` (1..K, -1 for
-        benign cells) and ``dispersed`` (tumour cell drawn single or in a single file).
+        endothelial, tumor, stromal, plasma_cell, mitotic_figure: see
+        :data:`pipeline.synthetic.cells.KINDS`), ``is_tumor``, ``deposit_id``
+        (1..K, -1 for benign cells) and ``dispersed`` (tumour cell drawn single or
+        in a single file).
     deposits : pandas.DataFrame
         One row per deposit: ``deposit_id``, ``cell_count``, ``longest_diameter_um``
         (maximum Feret diameter of its nuclei), ``pattern`` (from its dispersed
@@ -74,7 +77,9 @@ class SyntheticNode:
         lobule (adipocyte lumens included).
     params : dict
         JSON-serialisable record of how the image was made (seed, sizes, stain
-        vectors and strengths, glass colour, blur, noise, anatomy).
+        vectors and strengths, glass colour, blur, noise, anatomy; ``benign``,
+        ``n_trabeculae``, ``medulla_radius_um`` and ``medullary_sinus_half_width_um``
+        only when the benign anatomy is not ``"simple"``).
     """
 
     rgb: np.ndarray
@@ -107,6 +112,10 @@ class SyntheticNode:
     def truth_dict(self) -> dict:
         """The truth as plain JSON-serialisable Python objects (no arrays).
 
+        ``cell_counts`` has one entry per kind the node's benign anatomy can
+        draw: the six kinds of the ``"simple"`` anatomy, plus ``plasma_cell`` and
+        ``mitotic_figure`` for ``"typical"`` and ``"reactive"``.
+
         Examples
         --------
         >>> import json
@@ -119,6 +128,7 @@ class SyntheticNode:
             for row in self.deposits.to_dict(orient="records")
         ]
         counts = self.cells["kind"].value_counts()
+        kinds = SIMPLE_KINDS if self.params.get("benign", "simple") == "simple" else KINDS
         return {
             "category": self.category,
             "category_reason": self.category_reason,
@@ -127,7 +137,7 @@ class SyntheticNode:
             "tumor_cell_count": self.tumor_cell_count,
             "largest_deposit_um": float(self.deposits["longest_diameter_um"].max()) if len(deposits) else 0.0,
             "deposits": deposits,
-            "cell_counts": {k: int(counts.get(k, 0)) for k in KINDS},
+            "cell_counts": {k: int(counts.get(k, 0)) for k in kinds},
             "stain": self.stain,
             "pixel_size_um": float(self.pixel_size_um),
             "shape_px": [int(v) for v in self.rgb.shape[:2]],
@@ -178,6 +188,7 @@ def make_node(
     seed=0,
     jpeg_quality=None,
     variation=True,
+    benign="simple",
 ) -> SyntheticNode:
     """Draw a synthetic lymph-node section with breast-cancer metastases and its truth.
 
@@ -214,6 +225,20 @@ def make_node(
         strengths x0.7-1.3, glass colour 230-250, blur 0.3-0.8 µm, noise 1-4
         grey levels). With False the reference stains are used; the anatomy is
         random either way.
+    benign : {"simple", "typical", "reactive"}, keyword-only
+        Benign anatomy, i.e. which tumour look-alikes the node holds
+        (:mod:`~pipeline.synthetic.benign`). ``"simple"`` (default) is the node
+        of earlier versions, unchanged for every seed. ``"typical"`` adds a
+        medulla at the hilum (cords with plasma cells, sinuses with
+        histiocytes), fibrous trabeculae with spindle fibroblasts, plump high
+        endothelial venules, scattered cortical plasma cells and germinal-centre
+        mitoses. ``"reactive"`` adds to that follicular hyperplasia (3.5 x the
+        follicle density, up to 12 follicles, deeper in the cortex, all with
+        large germinal centres, more tingible-body macrophages and mitoses),
+        sinus histiocytosis (a subcapsular sinus 1.6 x wider, up to a tenth of
+        the node's diameter, and wider medullary sinuses, both packed with
+        histiocytes) and more plasma cells in the cords and the cortex. The
+        tumour deposits are drawn the same way in all three.
 
     Returns
     -------
@@ -222,8 +247,9 @@ def make_node(
     Raises
     ------
     ValueError
-        For an unknown stain or pattern, a bad pixel size, size, seed or JPEG
-        quality, malformed deposits, or deposits that do not fit in the node.
+        For an unknown stain, pattern or benign anatomy, a bad pixel size, size,
+        seed or JPEG quality, malformed deposits, or deposits that do not fit in
+        the node.
 
     Notes
     -----
@@ -233,7 +259,11 @@ def make_node(
     6-7.5 µm) packed 7.5-9 µm apart; 1-4 follicles whose germinal centres hold
     larger, paler centroblasts (8-11 µm) and tingible-body macrophages; vessels
     lined by endothelial nuclei and holding red cells (no nucleus, not in
-    ``cells``); sometimes perinodal fat. Cohesive tumour cells have vesicular,
+    ``cells``); sometimes perinodal fat. With ``benign="typical"`` or
+    ``"reactive"`` also plasma cells (round eccentric nuclei of 8-10 µm with
+    clock-face chromatin, amphophilic cytoplasm and a perinuclear halo),
+    medullary sinus histiocytes, trabecular fibroblasts (10-18 µm spindles),
+    plump high endothelial cells and mitotic figures. Cohesive tumour cells have vesicular,
     pleomorphic nuclei of 10-18 µm with nucleoli and abundant cytoplasm;
     dispersed (lobular-like) tumour cells have nuclei of 8-11 µm in files 11-14 µm
     apart. In IHC, tumour cytoplasm is DAB-brown with membrane accent, and a
@@ -268,6 +298,7 @@ def make_node(
         )
     check_choice(stain, STAINS, name="stain")
     check_choice(pattern, PATTERNS, name="pattern")
+    check_choice(benign, BENIGN_MODELS, name="benign")
     seed = _check_seed(seed)
     jpeg_quality = _check_jpeg(jpeg_quality)
     if not isinstance(variation, (bool, np.bool_)):
@@ -282,7 +313,7 @@ def make_node(
             )
     default_pattern = "cohesive" if pattern == "none" else pattern
 
-    layout, benign = layout_node(rng_layout, (h, w))
+    layout, benign_cells = layout_node(rng_layout, (h, w), anatomy=BENIGN_ANATOMIES[benign])
     if pattern != "none" and deposits is None:
         # one deposit 15-40 % of the room inside the capsule, at least 40 µm
         room = float(min(layout.outline.max(0) - layout.outline.min(0))) - 2 * layout.capsule_um - 20.0
@@ -296,10 +327,10 @@ def make_node(
     tumor, lumens = fill_regions(rng_deposits, regions, layout)
     layout.lumens = lumens
     # gland lumens are empty
-    clear = np.ones(len(benign), bool)
+    clear = np.ones(len(benign_cells), bool)
     for cy, cx, r in lumens:
-        clear &= np.hypot(benign.y - cy, benign.x - cx) > r + benign.a
-    everything = CellSet.concat([benign.subset(clear), tumor])
+        clear &= np.hypot(benign_cells.y - cy, benign_cells.x - cx) > r + benign_cells.a
+    everything = CellSet.concat([benign_cells.subset(clear), tumor])
     keep = resolve_overlaps(everything)
     keep[len(everything) - len(tumor):] = True
     keep &= (everything.y >= 0) & (everything.y < h) & (everything.x >= 0) & (everything.x < w)
@@ -369,6 +400,7 @@ def make_node_category(
     size_um=None,
     jpeg_quality=None,
     variation=True,
+    benign="simple",
 ) -> SyntheticNode:
     """Draw a node of a given AJCC category with random, category-typical deposits.
 
@@ -381,8 +413,10 @@ def make_node_category(
     Parameters
     ----------
     category : {"negative", "itc", "micrometastasis", "macrometastasis"}
-    stain, pattern, pixel_size_um, seed, jpeg_quality, variation
-        As for :func:`make_node` (``pattern="none"`` is only valid for negative).
+    stain, pattern, pixel_size_um, seed, jpeg_quality, variation, benign
+        As for :func:`make_node` (``pattern="none"`` is only valid for negative;
+        ``benign="reactive"`` gives a reactive node with germinal centres,
+        histiocyte-rich sinuses and plasma cells).
     size_um : (2,) float, optional, keyword-only
         Field size. Default: chosen so that the deposits fit with a margin. When
         given, deposit sizes are drawn from the part of the range that fits.
@@ -395,7 +429,8 @@ def make_node_category(
     Raises
     ------
     ValueError
-        For an unknown category, or a ``size_um`` too small for the category.
+        For an unknown category or benign anatomy, or a ``size_um`` too small for
+        the category.
 
     Examples
     --------
@@ -403,9 +438,14 @@ def make_node_category(
     ...                           size_um=(500, 500))
     >>> node.category, 3 <= node.tumor_cell_count <= 30
     ('itc', True)
+    >>> neg = make_node_category("negative", benign="reactive", pixel_size_um=2.0, seed=3,
+    ...                          size_um=(600, 600))
+    >>> neg.category, neg.params["benign"], neg.truth_dict()["cell_counts"]["plasma_cell"] > 0
+    ('negative', 'reactive', True)
     """
     check_choice(category, CATEGORIES, name="category")
     check_choice(pattern, PATTERNS, name="pattern")
+    check_choice(benign, BENIGN_MODELS, name="benign")
     seed = _check_seed(seed)
     if size_um is not None:
         size_um = _check_size(size_um)
@@ -423,7 +463,8 @@ def make_node_category(
     if category == "negative":
         size = size_um or square(rng.uniform(700.0, 1400.0))
         return make_node(size_um=size, pixel_size_um=pixel_size_um, stain=stain, pattern="none",
-                         deposits=None, seed=seed, jpeg_quality=jpeg_quality, variation=variation)
+                         deposits=None, seed=seed, jpeg_quality=jpeg_quality, variation=variation,
+                         benign=benign)
     if category == "itc":
         size = size_um or square(rng.uniform(700.0, 1200.0))
         hi = min(180.0, _fit_diameter(size, _ITC_ROOM_UM))
@@ -478,4 +519,5 @@ def make_node_category(
             d1 = rng.uniform(2150.0, min(2600.0, room))
         specs = [DepositSpec(diameter_um=float(d1))]
     return make_node(size_um=size, pixel_size_um=pixel_size_um, stain=stain, pattern=pattern,
-                     deposits=specs, seed=seed, jpeg_quality=jpeg_quality, variation=variation)
+                     deposits=specs, seed=seed, jpeg_quality=jpeg_quality, variation=variation,
+                     benign=benign)

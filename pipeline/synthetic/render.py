@@ -85,9 +85,12 @@ def _appearance(rng, cells: CellSet, layout: NodeLayout):
         hi = np.array([table[k][1] for k in KINDS])[kind]
         return rng.uniform(0, 1, n) * (hi - lo) + lo
 
+    # plasma cells: moderately dark between coarse chromatin clumps (added below);
+    # mitotic figures: very dark, clumpy chromosomes in a clear halo
     h = per_kind({
         "lymphocyte": (1.05, 1.40), "histiocyte": (0.42, 0.60), "germinal_centre": (0.50, 0.72),
-        "endothelial": (0.75, 1.00), "tumor": (0.42, 0.68), "stromal": (0.90, 1.25)})
+        "endothelial": (0.75, 1.00), "tumor": (0.42, 0.68), "stromal": (0.90, 1.25),
+        "plasma_cell": (0.70, 0.90), "mitotic_figure": (1.50, 1.90)})
     h[dis] = rng.uniform(0.62, 0.85, dis.sum())
     # follicle mantles: small, tightly packed, darker lymphocytes
     mantle = (kind == _K["lymphocyte"]) & (inside_ellipses(cells.y, cells.x, layout.follicles) >= 0)
@@ -95,11 +98,13 @@ def _appearance(rng, cells: CellSet, layout: NodeLayout):
     h[mantle] *= 1.15
     rim = per_kind({
         "lymphocyte": (0.05, 0.15), "histiocyte": (0.25, 0.45), "germinal_centre": (0.4, 0.7),
-        "endothelial": (0.05, 0.15), "tumor": (0.6, 1.1), "stromal": (0.0, 0.1)})
+        "endothelial": (0.05, 0.15), "tumor": (0.6, 1.1), "stromal": (0.0, 0.1),
+        "plasma_cell": (0.35, 0.55), "mitotic_figure": (0.0, 0.1)})
     rim[dis] = rng.uniform(0.15, 0.35, dis.sum())
     tex = per_kind({
         "lymphocyte": (0.12, 0.2), "histiocyte": (0.1, 0.18), "germinal_centre": (0.18, 0.28),
-        "endothelial": (0.1, 0.15), "tumor": (0.3, 0.45), "stromal": (0.08, 0.12)})
+        "endothelial": (0.1, 0.15), "tumor": (0.3, 0.45), "stromal": (0.08, 0.12),
+        "plasma_cell": (0.12, 0.18), "mitotic_figure": (0.45, 0.60)})
     tex[dis] = rng.uniform(0.15, 0.25, dis.sum())
     # nucleoli: offsets (u, v) in the nucleus frame, radius and OD
     nuc = np.zeros((2, 4, n))
@@ -124,7 +129,8 @@ def _appearance(rng, cells: CellSet, layout: NodeLayout):
         deposit_factor = np.where(cells.deposit > 0, per_dep[np.maximum(cells.deposit, 0)], 1.0)
     cyto_e = per_kind({
         "lymphocyte": (0.1, 0.15), "histiocyte": (0.08, 0.16), "germinal_centre": (0.06, 0.1),
-        "endothelial": (0.15, 0.25), "tumor": (0.25, 0.45), "stromal": (0.3, 0.4)})
+        "endothelial": (0.15, 0.25), "tumor": (0.25, 0.45), "stromal": (0.3, 0.4),
+        "plasma_cell": (0.16, 0.24), "mitotic_figure": (0.03, 0.06)})
     cyto_e[dis] = rng.uniform(0.14, 0.26, dis.sum())
     cyto_e *= deposit_factor
     cyto_d = np.zeros(n)
@@ -135,7 +141,20 @@ def _appearance(rng, cells: CellSet, layout: NodeLayout):
     def lut(v):
         return np.concatenate([[0.0], v]).astype(np.float32)
 
+    # plasma cells (drawn only when there are any, so other nodes keep their draws):
+    # clock-face chromatin of 5-7 peripheral clumps plus a central one, amphophilic
+    # (haematoxylin-tinged) cytoplasm and a pale perinuclear halo (Golgi zone)
+    plasma = kind == _K["plasma_cell"]
+    extra = {"is_plasma": np.concatenate([[False], plasma])}
+    if plasma.any():
+        extra.update({
+            "clock_n": lut(rng.integers(5, 8, n)), "clock_phase": lut(rng.uniform(0, 2 * np.pi, n)),
+            "clock_od": lut(rng.uniform(0.55, 0.8, n)), "cyto_h": lut(rng.uniform(0.16, 0.24, n)),
+            "halo_um": lut(rng.uniform(1.0, 1.6, n)),
+        })
+
     return {
+        **extra,
         "h": lut(h), "rim": lut(rim), "tex": lut(tex),
         "nucleoli": [[lut(nuc[s, k]) for k in range(4)] for s in range(2)],
         "e_nuc": lut(rng.uniform(0.04, 0.1, n)),
@@ -245,6 +264,18 @@ def render_node(layout: NodeLayout, cells: CellSet, *, stain: str, pixel_size_um
     owner = owner_of[lab]
     del lab
     reach = cyto_lut[owner] * (1.0 + 0.25 * np.clip(wobble, -1.5, 1.5))
+    halo = None
+    if look["is_plasma"].any():  # eccentric nucleus: cytoplasm mostly on the side ``angle`` points to
+        pr, pc = np.nonzero(look["is_plasma"][owner] & (dist * np.float32(px) <= 2.0 * cyto_lut[owner]))
+        o = owner[pr, pc]
+        dy = (pr + 0.5) * px - cells.y[o - 1]
+        dx = (pc + 0.5) * px - cells.x[o - 1]
+        cos = ((dy * np.sin(cells.angle[o - 1]) + dx * np.cos(cells.angle[o - 1]))
+               / np.maximum(np.hypot(dy, dx), 1e-6))
+        reach[pr, pc] *= (1.0 + 0.8 * cos).astype(np.float32)
+        near = (dist[pr, pc] * px < look["halo_um"][o]) & (cos > 0.2)
+        halo = (pr[near], pc[near])
+        del pr, pc, o, dy, dx, cos, near
     body = (dist * np.float32(px) <= reach) & ~nuclei & (owner > 0) & (node > 0)
     del dist, reach
     lumens = _fill_discs(np.zeros(shape, np.uint8), layout.lumens, px, 1) > 0
@@ -280,6 +311,27 @@ def render_node(layout: NodeLayout, cells: CellSet, *, stain: str, pixel_size_um
     else:
         H[:] = w_cap * 0.05 * (0.6 + 0.6 * lamella) + w_sinus * 0.025 + w_cortex * np.where(gc, 0.06, 0.04)
         D[:] = lv["dab_background"] * np.clip(1.0 + 0.5 * uneven, 0.3, 2.0)
+    if layout.medulla is not None:  # medullary sinuses: pale like the subcapsular sinus
+        ms = layout.medulla.sinus.raster(shape, px) * w_cortex
+        if he:
+            E[:] = E * (1.0 - ms) + ms * lv["e_sinus"] * (1.0 + 0.35 * reticulum)
+            H[:] = H * (1.0 - ms) + ms * 0.03
+        else:
+            H[:] = H * (1.0 - ms) + ms * 0.025
+        del ms
+    if len(layout.trabeculae):  # fibrous trabeculae: collagen like the capsule
+        trab = np.zeros(shape, np.uint8)
+        for y0, x0, y1, x1, hw in layout.trabeculae:
+            cv2.line(trab, (_fixed(_to_px(x0, px)), _fixed(_to_px(y0, px))),
+                     (_fixed(_to_px(x1, px)), _fixed(_to_px(y1, px))), 1,
+                     max(1, int(round(2 * hw / px))), cv2.LINE_8, _SHIFT)
+        trab = trab.astype(bool)
+        if he:
+            E[trab] = lv["e_capsule"] * (0.8 + 0.25 * np.clip(fibres[trab], -1.5, 1.5))
+            H[trab] = 0.03
+        else:
+            H[trab] = 0.05 * (0.9 + 0.25 * np.clip(fibres[trab], -1.5, 1.5))
+        del trab
     H *= inside
     E *= inside
     D *= tissue
@@ -322,11 +374,24 @@ def render_node(layout: NodeLayout, cells: CellSet, *, stain: str, pixel_size_um
     semi_a = cells.a.astype(np.float32)[idx - 1]
     semi_b = cells.b.astype(np.float32)[idx - 1]
     rho = np.sqrt((u / semi_a) ** 2 + (v / semi_b) ** 2)
+    clock = None
+    if look["is_plasma"].any():  # coarse chromatin clumps around the rim and one in the middle
+        sel = np.flatnonzero(look["is_plasma"][idx])
+        ids = idx[sel]
+        theta = np.arctan2(v[sel] / semi_b[sel], u[sel] / semi_a[sel])
+        wave = np.cos(look["clock_n"][ids] * theta + look["clock_phase"][ids])
+        spokes = np.clip((wave - 0.2) / 0.5, 0.0, 1.0)
+        ring = _smoothstep(rho[sel], 0.35, 0.6) * (1.0 - _smoothstep(rho[sel], 0.95, 1.05))
+        centre = 1.0 - _smoothstep(rho[sel], 0.18, 0.3)
+        clock = (sel, look["clock_od"][ids] * np.maximum(spokes * ring, centre))
+        del ids, theta, wave, spokes, ring, centre
     del semi_a, semi_b
     rim_w = np.float32(max(0.25, 0.9 * px / 5.0))
     profile = 1.0 + look["rim"][idx] * _smoothstep(rho, 1.0 - rim_w, 1.0)
     grain = _fine_noise(noise_rng, shape, px, 0.45)
     h_nuc = look["h"][idx] * profile * np.clip(1.0 + look["tex"][idx] * grain[rows, cols], 0.2, 2.5)
+    if clock is not None:
+        h_nuc[clock[0]] += clock[1]
     e_nuc = look["e_nuc"][idx].copy()
     for slot in look["nucleoli"]:
         nu, nv, nr, nod = (t[idx] for t in slot)
@@ -353,6 +418,15 @@ def render_node(layout: NodeLayout, cells: CellSet, *, stain: str, pixel_size_um
         grainy = np.clip(0.75 + 0.25 * grain[br, bc], 0.4, 1.3)
         D[br, bc] = look["cyto_d"][o] * grainy + look["mem_d"][o] * mem
         H[br, bc] = np.where(look["is_histio"][o], 0.035, 0.02).astype(np.float32)
+    if halo is not None:  # amphophilic plasma-cell cytoplasm with a pale perinuclear halo
+        pl = look["is_plasma"][o]
+        H[br[pl], bc[pl]] = look["cyto_h"][o[pl]] * (texture[pl] if he else np.float32(0.4))
+        hr, hc = halo[0], halo[1]
+        in_body = body[hr, hc]
+        hr, hc = hr[in_body], hc[in_body]
+        H[hr, hc] *= np.float32(0.3)
+        E[hr, hc] *= np.float32(0.35)
+        del pl, hr, hc, in_body
     del br, bc, o, mem, texture
     # tingible bodies: dark nuclear debris inside germinal-centre macrophages
     if len(layout.apoptotic):

@@ -1,6 +1,7 @@
 """Tests of the synthetic lymph-node generator (pipeline.synthetic)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,12 +12,16 @@ from scipy.spatial import cKDTree
 
 from pipeline.staging import node_category
 from pipeline.synthetic import (
+    BENIGN_MODELS,
     REFERENCE_STAIN_VECTORS,
     DepositSpec,
     SyntheticNode,
     make_node,
     make_node_category,
 )
+from pipeline.synthetic.cells import KINDS, SIMPLE_KINDS
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
 SMALL = (400.0, 400.0)
 
@@ -403,6 +408,8 @@ def test_make_node_category_macro_is_big():
         (dict(deposits=[{"diameter_um": 100, "center_um": (150, 150)},
                         {"diameter_um": 100, "center_um": (250, 250)}]), "keep them >= 170"),
         (dict(deposits=[{"diameter_um": 100, "center_um": (-50, 150)}]), "outside the 400 x 400"),
+        (dict(benign="florid"), "benign must be one of 'simple', 'typical', 'reactive'"),
+        (dict(benign=None), "benign must be one of"),
     ],
 )
 def test_make_node_validation(kwargs, match):
@@ -419,6 +426,7 @@ def test_make_node_validation(kwargs, match):
         (("itc",), dict(pattern="none"), "pattern='none' only makes a negative node"),
         (("macrometastasis",), dict(size_um=(1000, 1000)), "too small for a macrometastasis"),
         (("micrometastasis",), dict(size_um=(500, 500)), "too small for a micrometastasis"),
+        (("negative",), dict(benign="normal"), "benign must be one of"),
     ],
 )
 def test_make_node_category_validation(args, kwargs, match):
@@ -433,3 +441,117 @@ def test_deposit_spec_validates():
         DepositSpec(diameter_um=5)
     spec = DepositSpec(diameter_um=100, n_cells=np.int64(4))
     assert spec.n_cells == 4 and isinstance(spec.n_cells, int)
+
+
+# ---------------------------------------------------------------- benign anatomies
+
+
+@pytest.fixture(scope="module")
+def benign_nodes():
+    """The same seed drawn with each benign anatomy (negative, H&E, 900 µm at 2 µm/px)."""
+    kw = dict(size_um=(900.0, 900.0), pixel_size_um=2.0, pattern="none", seed=2)
+    return {b: make_node(benign=b, **kw) for b in BENIGN_MODELS}
+
+
+def _diameters(node, kind):
+    return 2 * node.cells.loc[node.cells["kind"] == kind, "radius_um"]
+
+
+def test_default_benign_is_simple(benign_nodes):
+    simple = benign_nodes["simple"]
+    again = make_node(size_um=(900.0, 900.0), pixel_size_um=2.0, pattern="none", seed=2)
+    pd.testing.assert_frame_equal(simple.cells, again.cells)
+    np.testing.assert_array_equal(simple.rgb, again.rgb)
+    assert set(simple.cells["kind"]) <= set(SIMPLE_KINDS)
+    assert "benign" not in simple.params
+    assert list(simple.truth_dict()["cell_counts"]) == list(SIMPLE_KINDS)
+
+
+def test_default_still_reproduces_the_sample_truth():
+    """The committed sample (made before the benign option existed) is drawn unchanged."""
+    truth = json.loads((SAMPLE_DATA / "node_negative_he.truth.json").read_text(encoding="utf-8"))
+    recipe = truth["recipe"]
+    assert recipe["function"] == "pipeline.synthetic.make_node_category"
+    node = make_node_category(**recipe["kwargs"])
+    now = json.loads(json.dumps(node.truth_dict()))
+    assert now["cell_counts"] == truth["cell_counts"]
+    assert now["shape_px"] == truth["shape_px"] and now["category"] == truth["category"] == "negative"
+    assert now["params"].keys() == truth["params"].keys()
+    for key, value in truth["params"].items():
+        if key != "generator":  # the version string may move on
+            assert now["params"][key] == value, key
+
+
+@pytest.mark.parametrize("benign", ["typical", "reactive"])
+def test_new_kinds_are_in_the_truth_with_plausible_sizes(benign_nodes, benign):
+    node = benign_nodes[benign]
+    kinds = set(node.cells["kind"])
+    assert kinds <= set(KINDS) and {"plasma_cell", "histiocyte", "endothelial", "stromal"} <= kinds
+    assert _diameters(node, "plasma_cell").between(8.0, 10.0).all()
+    assert _diameters(node, "histiocyte").between(9.0, 14.0).all()
+    assert _diameters(node, "germinal_centre").between(8.0, 11.0).all()
+    assert _diameters(node, "mitotic_figure").between(4.0, 9.0).all()
+    fib = node.cells[node.cells["kind"] == "stromal"]
+    assert (fib["a_um"] / fib["b_um"]).median() > 3  # spindles
+    counts = node.truth_dict()["cell_counts"]
+    assert list(counts) == list(KINDS)
+    assert counts == {k: int((node.cells["kind"] == k).sum()) for k in KINDS}
+    assert node.params["benign"] == benign and node.params["n_trabeculae"] >= 1
+    assert node.params["medulla_radius_um"] > 0
+    np.testing.assert_array_equal(np.sort(np.unique(node.nuclei_labels))[1:], node.cells["cell_id"])
+
+
+def test_reactive_has_more_confounders_than_typical(benign_nodes):
+    typical, reactive = (benign_nodes[b].cells["kind"].value_counts() for b in ("typical", "reactive"))
+    for kind in ("germinal_centre", "histiocyte", "plasma_cell", "mitotic_figure"):
+        assert reactive.get(kind, 0) > typical.get(kind, 0), kind
+    assert reactive["histiocyte"] > 2 * typical["histiocyte"]  # sinus histiocytosis
+    p_typ, p_rea = benign_nodes["typical"].params, benign_nodes["reactive"].params
+    assert p_rea["sinus_um"] > p_typ["sinus_um"]
+    assert p_rea["n_germinal_centres"] >= 3 > p_typ["n_germinal_centres"]
+
+
+def test_plasma_cells_cluster_in_the_medulla(benign_nodes):
+    node = benign_nodes["typical"]
+    yx = node.cells.loc[node.cells["kind"] == "plasma_cell", ["y_um", "x_um"]].to_numpy()
+    lym = node.cells.loc[node.cells["kind"] == "lymphocyte", ["y_um", "x_um"]].to_numpy()
+    # plasma cells have more plasma-cell neighbours within 40 µm than lymphocytes have
+    tree = cKDTree(yx)
+    near_plasma = np.mean([len(v) - 1 for v in tree.query_ball_point(yx, 40.0)])
+    near_lymph = np.mean([len(v) for v in tree.query_ball_point(lym[::10], 40.0)])
+    assert near_plasma > 3 * near_lymph
+
+
+def test_benign_same_cells_at_two_pixel_sizes_and_stains():
+    kw = dict(size_um=(500.0, 500.0), pattern="none", seed=6, benign="reactive")
+    fine = make_node(pixel_size_um=1.0, **kw)
+    coarse = make_node(pixel_size_um=2.0, **kw)
+    ihc = make_node(pixel_size_um=2.0, stain="ihc", **kw)
+    pd.testing.assert_frame_equal(fine.cells, coarse.cells)
+    pd.testing.assert_frame_equal(coarse.cells, ihc.cells)
+    assert fine.params["n_trabeculae"] == coarse.params["n_trabeculae"]
+    assert fine.tissue_mask.sum() * 0.25 == pytest.approx(coarse.tissue_mask.sum(), rel=0.01)
+
+
+@pytest.mark.parametrize("benign", ["typical", "reactive"])
+@pytest.mark.parametrize("stain", ["he", "ihc"])
+def test_benign_negative_nodes_stay_negative(benign, stain):
+    n = make_node_category("negative", stain=stain, benign=benign, pixel_size_um=2.0, seed=31,
+                           size_um=(600.0, 600.0))
+    assert n.category == "negative" and n.tumor_cell_count == 0 and len(n.deposits) == 0
+    assert not n.tumor_mask.any() and not n.cells["is_tumor"].any()
+    assert (n.cells["deposit_id"] == -1).all()
+    if stain == "ihc":  # no confounder takes up DAB: brown pixels are debris specks only
+        rgb = n.rgb.astype(float)
+        assert ((rgb[..., 0] - rgb[..., 2] > 40) & n.tissue_mask).mean() < 0.01
+
+
+def test_confounders_look_the_part():
+    """In H&E, plasma-cell nuclei lie between lymphocytes and histiocytes in darkness; mitoses are dark."""
+    n = make_node(size_um=(500.0, 500.0), pixel_size_um=0.5, pattern="none", seed=0, benign="reactive",
+                  variation=False)
+    grey = {k: _mean_rgb_of(n, kind=k).mean()
+            for k in ("lymphocyte", "plasma_cell", "histiocyte", "germinal_centre", "mitotic_figure")}
+    assert grey["lymphocyte"] < grey["plasma_cell"] < grey["germinal_centre"]
+    assert grey["plasma_cell"] < grey["histiocyte"]
+    assert grey["mitotic_figure"] < grey["germinal_centre"] - 10
