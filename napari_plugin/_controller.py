@@ -9,10 +9,15 @@ shapes back in the result's µm frame, and moves the camera.
 the command line does, whole-slide mode included), else
 :func:`pipeline.analysis.analyze` on the layer's pixels. No analysis or review
 logic here: that is :mod:`pipeline` (:class:`pipeline.review.Review`).
+:class:`ReviewedImages` keeps the review and the analysed pixels of every image
+of a session, and :func:`training_steps` fits an H&E model on their labels with
+:func:`pipeline.training.labelled_features` and
+:func:`pipeline.training.fit_he_model`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ import numpy as np
 from . import _layers
 
 __all__ = ["LayerController", "analysis_steps", "drive", "parse_pixel_size", "layer_pixel_size",
-           "file_source", "STEPS"]
+           "file_source", "STEPS", "ReviewedImage", "ReviewedImages", "training_steps"]
 
 #: Progress steps of an analysis.
 STEPS = ("Reading pixels", "Analysing: tissue, stains, nuclei, tumour cells, deposits",
@@ -130,13 +135,14 @@ def analysis_steps(layer, *, pixel_size_um, options, on_tile=None):
     return picture, result
 
 
-def drive(steps, *args, sync: bool, on_step, on_returned, on_error, on_finished, **kwargs):
+def drive(steps, *args, sync: bool, on_step, on_returned, on_error, on_finished,
+          total=None, desc="NodeScope analysis", **kwargs):
     """Run a generator of (step, text) with callbacks: in a napari ``thread_worker``, or here.
 
     ``sync=True`` runs ``steps(*args, **kwargs)`` on the calling thread and returns
     its value (errors are reported to ``on_error`` and raised); otherwise a started
-    worker (with a napari progress bar of :data:`STEPS`) is returned and the
-    callbacks run on the GUI thread.
+    worker (with a napari progress bar of ``total`` steps, :data:`STEPS` by
+    default, named ``desc``) is returned and the callbacks run on the GUI thread.
     """
     if sync:
         gen = steps(*args, **kwargs)
@@ -154,7 +160,8 @@ def drive(steps, *args, sync: bool, on_step, on_returned, on_error, on_finished,
     from napari.qt.threading import create_worker
 
     worker = create_worker(steps, *args, **kwargs, _start_thread=False, _ignore_errors=True,
-                           _progress={"total": len(STEPS), "desc": "NodeScope analysis"})
+                           _progress={"total": len(STEPS) if total is None else int(total),
+                                      "desc": desc})
     for signal, slot in ((worker.yielded, on_step), (worker.returned, on_returned),
                          (worker.errored, on_error), (worker.finished, on_finished)):
         signal.connect(slot)
@@ -231,6 +238,13 @@ class LayerController:
             return layer
         if not np.allclose(np.asarray(layer.translate, float)[-2:], kwargs["translate"]):
             layer.translate = kwargs["translate"]
+        if kind == "image":
+            if layer.data is not data:
+                layer.scale = kwargs["scale"]
+                layer.data = data
+                layer.contrast_limits = kwargs["contrast_limits"]
+                layer.metadata.update(kwargs["metadata"])
+            return layer
         layer.selected_data = set()
         if kind == "points":
             layer.data = data
@@ -261,7 +275,27 @@ class LayerController:
                 self._new_point_style(layer)
         if exclude is None:
             self.set_layer(_layers.exclude_layer(translate=translate))
+        self.show_tumour_map(result)
         self.viewer.layers.selection.active = self.layer(_layers.CELLS_LAYER)
+
+    def show_tumour_map(self, result) -> None:
+        """Draw the result's tumour-probability map under the other result layers (or remove it).
+
+        The map layer sits above the image and below the cells, deposits and
+        regions; a result without a map (IHC) removes it.
+        """
+        data = _layers.tumour_map_layer(result, translate=self.translate())
+        layer = self.layer(_layers.TUMOUR_MAP_LAYER)
+        if data is None:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            return
+        layer = self.set_layer(data)
+        layers = self.viewer.layers
+        above = [layers.index(name) for name in _layers.RESULT_LAYERS if name in layers]
+        here = layers.index(layer)
+        if above and here > min(above):
+            layers.move(here, min(above))
 
     @staticmethod
     def _new_point_style(points):
@@ -370,3 +404,114 @@ class LayerController:
         centre, zoom = _layers.deposit_view(result, deposit_id, size, translate=self.translate())
         camera.center = centre
         camera.zoom = zoom
+
+
+# --------------------------------------------------------------- training
+
+@dataclass
+class ReviewedImage:
+    """One analysed image of a session: its review and the pixels that were analysed.
+
+    ``rgb`` is None when the analysed pixels are not kept (a whole slide analysed
+    tile by tile: only its overview is in memory).
+    """
+
+    name: str
+    review: object
+    rgb: np.ndarray | None
+    pixel_size_um: float
+
+
+class ReviewedImages:
+    """The review of every image layer analysed in a session (the last Run of each).
+
+    Closing an image layer forgets its review (and frees its pixels).
+    """
+
+    def __init__(self):
+        self._items: list[tuple[object, ReviewedImage]] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def remember(self, layer, review, picture) -> ReviewedImage:
+        """Keep ``review`` (a new analysis of ``layer``) and the pixels analysed."""
+        result = review.analysed
+        whole = picture is not None and tuple(np.shape(picture)[:2]) == tuple(result.shape[:2])
+        item = ReviewedImage(name=getattr(layer, "name", None) or result.image or "image",
+                             review=review, rgb=picture if whole else None,
+                             pixel_size_um=float(result.pixel_size_um))
+        self.forget(layer)
+        self._items.append((layer, item))
+        return item
+
+    def forget(self, layer) -> None:
+        self._items = [(lay, item) for lay, item in self._items if lay is not layer]
+
+    def images(self) -> list[ReviewedImage]:
+        return [item for _, item in self._items]
+
+    def training_set(self, *, min_per_class: int):
+        """(the H&E images with labels, notes about the others); ValueError when too few labels.
+
+        Raises
+        ------
+        ValueError
+            When no image was reviewed, or the reviews hold fewer than
+            ``min_per_class`` labels of a class (one line, saying what to do).
+        """
+        usable, notes = [], []
+        for item in self.images():
+            labels = item.review.labels()
+            if not len(labels):
+                continue
+            if item.review.analysed.stain != "he":
+                notes.append(f"{item.name}: IHC, not used for the H&E model")
+            elif item.rgb is None:
+                notes.append(f"{item.name}: a whole slide - train on it with `nodescope train` "
+                             "and its exported review_labels.csv")
+            else:
+                usable.append((item, labels))
+        if not usable:
+            raise ValueError("No reviewed H&E image: delete false tumour cells and add missed "
+                             "ones (then Re-measure) before training"
+                             + (f" ({'; '.join(notes)})" if notes else ""))
+        counts = {cls: sum(int((lab["label"] == cls).sum()) for _, lab in usable)
+                  for cls in ("tumour", "other")}
+        for cls, n in counts.items():
+            if n < int(min_per_class):
+                what = "added" if cls == "tumour" else "deleted"
+                raise ValueError(f"only {n} labelled {cls} cells in the reviews; at least "
+                                 f"{int(min_per_class)} of each class are needed ({what} cells "
+                                 f"count as {cls}: review more cells or more images)")
+        return [item for item, _ in usable], notes
+
+
+def training_steps(images, *, path, base=None, min_per_class=None, folds=5):
+    """Fit an H&E model on reviewed images and save it. Generator: yields (step, text).
+
+    Each image's labelled nuclei come from :func:`pipeline.training.labelled_features`
+    on the pixels analysed; the model is fitted by :func:`pipeline.training.fit_he_model`
+    from ``base`` (a model file; None: the shipped one) and written to ``path``.
+    Returns (TrainingReport, path, warnings).
+    """
+    import pandas as pd
+
+    from pipeline import training
+
+    tables, warnings = [], []
+    for i, item in enumerate(images, start=1):
+        yield i, f"Training: finding the labelled nuclei of {item.name} ({i}/{len(images)})"
+        table, warn = training.labelled_features(
+            item.rgb, item.review.training_labels(image=item.name),
+            pixel_size_um=item.pixel_size_um, image_name=item.name)
+        tables.append(table)
+        warnings.extend(warn)
+    yield len(images) + 1, "Training: fitting and cross-validating the model"
+    kwargs = {} if min_per_class is None else {"min_per_class": int(min_per_class)}
+    report = training.fit_he_model(pd.concat(tables, ignore_index=True), base=base, folds=folds,
+                                   pixel_sizes={it.name: it.pixel_size_um for it in images},
+                                   **kwargs)
+    yield len(images) + 2, "Training: saving the model"
+    saved = report.model.save(path)
+    return report, Path(saved), warnings + list(report.warnings)

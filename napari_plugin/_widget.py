@@ -2,13 +2,19 @@
 
 A thin Qt panel: each button calls one named method (:meth:`AnalyzeWidget.run`,
 :meth:`~AnalyzeWidget.remeasure`, :meth:`~AnalyzeWidget.delete_selected_deposit`,
-:meth:`~AnalyzeWidget.export`, ...) that delegates to the library: the analysis
-to :func:`pipeline.analysis.analyze_file` / :func:`~pipeline.analysis.analyze`
+:meth:`~AnalyzeWidget.export`, :meth:`~AnalyzeWidget.train_from_reviews`, ...)
+that delegates to the library: the analysis to
+:func:`pipeline.analysis.analyze_file` / :func:`~pipeline.analysis.analyze`
 (:func:`napari_plugin._controller.analysis_steps`, in a ``thread_worker``;
 ``run(sync=True)`` runs it on the calling thread), the review to
 :class:`pipeline.review.Review`, the files to
-:func:`pipeline.export.write_node_outputs`. The napari layers are the business
-of :class:`napari_plugin._controller.LayerController`. The controls take their
+:func:`pipeline.export.write_node_outputs`, the training on the session's
+reviews to :mod:`pipeline.training` (:class:`ReviewTrainer`,
+:func:`napari_plugin._controller.training_steps`, in a ``thread_worker`` too).
+The napari layers are the business of
+:class:`napari_plugin._controller.LayerController`; the controls (options form
+with the H&E :class:`~napari_plugin._controls.ModelPicker`, deposits table,
+buttons) are in :mod:`napari_plugin._controls`. The controls take their
 choices and defaults from :class:`pipeline.options.AnalysisOptions`.
 """
 
@@ -17,257 +23,112 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from qtpy.QtCore import Qt, Signal
-from qtpy.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QFileDialog, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from pipeline.options import AnalysisOptions, option_help
+from pipeline.labels import REVIEW_LABELS_FILE
+from pipeline.options import AnalysisOptions
 from pipeline.review import Review
+from pipeline.training import MIN_LABELS_PER_CLASS
 
 from . import _layers
 from ._controller import (
     STEPS,
     LayerController,
+    ReviewedImages,
     analysis_steps,
     drive,
-    is_rgb_image,
     layer_pixel_size,
     parse_pixel_size,
+    training_steps,
 )
+from ._controls import DepositTable, ModelPicker, OptionsForm, one_line, review_buttons, text_label
 
-__all__ = ["AnalyzeWidget"]
-
-#: Display names of the option values (the values themselves come from pipeline.options).
-LABELS = {"auto": "auto", "he": "H&E", "ihc": "IHC", "camelyon": "CAMELYON (distance linking)",
-          "contiguous": "contiguous (touching cells)"}
-TABLE_COLUMNS = ("Deposit", "Cells", "Ø (mm)", "Pattern")
+__all__ = ["AnalyzeWidget", "ReviewTrainer", "ModelPicker"]
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def _write_outputs(folder, result, review, image) -> Path:
+    """The CLI's files with GeoJSON, and ``review_labels.csv`` for a re-measured result."""
+    from pipeline.export import write_node_outputs, write_table
+
+    folder = Path(folder)
+    if result.review is not None and review is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_table(folder / REVIEW_LABELS_FILE, review.labels())  # before summary.json
+    return write_node_outputs(folder, result, image, geojson=True)
 
 
-def _combo(name: str) -> QComboBox:
-    """A combo box of an option's choices, set to its default, with its help as tooltip."""
-    doc = option_help(name)
-    combo = QComboBox()
-    for value in doc["choices"]:
-        combo.addItem(LABELS.get(value, value), value)
-    combo.setCurrentIndex(combo.findData(doc["default"]))
-    combo.setToolTip(doc["help"])
-    return combo
+def _training_summary(report, path: Path, warnings, seconds: float) -> str:
+    """One status line: what was learned from, the cross-validated figures, where it went."""
+    cv, counts = report.cv, report.counts
+    line = (f"Trained on {counts['tumour']} tumour / {counts['other']} other cells of "
+            f"{len(counts['images'])} image(s) in {seconds:.0f} s: cross-validated AUC "
+            f"{cv['auc']:.2f}, accuracy {cv['accuracy']:.2f} (base model {cv['base_auc']:.2f} / "
+            f"{cv['base_accuracy']:.2f}). Saved {path.name}, now the H&E model.")
+    if warnings:
+        line += f" {len(warnings)} warning(s): {warnings[0]}"
+    return line
 
 
-def _link_spin() -> QDoubleSpinBox:
-    doc = option_help("link_um")
-    spin = QDoubleSpinBox()
-    spin.setRange(0.0, 2000.0)
-    spin.setDecimals(1)
-    spin.setSingleStep(5.0)
-    spin.setValue(doc["default"])
-    spin.setSuffix(f" {doc['unit']}")
-    spin.setToolTip(doc["help"])
-    return spin
+class ReviewTrainer:
+    """"Train from reviewed images" for an :class:`AnalyzeWidget`.
 
-
-def _label(text: str = "", *, rich: bool = False) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    if rich:
-        label.setTextFormat(Qt.RichText)
-    else:
-        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    return label
-
-
-def _button(text: str, tip: str = "") -> QPushButton:
-    button = QPushButton(text)
-    button.setToolTip(tip)
-    return button
-
-
-def _review_buttons():
-    """The review buttons (add, exclude, delete deposit, re-measure, export) and their panel."""
-    buttons = (
-        _button("Add cells", "Click on the image to add missed tumour cells"),
-        _button("Draw exclude region", "Draw a polygon around a benign inclusion; its cells are "
-                "dropped at re-measure"),
-        _button("Delete selected deposit"),
-        _button("Re-measure", "Re-stage the cells left in the 'Tumour cells' layer "
-                "(no re-segmentation)"),
-        _button("Export…"),
-    )
-    panel = QWidget()
-    grid = QGridLayout(panel)
-    grid.setContentsMargins(0, 0, 0, 0)
-    for i, button in enumerate(buttons[:4]):
-        grid.addWidget(button, i // 2, i % 2)
-    grid.addWidget(buttons[4], 2, 0, 1, 2)
-    return buttons, panel
-
-
-class ImageLayerCombo(QComboBox):
-    """The RGB image layers of a viewer, kept up to date; a new one is chosen when added.
-
-    ``chosen`` is emitted whenever the chosen layer changes.
+    Gathers the reviews of every image analysed in the session
+    (:class:`napari_plugin._controller.ReviewedImages`: cells the reviewer
+    added are tumour, cells deleted or excluded are not), fine-tunes the model
+    chosen in the panel's picker (or the shipped one) on them with
+    :func:`napari_plugin._controller.training_steps` (a ``thread_worker``
+    unless ``sync``), saves the model where asked, selects it in the picker and
+    shows the cross-validated AUC and accuracy on the labels, and the base
+    model's, in the status line. Too few labels, or any error, give one line
+    there.
     """
 
-    chosen = Signal()
+    def __init__(self, panel):
+        self.panel = panel
+        self.session = ReviewedImages()
+        self.report = None
 
-    def watch(self, viewer) -> None:
-        """Follow ``viewer``'s layer list."""
-        self._viewer = viewer
-        self.currentIndexChanged.connect(lambda index: self.chosen.emit())
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self.refresh)
-        self.refresh()
+    def train(self, path=None, *, sync: bool = False, min_per_class: int = MIN_LABELS_PER_CLASS):
+        """Train; returns the TrainingReport (sync), a started worker, or None (reason shown)."""
+        panel = self.panel
+        if not panel._read_edits():
+            return None
+        try:
+            images, _ = self.session.training_set(min_per_class=min_per_class)
+        except ValueError as exc:
+            panel.set_status(" ".join(str(exc).split()), error=True)
+            return None
+        path = path or self._ask_path()
+        if not path:
+            return None
+        panel._busy()
+        started = time.perf_counter()
+        try:
+            out = drive(training_steps, images, sync=sync,
+                        on_step=lambda step: panel.set_status(f"{step[1]}…"),
+                        on_returned=lambda value: self._on_trained(value, started),
+                        on_error=panel._on_error, on_finished=panel._on_finished,
+                        total=len(images) + 2, desc="NodeScope training", path=path,
+                        base=panel.picker.model_path(), min_per_class=min_per_class)
+        except Exception:  # noqa: BLE001 - already shown in the panel by _on_error
+            return None
+        if sync:
+            return self.report
+        panel._worker = out
+        return out
 
-    def layer(self):
-        """The chosen layer, or None."""
-        return None if self.currentIndex() < 0 else self.currentData()
+    def _on_trained(self, value, started: float):
+        self.report, path, warnings = value
+        self.panel.picker.choose_model(path)
+        self.panel.set_status(_training_summary(self.report, path, warnings,
+                                                time.perf_counter() - started))
 
-    def refresh(self, event=None) -> None:
-        """List the RGB image layers again; keep the chosen one, else the active or newest."""
-        current = self.layer()
-        self.blockSignals(True)
-        self.clear()
-        for layer in filter(is_rgb_image, self._viewer.layers):
-            self.addItem(layer.name, layer)
-        items = [self.itemData(i) for i in range(self.count())]
-        active = self._viewer.layers.selection.active
-        self.setCurrentIndex(next((i for i, x in enumerate(items) if x is current),
-                                  next((i for i, x in enumerate(items) if x is active),
-                                       len(items) - 1)))
-        self.blockSignals(False)
-        if self.layer() is not current:
-            self.chosen.emit()
-
-    def _on_inserted(self, event) -> None:
-        self.refresh()
-        if is_rgb_image(event.value):
-            event.value.events.name.connect(self.refresh)
-            self.select(event.value)
-
-    def select(self, layer) -> None:
-        """Choose ``layer`` (ValueError when it is not listed)."""
-        index = next((i for i in range(self.count()) if self.itemData(i) is layer), None)
-        if index is None:
-            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not an RGB image "
-                             "layer of this viewer")
-        self.setCurrentIndex(index)
-
-
-class OptionsForm(QWidget):
-    """The analysis choices: image layer, stain, deposit rule, link distance, pixel size.
-
-    The pixel size is pre-filled from the chosen layer; ``message`` (text, is
-    error) says when the layer has none.
-    """
-
-    message = Signal(str, bool)
-
-    def __init__(self):
-        super().__init__()
-        self.layer_combo, self.stain_combo, self.rule_combo = (ImageLayerCombo(), _combo("stain"),
-                                                               _combo("rule"))
-        self.link_spin, self.pixel_edit = _link_spin(), QLineEdit()
-        self.pixel_edit.setPlaceholderText("µm per pixel (required)")
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, control in (("Image", self.layer_combo), ("Stain", self.stain_combo),
-                               ("Deposit rule", self.rule_combo), ("Link distance", self.link_spin),
-                               ("Pixel size (µm)", self.pixel_edit)):
-            form.addRow(label, control)
-        self.layer_combo.chosen.connect(self._on_layer_chosen)
-
-    def parameters(self) -> dict:
-        return {"stain": self.stain_combo.currentData(), "rule": self.rule_combo.currentData(),
-                "link_um": float(self.link_spin.value())}
-
-    def layer_and_pixel_size(self):
-        """(chosen layer, typed pixel size); ValueError saying what is missing."""
-        layer = self.layer_combo.layer()
-        if layer is None:
-            raise ValueError("No RGB image layer: open a slide or a NodeScope sample first.")
-        return layer, parse_pixel_size(self.pixel_edit.text())
-
-    def _on_layer_chosen(self):
-        layer = self.layer_combo.layer()
-        px = None if layer is None else layer_pixel_size(layer)
-        self.pixel_edit.setText("" if px is None else f"{px:.6g}")
-        if layer is not None:
-            self.message.emit("" if px is not None else f"{layer.name}: no pixel size in the "
-                              "image - enter it (µm per pixel) before Run.", px is None)
-
-
-class DepositTable(QTableWidget):
-    """The deposits of a result, one row each (sortable, largest first); rows know their id."""
-
-    def __init__(self):
-        super().__init__(0, len(TABLE_COLUMNS))
-        self.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.setSortingEnabled(True)
-        self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.horizontalHeaderItem(2).setToolTip("Longest diameter (maximum Feret), mm")
-        self.setToolTip("Longest diameter (maximum Feret) of each deposit; click a row to zoom on it")
-        self.setMinimumHeight(120)
-        self.horizontalHeader().setSortIndicator(2, Qt.DescendingOrder)  # largest first
-
-    def show_rows(self, rows) -> None:
-        """Fill the table with :func:`napari_plugin._layers.deposit_rows` (emits no signal)."""
-        self.blockSignals(True)
-        self.setSortingEnabled(False)
-        self.clearContents()
-        self.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                item = QTableWidgetItem()
-                item.setData(Qt.DisplayRole, value)
-                item.setData(Qt.UserRole, int(row[0]))
-                self.setItem(r, c, item)
-        self.setSortingEnabled(True)
-        self.blockSignals(False)
-
-    def deposit_ids(self) -> list[int]:
-        return [int(self.item(r, 0).data(Qt.UserRole)) for r in range(self.rowCount())]
-
-    def selected_deposit(self) -> int | None:
-        rows = sorted({i.row() for i in self.selectedItems()})
-        return int(self.item(rows[0], 0).data(Qt.UserRole)) if rows else None
-
-    def select_deposit(self, deposit_id: int) -> None:
-        ids = self.deposit_ids()
-        if int(deposit_id) not in ids:
-            raise KeyError(f"no deposit {deposit_id} in the table")
-        self.selectRow(ids.index(int(deposit_id)))
-
-    def remove_deposit(self, deposit_id: int) -> None:
-        self.blockSignals(True)
-        self.removeRow(self.deposit_ids().index(int(deposit_id)))
-        self.clearSelection()
-        self.blockSignals(False)
+    def _ask_path(self):
+        path, _ = QFileDialog.getSaveFileName(self.panel, "Save the trained H&E model",
+                                              "he_cell_model_trained.json",
+                                              "NodeScope H&E model (*.json)")
+        return Path(path).with_suffix(".json") if path else None
 
 
 class AnalyzeWidget(QWidget):
@@ -286,6 +147,10 @@ class AnalyzeWidget(QWidget):
         overview in whole-slide mode).
     base_options : AnalysisOptions
         The options the panel does not show; Run uses them with the panel's.
+    picker : ModelPicker
+        The H&E model and tumour threshold of a Run.
+    trainer : ReviewTrainer
+        Its ``session`` keeps the review and pixels of every image analysed.
     last_remeasure_s : float or None
         Wall time of the last :meth:`remeasure`, seconds.
     """
@@ -297,32 +162,33 @@ class AnalyzeWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.layers = LayerController(napari_viewer)
-        self.review = None
-        self.result = None
-        self.image = None
+        self.review = self.result = self.image = None
         self.base_options = AnalysisOptions()
+        self.trainer = ReviewTrainer(self)
         self.last_remeasure_s = None
         self._worker = None
         self._build()
         self.layer_combo.watch(napari_viewer)
+        napari_viewer.layers.events.removed.connect(lambda e: self.trainer.session.forget(e.value))
 
     def _build(self):
-        self.form = OptionsForm()
-        f = self.form
+        self.form = f = OptionsForm()
         self.layer_combo, self.stain_combo, self.rule_combo = f.layer_combo, f.stain_combo, f.rule_combo
-        self.link_spin, self.pixel_edit = f.link_spin, f.pixel_edit
+        self.link_spin, self.pixel_edit, self.picker = f.link_spin, f.pixel_edit, f.picker
         self.run_button, self.progress = QPushButton("Run"), QProgressBar()
         self.progress.setRange(0, len(STEPS))
-        self.status_label = _label()
-        self.results_label = _label("No result yet: choose an image and press Run.", rich=True)
+        self.status_label = text_label()
+        self.results_label = text_label("No result yet: choose an image and press Run.", rich=True)
         self.table = DepositTable()
+        self.review_buttons, review = review_buttons()
         (self.add_cells_button, self.exclude_button, self.delete_deposit_button,
-         self.remeasure_button, self.export_button), review = _review_buttons()
+         self.remeasure_button, self.export_button, self.train_button) = self.review_buttons
         for button, method in ((self.run_button, self.run), (self.remeasure_button, self.remeasure),
                                (self.add_cells_button, self.start_adding_cells),
                                (self.exclude_button, self.start_exclude_region),
                                (self.delete_deposit_button, self.delete_selected_deposit),
-                               (self.export_button, self._export_dialog)):
+                               (self.export_button, self._export_dialog),
+                               (self.train_button, self.train_from_reviews)):
             button.clicked.connect(lambda checked=False, m=method: m())
         layout = QVBoxLayout(self)
         for w in (f, self.run_button, self.progress, self.status_label, self.results_label,
@@ -335,9 +201,12 @@ class AnalyzeWidget(QWidget):
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, on: bool):
-        for b in (self.add_cells_button, self.exclude_button, self.delete_deposit_button,
-                  self.remeasure_button, self.export_button):
-            b.setEnabled(on)
+        for button in self.review_buttons:
+            button.setEnabled(on)
+
+    def _busy(self):  # while a worker runs; _on_finished undoes it
+        self.run_button.setEnabled(False)
+        self._set_review_enabled(False)
 
     def set_status(self, text: str, *, error: bool = False):
         """Show one line in the panel (red for errors)."""
@@ -371,7 +240,7 @@ class AnalyzeWidget(QWidget):
         return parse_pixel_size(self.pixel_edit.text())
 
     def parameters(self) -> dict:
-        """Stain, rule and link distance chosen in the panel."""
+        """Stain, rule, link distance, H&E model and tumour threshold chosen in the panel."""
         return self.form.parameters()
 
     def options(self) -> AnalysisOptions:
@@ -410,9 +279,9 @@ class AnalyzeWidget(QWidget):
         if prepared is None:
             return None
         layer, px = prepared
+        self._read_edits(quiet=True)  # the edits of the image shown stay in the session
         self.image_layer = layer
-        self.run_button.setEnabled(False)
-        self._set_review_enabled(False)
+        self._busy()
         self.progress.setValue(0)
         self.set_status("Analysing…")
         out = drive(analysis_steps, layer, sync=sync, on_step=self._on_step,
@@ -444,7 +313,7 @@ class AnalyzeWidget(QWidget):
 
     def _on_error(self, exc):
         self.progress.setValue(0)
-        self.set_status(f"Error: {_one_line(exc)}", error=True)
+        self.set_status(f"Error: {one_line(exc)}", error=True)
 
     def _on_finished(self):
         self._worker = None
@@ -457,6 +326,7 @@ class AnalyzeWidget(QWidget):
         """Show a result: layers, panel text and deposits table (``analysed``: a new review)."""
         if analysed:
             self.review = Review(result)
+            self.trainer.session.remember(self.image_layer, self.review, self.image)
         self.result = result
         self.layers.show(result, new_review=analysed)
         self.results_label.setText(_layers.summary_text(result))
@@ -497,12 +367,14 @@ class AnalyzeWidget(QWidget):
         self.set_status("Draw a polygon around the benign inclusion (double-click to close), "
                         "then press Re-measure.")
 
-    def _read_edits(self) -> bool:
+    def _read_edits(self, *, quiet: bool = False) -> bool:
         """Hand the layers' points and exclusion shapes to the review; False (shown) if impossible."""
         try:
-            self.layers.read_edits(self.review)
+            if self.review is not None:
+                self.layers.read_edits(self.review)
         except (LookupError, ValueError) as exc:  # layer gone, points off the image
-            self.set_status(str(exc), error=True)
+            if not quiet:
+                self.set_status(str(exc), error=True)
             return False
         return True
 
@@ -542,19 +414,18 @@ class AnalyzeWidget(QWidget):
                         f"({len(result.cells)} cells, {len(result.deposits)} deposits).")
         return result
 
-    # ------------------------------------------------------------------ export
+    # ------------------------------------------------------- export and training
 
     def export(self, folder) -> Path:
         """Write the shown (reviewed) result like the CLI does, plus ``objects.geojson``.
 
-        Files: ``cells.csv``, ``deposits.csv``, ``overlay.png``, ``objects.geojson``
-        and ``summary.json`` (written last).
+        Files: ``cells.csv``, ``deposits.csv``, ``overlay.png``, ``objects.geojson``,
+        for a re-measured result ``review_labels.csv`` (the review as training
+        labels, :meth:`pipeline.review.Review.labels`), and ``summary.json`` (last).
         """
-        from pipeline.export import write_node_outputs
-
         if self.result is None:
             raise RuntimeError("nothing to export: run the analysis first")
-        out = write_node_outputs(Path(folder), self.result, self.image, geojson=True)
+        out = _write_outputs(folder, self.result, self.review, self.image)
         self.set_status(f"Exported to {out}")
         return out
 
@@ -565,5 +436,13 @@ class AnalyzeWidget(QWidget):
         try:
             return self.export(folder)
         except Exception as exc:  # noqa: BLE001 - shown in the panel
-            self.set_status(f"Export failed: {_one_line(exc)}", error=True)
+            self.set_status(f"Export failed: {one_line(exc)}", error=True)
             return None
+
+    def train_from_reviews(self, path=None, *, sync=False, min_per_class=MIN_LABELS_PER_CLASS):
+        """Fine-tune the H&E model on the session's reviews, save and select it (:class:`ReviewTrainer`).
+
+        ``path``: where to save (default: asked); ``sync``: train here and return the
+        TrainingReport (else a started worker); None (the reason in the status) when impossible.
+        """
+        return self.trainer.train(path, sync=sync, min_per_class=min_per_class)

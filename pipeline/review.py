@@ -9,8 +9,15 @@ analysed result's options (the linking rule and distances may be changed),
 keeps everything the analysis found about the image (name, shape, nuclei,
 tissue area, stain evidence, flags, parameters, overview, ...) and records what
 changed in ``result.review`` (:func:`review_record`, keys :data:`REVIEW_FIELDS`).
+:meth:`Review.labels` turns the edits into training labels (cells the reviewer
+added are tumour, cells they deleted or excluded are not), the table that the
+napari Export writes as ``review_labels.csv`` and :func:`pipeline.labels.read_labels`
+reads back; :meth:`Review.training_labels` gives them as a
+:class:`pipeline.labels.Labels` for :func:`pipeline.training.labelled_features`.
 
-The model knows nothing of Qt or napari: the napari plugin draws
+The geometry of the exclusion regions (:func:`~pipeline.regions.shape_polygon`,
+:func:`~pipeline.regions.in_regions`) is in :mod:`pipeline.regions`, re-exported
+here. The model knows nothing of Qt or napari: the napari plugin draws
 :attr:`Review.result` and hands the points and shapes the reviewer left back
 to :meth:`Review.set_cells` and :meth:`Review.set_regions`; a script can do
 the same.
@@ -38,6 +45,8 @@ Examples
 {'reviewed': True, 'cells_added': 1, 'cells_removed': 2, 'cells_excluded': 1, 'deposits_before': 2, 'deposits_after': 1, 'excluded_regions': 1}
 >>> len(analysed.cells)  # the analysed result is never modified
 3
+>>> review.labels().values.tolist()  # added: tumour; deleted or excluded: other
+[['node.tif', 20.0, 0.0, 'tumour'], ['node.tif', 0.0, 10.0, 'other'], ['node.tif', 0.0, 500.0, 'other']]
 """
 
 from __future__ import annotations
@@ -45,14 +54,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validate import check_choice
 from .options import AnalysisOptions
+from .regions import SHAPE_TYPES, in_regions, points_array, shape_polygon
 from .results import NodeResult
 from .stages import CONTEXT_FIELDS, measure_node
 
 __all__ = [
     "Review",
     "REVIEW_FIELDS",
+    "LABEL_COLUMNS",
     "SHAPE_TYPES",
     "NEW_CELL_ID",
     "cells_from_points",
@@ -73,8 +83,8 @@ REVIEW_FIELDS = {
     "excluded_regions": "exclusion regions (polygons, rectangles, ellipses) applied",
 }
 
-#: Shape types a region may have (napari's); lines and paths enclose nothing and are ignored.
-SHAPE_TYPES = ("polygon", "rectangle", "ellipse", "line", "path")
+#: Columns of :meth:`Review.labels` (those of a ``review_labels.csv``).
+LABEL_COLUMNS = ("image", "x_um", "y_um", "label")
 
 #: ``cell_id`` of a point the reviewer added (any id <= 0 marks an added point).
 NEW_CELL_ID = -1
@@ -102,18 +112,6 @@ def median_radius_um(cells: pd.DataFrame, default: float = 5.0) -> float:
         return float(default)
     value = float(np.nanmedian(cells["radius_um"].to_numpy(dtype=float)))
     return value if np.isfinite(value) and value > 0 else float(default)
-
-
-def _points(points_yx, name: str) -> np.ndarray:
-    """(N, 2) float copy of points, or a ValueError naming the argument."""
-    yx = np.array(points_yx, dtype=float, copy=True)
-    if yx.size == 0:
-        return yx.reshape(0, 2)
-    if yx.ndim != 2 or yx.shape[1] != 2:
-        raise ValueError(f"{name} must be an (N, 2) array of (y, x) in µm, got shape {yx.shape}")
-    if not np.isfinite(yx).all():
-        raise ValueError(f"{name} must be finite µm coordinates; found NaN or inf")
-    return yx
 
 
 def cells_from_points(points_yx, features: pd.DataFrame, original_cells: pd.DataFrame, *,
@@ -159,7 +157,7 @@ def cells_from_points(points_yx, features: pd.DataFrame, original_cells: pd.Data
     0        2   5.0   5.0        6.0     113.0
     1        3   9.0   9.0        5.0       NaN
     """
-    yx = _points(points_yx, "points_yx")
+    yx = points_array(points_yx, "points_yx")
     n = len(yx)
     if not isinstance(features, pd.DataFrame):
         raise TypeError(f"features must be a pandas DataFrame, got {type(features).__name__}")
@@ -199,83 +197,6 @@ def cells_from_points(points_yx, features: pd.DataFrame, original_cells: pd.Data
         for c in extra:
             table[c] = pd.Series(np.nan, index=table.index, dtype=float)
     return table
-
-
-def shape_polygon(vertices, shape_type: str = "polygon") -> np.ndarray | None:
-    """The polygon (K, 2) a region encloses, in its own coordinates; None for lines and paths.
-
-    Parameters
-    ----------
-    vertices : (V, D) array_like
-        The shape's vertices; the last two columns are (y, x). An ellipse is
-        given by the 4 corners of its bounding box (as napari stores it).
-    shape_type : {"polygon", "rectangle", "ellipse", "line", "path"}
-
-    Returns
-    -------
-    (K, 2) ndarray or None
-        Ellipses are sampled at 64 points.
-
-    Examples
-    --------
-    >>> shape_polygon([[0, 0], [0, 10], [10, 10], [10, 0]], "rectangle").shape
-    (4, 2)
-    >>> shape_polygon([[0, 0], [0, 10]], "line") is None
-    True
-    >>> shape_polygon([[0, 0], [0, 20], [10, 20], [10, 0]], "ellipse").shape
-    (64, 2)
-    """
-    check_choice(shape_type, SHAPE_TYPES, name="shape_type")
-    v = np.asarray(vertices, dtype=float)
-    if v.ndim != 2 or v.shape[1] < 2:
-        raise ValueError(f"vertices must be a (V, 2) array of (y, x), got shape {v.shape}")
-    v = v[:, -2:]
-    if shape_type in ("polygon", "rectangle"):
-        return v.copy() if len(v) >= 3 else None
-    if shape_type == "ellipse" and len(v) == 4:
-        centre = v.mean(0)
-        a = (v[1] + v[2]) / 2 - centre
-        b = (v[0] + v[1]) / 2 - centre
-        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)[:, None]
-        return centre + np.cos(t) * a + np.sin(t) * b
-    return None
-
-
-def in_regions(points_yx, shapes, shape_types=None) -> np.ndarray:
-    """Boolean mask of the points inside any of the shapes (polygons, rectangles, ellipses).
-
-    Parameters
-    ----------
-    points_yx : (N, 2) array_like
-    shapes : sequence of (V, 2) array_like
-        Vertices of each shape, in the points' coordinates.
-    shape_types : sequence of str, optional
-        One of :data:`SHAPE_TYPES` per shape (default: all ``"polygon"``).
-
-    Returns
-    -------
-    (N,) bool ndarray
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> square = np.array([[0, 0], [0, 10], [10, 10], [10, 0]])
-    >>> in_regions([[5, 5], [20, 5]], [square], ["polygon"]).tolist()
-    [True, False]
-    """
-    from skimage.measure import points_in_poly
-
-    shapes = list(shapes)
-    kinds = ["polygon"] * len(shapes) if shape_types is None else list(shape_types)
-    if len(kinds) != len(shapes):
-        raise ValueError(f"shape_types has {len(kinds)} entries for {len(shapes)} shapes")
-    yx = _points(points_yx, "points_yx")
-    inside = np.zeros(len(yx), bool)
-    for vertices, kind in zip(shapes, kinds):
-        poly = shape_polygon(vertices, kind)
-        if poly is not None and len(yx):
-            inside |= points_in_poly(yx, poly)
-    return inside
 
 
 def review_record(original: NodeResult, reviewed_cells: pd.DataFrame, remeasured: NodeResult, *,
@@ -374,6 +295,7 @@ class Review:
                                   **{k: pd.Series(dtype=float) for k in _CELL_KEYS[1:]}})
         self._analysed = analysed
         self._result = analysed
+        self._original = cells[list(_CELL_KEYS[:3])].copy()  # where the analysis put its cells
         cells = cells.drop(columns=[c for c in _DERIVED_COLUMNS if c in cells])
         self._cells = cells.reset_index(drop=True)
         self._known = self._cells  # every cell seen: the analysed ones, then those added
@@ -468,7 +390,7 @@ class Review:
         are not in :attr:`result`, so they are not among the points: they stay
         in the review (excluded while their region stays).
         """
-        yx = self._inside(_points(points_yx, "points_yx"))
+        yx = self._inside(points_array(points_yx, "points_yx"))
         features = self._features(cell_ids, radius_um, len(yx))
         shown = cells_from_points(yx, features, self._known,
                                   radius_um=median_radius_um(self._analysed.cells))
@@ -490,7 +412,7 @@ class Review:
         ValueError
             For points that are not (N, 2) or lie outside the analysed image.
         """
-        yx = self._inside(_points(points_yx, "points_yx"))
+        yx = self._inside(points_array(points_yx, "points_yx"))
         added = cells_from_points(yx, self._features(None, radius_um, len(yx)), self._known,
                                   radius_um=median_radius_um(self._analysed.cells))
         self._adopt(pd.concat([self._cells, added], ignore_index=True))
@@ -547,6 +469,77 @@ class Review:
     def clear_regions(self) -> None:
         """Remove every exclusion region."""
         self._regions = ()
+
+    # -------------------------------------------------------------- labels
+
+    def labels(self, *, image=None) -> pd.DataFrame:
+        """The edits as training labels: added cells are tumour, removed ones are not.
+
+        A cell the reviewer added (and did not put in an exclusion region) is
+        labelled ``"tumour"`` at its point; a cell of the analysis that is no
+        longer among the edited cells (deleted on its own or with its deposit)
+        or lies in an exclusion region is labelled ``"other"`` at the position
+        the analysis gave it. Cells kept (or only moved) give no label. The
+        edits are those last handed to the review (:meth:`set_cells`,
+        :meth:`add_cells`, :meth:`delete_cells`, :meth:`delete_deposit`,
+        :meth:`set_regions`, ...), re-measured or not.
+
+        Parameters
+        ----------
+        image : str, optional, keyword-only
+            The ``image`` column (default: the analysed result's ``image``,
+            ``""`` when it has none).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`LABEL_COLUMNS`: ``image``, ``x_um``, ``y_um`` (µm, the image's
+            frame) and ``label`` (``"tumour"`` or ``"other"``); tumour labels
+            first. Written as ``review_labels.csv`` it is read back by
+            :func:`pipeline.labels.read_labels`.
+        """
+        name = image if image is not None else (self._analysed.image or "")
+        cells = self._cells
+        excluded = in_regions(cells[["y_um", "x_um"]].to_numpy(dtype=float), self._regions)
+        kept = cells.loc[~excluded, "cell_id"].to_numpy(dtype=np.int64)
+        original = self._original
+        was = original["cell_id"].to_numpy(dtype=np.int64)
+        added = cells[~excluded & ~cells["cell_id"].isin(was).to_numpy()]
+        removed = original[~np.isin(was, kept)]
+        table = pd.DataFrame({
+            "image": pd.Series([str(name)] * (len(added) + len(removed)), dtype=object),
+            "x_um": np.concatenate([added["x_um"].to_numpy(float), removed["x_um"].to_numpy(float)]),
+            "y_um": np.concatenate([added["y_um"].to_numpy(float), removed["y_um"].to_numpy(float)]),
+            "label": pd.Series(["tumour"] * len(added) + ["other"] * len(removed), dtype=object),
+        })
+        return table
+
+    def training_labels(self, *, image=None):
+        """:meth:`labels` as a :class:`pipeline.labels.Labels` (points, ``tumour`` bool).
+
+        For :func:`pipeline.training.labelled_features`: each point labels the
+        nucleus nearest to it.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from pipeline.stages import measure_node
+        >>> cells = pd.DataFrame({"y_um": [5.0, 50.0], "x_um": [5.0, 5.0], "radius_um": [4.0, 4.0]})
+        >>> review = Review(measure_node(cells, pixel_size_um=0.5, image="a.tif", shape=(200, 200)))
+        >>> _ = review.delete_cells([2]), review.add_cells([[80.0, 20.0]])
+        >>> lab = review.training_labels()
+        >>> lab.image, lab.counts, lab.points.values.tolist()
+        ('a.tif', {'tumour': 1, 'other': 1}, [[80.0, 20.0, True], [50.0, 5.0, False]])
+        """
+        from .labels import Labels
+
+        table = self.labels(image=image)
+        name = str(table["image"].iloc[0]) if len(table) else (
+            image if image is not None else (self._analysed.image or ""))
+        points = pd.DataFrame({"y_um": table["y_um"].to_numpy(float),
+                               "x_um": table["x_um"].to_numpy(float),
+                               "tumour": (table["label"] == "tumour").to_numpy(bool)})
+        return Labels(source=f"{name or 'image'} (review)", points=points, image=name or None)
 
     # ---------------------------------------------------------- re-measure
 

@@ -29,3 +29,34 @@ def sample_data():
         return rgb.copy(), kwargs, kind
 
     return get
+
+
+def he_model_missing() -> str | None:
+    """Why an H&E analysis cannot run here (a shipped model file is missing), or None."""
+    from pipeline.he_cells import DEFAULT_HE_CELL_MODEL
+    from pipeline.heatmap import DEFAULT_HEATMAP_MODEL
+
+    for path in (DEFAULT_HEATMAP_MODEL, DEFAULT_HEATMAP_MODEL.with_suffix(".json"),
+                 DEFAULT_HE_CELL_MODEL):
+        if not path.is_file():
+            return f"the shipped H&E model {path.name} is not installed; H&E analysis needs it"
+    return None
+
+
+@pytest.fixture
+def he_model():
+    """Skip a test that analyses H&E pixels when the shipped H&E model is missing."""
+    reason = he_model_missing()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    """(viewer, AnalyzeWidget) docked in a fresh napari viewer."""
+    from napari_plugin._widget import AnalyzeWidget
+
+    viewer = make_napari_viewer()
+    widget = AnalyzeWidget(viewer)
+    qtbot.addWidget(widget)
+    return viewer, widget

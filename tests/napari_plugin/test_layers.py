@@ -115,3 +115,51 @@ def test_summary_text_shows_category_reason_pattern(result):
     for expected in (result.category, html.escape(result.category_reason), result.pn_category,
                      "Growth pattern", "discohesion index", "Reviewed", "+1"):
         assert expected in text
+
+
+def _mapped(result):
+    """``result`` with a 6 x 9 tumour map: 8 µm steps from (12, 4) µm, values i / 10 + j / 100."""
+    from pipeline.heatmap import TumourMap
+
+    i, j = np.mgrid[0:6, 0:9]
+    grid = (i / 10 + j / 100).astype(np.float32)
+    return result.replace(tumour_map=TumourMap(grid, 8.0, (12.0, 4.0)))
+
+
+@pytest.mark.parametrize("translate", [(0.0, 0.0), (250.0, -40.0)])
+def test_tumour_map_layer_sits_on_the_points_it_describes(result, translate):
+    mapped = _mapped(result)
+    data, kwargs, kind = _layers.tumour_map_layer(mapped, translate=translate)
+    assert kind == "image" and kwargs["name"] == _layers.TUMOUR_MAP_LAYER
+    assert data.dtype == np.float32 and data.shape == (6, 9)
+    assert kwargs["scale"] == (8.0, 8.0) and kwargs["contrast_limits"] == (0.0, 1.0)
+    assert 0.3 <= kwargs["opacity"] <= 0.6 and kwargs["blending"] in ("additive", "translucent")
+    # grid point (i, j) of the map is drawn at world translate + (i, j) * scale ...
+    ij = np.array([[0, 0], [5, 8], [2, 3]], float)
+    world = np.asarray(kwargs["translate"]) + ij * np.asarray(kwargs["scale"])
+    # ... which is the µm point it describes (image frame), plus the image layer's translate
+    um = world - np.asarray(translate)
+    np.testing.assert_allclose(um, np.array([[12.0, 4.0], [52.0, 68.0], [28.0, 28.0]]))
+    np.testing.assert_allclose(mapped.tumour_map.at(um[:, 0], um[:, 1]),
+                               data[ij[:, 0].astype(int), ij[:, 1].astype(int)], atol=1e-6)
+
+
+def test_tumour_map_layer_in_a_napari_layer(result):
+    pytest.importorskip("napari")
+    from napari.layers import Layer
+
+    mapped = _mapped(result)
+    layer = Layer.create(*_layers.tumour_map_layer(mapped, translate=(100.0, 50.0)))
+    for ij in ([0, 0], [5, 8], [3, 1]):
+        world = np.asarray(layer.data_to_world(ij))
+        expected = np.array([12.0, 4.0]) + 8.0 * np.asarray(ij) + (100.0, 50.0)
+        np.testing.assert_allclose(world, expected)
+    # an image layer of the same result with pixel size 0.5 puts pixel (24, 8) there too
+    image = Layer.create(np.zeros((64, 64, 3), np.uint8),
+                         {"rgb": True, "scale": (0.5, 0.5), "translate": (100.0, 50.0)}, "image")
+    np.testing.assert_allclose(image.data_to_world([24, 8]), layer.data_to_world([0, 0]))
+
+
+def test_no_tumour_map_no_layer(result):
+    assert result.tumour_map is None
+    assert _layers.tumour_map_layer(result) is None

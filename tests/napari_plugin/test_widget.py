@@ -1,4 +1,8 @@
-"""The "Analyze lymph node" widget, driven through its methods (napari viewer under Xvfb)."""
+"""The "Analyze lymph node" widget, driven through its methods (napari viewer under Xvfb).
+
+Tests that analyse the H&E samples ask for the ``he_model`` fixture: they skip
+while the shipped H&E model is not installed.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +33,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def viewer_widget(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    widget = AnalyzeWidget(viewer)
-    qtbot.addWidget(widget)
-    return viewer, widget
-
-
 def _open(viewer, sample_data, key):
     rgb, kwargs, _ = sample_data(key)
     return viewer.add_image(rgb, **kwargs)
@@ -59,6 +55,7 @@ def test_pixel_size_prefilled_from_the_layer(viewer_widget, sample_data):
     assert widget.link_spin.value() == 75.0
 
 
+@pytest.mark.usefixtures("he_model")
 def test_run_refuses_without_pixel_size(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     rgb = sample_data("itc_he")[0]
@@ -81,6 +78,7 @@ def test_run_refuses_without_pixel_size(viewer_widget, sample_data):
     assert layer.metadata["pixel_size_um"] == 0.5
 
 
+@pytest.mark.usefixtures("he_model")
 def test_run_shows_layers_panel_and_table(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -110,6 +108,7 @@ def test_run_shows_layers_panel_and_table(viewer_widget, sample_data):
     assert list(diameters) == sorted(diameters, reverse=True)
 
 
+@pytest.mark.usefixtures("he_model")
 def test_table_selection_centres_the_camera(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -123,6 +122,7 @@ def test_table_selection_centres_the_camera(viewer_widget, sample_data):
     assert camera.zoom > 0.1
 
 
+@pytest.mark.usefixtures("he_model")
 def test_delete_all_points_gives_negative(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "itc_he")
@@ -142,6 +142,7 @@ def test_delete_all_points_gives_negative(viewer_widget, sample_data):
     assert len(viewer.layers[_layers.CALIPER_LAYER].data) == 0
 
 
+@pytest.mark.usefixtures("he_model")
 def test_remeasure_without_edits_reproduces_the_analysis(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -155,6 +156,7 @@ def test_remeasure_without_edits_reproduces_the_analysis(viewer_widget, sample_d
     assert after.tissue_area_mm2 == before.tissue_area_mm2
 
 
+@pytest.mark.usefixtures("he_model")
 def test_deleting_half_a_micrometastasis_shrinks_it(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -172,6 +174,7 @@ def test_deleting_half_a_micrometastasis_shrinks_it(viewer_widget, sample_data):
     assert f"{after.largest_deposit_um / 1000:.3f} mm" in widget.results_label.text()
 
 
+@pytest.mark.usefixtures("he_model")
 def test_add_points_creates_a_new_deposit(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -198,6 +201,7 @@ def test_add_points_creates_a_new_deposit(viewer_widget, sample_data):
     assert again.review["cells_added"] == 2 and again.review["cells_removed"] == 0
 
 
+@pytest.mark.usefixtures("he_model")
 def test_exclude_region_drops_its_cells(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -218,6 +222,7 @@ def test_exclude_region_drops_its_cells(viewer_widget, sample_data):
     assert (after.cells["y_um"] >= ymid).all()
 
 
+@pytest.mark.usefixtures("he_model")
 def test_delete_selected_deposit(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -235,6 +240,7 @@ def test_delete_selected_deposit(viewer_widget, sample_data):
     assert after.review["deposits_after"] == len(before.deposits) - 1
 
 
+@pytest.mark.usefixtures("he_model")
 def test_export_matches_the_reviewed_result(viewer_widget, sample_data, tmp_path):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "micro_idc_he")
@@ -246,7 +252,7 @@ def test_export_matches_the_reviewed_result(viewer_widget, sample_data, tmp_path
     out = widget.export(tmp_path / "export")
     names = sorted(p.name for p in out.iterdir())
     assert names == ["cells.csv", "deposits.csv", "objects.geojson", "overlay.png",
-                     "summary.json"]
+                     "review_labels.csv", "summary.json"]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["category"] == result.category
     assert summary["category"] in widget.results_label.text()
@@ -302,7 +308,8 @@ def test_controls_take_choices_and_defaults_from_the_options(viewer_widget):
                     for c in (widget.stain_combo, widget.rule_combo)]
     assert combo_values == [list(STAINS), list(RULES)]
     assert widget.parameters() == {"stain": defaults.stain, "rule": defaults.rule,
-                                   "link_um": defaults.link_um}
+                                   "link_um": defaults.link_um, "model": defaults.model,
+                                   "tumour_threshold": defaults.tumour_threshold}
     assert widget.options() == defaults
     assert widget.link_spin.suffix().strip() == option_help("link_um")["unit"]
     widget.base_options = AnalysisOptions(dab_threshold=0.2)
@@ -310,6 +317,7 @@ def test_controls_take_choices_and_defaults_from_the_options(viewer_widget):
     assert widget.options() == AnalysisOptions(dab_threshold=0.2, rule="contiguous")
 
 
+@pytest.mark.usefixtures("he_model")
 def test_points_off_the_image_are_refused(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "itc_he")
@@ -344,6 +352,7 @@ def _close(layer):
             store.close()
 
 
+@pytest.mark.usefixtures("he_model")
 def test_file_layer_is_analysed_from_its_file_like_the_cli(viewer_widget, slide_file,
                                                             monkeypatch):
     from pipeline import analysis
@@ -377,6 +386,7 @@ def test_file_layer_is_analysed_from_its_file_like_the_cli(viewer_widget, slide_
     assert calls[-1][1]["pixel_size_um"] == 0.4
 
 
+@pytest.mark.usefixtures("he_model")
 def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, slide_file,
                                                     tmp_path):
     from pipeline.options import AnalysisOptions

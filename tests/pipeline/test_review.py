@@ -275,3 +275,68 @@ def test_review_of_an_empty_result():
     assert review.add_cells([[10.0, 10.0]]).tolist() == [1]
     result = review.remeasure()
     assert result.category == "itc" and result.review["cells_added"] == 1
+
+
+# ------------------------------------------------------------------ labels
+
+def test_labels_added_cells_are_tumour_removed_ones_other(analysed):
+    from pipeline.review import LABEL_COLUMNS
+
+    review = Review(analysed)
+    cells = analysed.cells.set_index("cell_id")
+    pair = int(cells.loc[cells["x_um"] >= 500, "deposit_id"].iloc[0])
+    pair_ids = cells.index[cells["deposit_id"] == pair].tolist()
+    review.delete_cells([1])                                  # one nest cell on its own
+    assert sorted(review.delete_deposit(pair)) == pair_ids    # the pair, with its deposit
+    corner = np.array([[95.0, 150.0], [95.0, 170.0], [105.0, 170.0], [105.0, 150.0]])
+    review.add_region(corner)                                 # around the nest cell (100, 156)
+    added = review.add_cells([[300.0, 300.0], [320.0, 300.0], [100.0, 160.0]])  # last: excluded
+    labels = review.labels()
+    assert tuple(labels.columns) == LABEL_COLUMNS
+    assert (labels["image"] == "node.tif").all()
+    tumour = labels[labels["label"] == "tumour"]
+    assert tumour[["y_um", "x_um"]].values.tolist() == [[300.0, 300.0], [320.0, 300.0]]
+    other = labels[labels["label"] == "other"]
+    in_corner = cells.index[(cells["y_um"] == 100) & cells["x_um"].between(150, 170)].tolist()
+    expected = sorted([1, *pair_ids, *in_corner])
+    np.testing.assert_allclose(other[["y_um", "x_um"]].to_numpy(),
+                               cells.loc[expected, ["y_um", "x_um"]].to_numpy())
+    assert labels["label"].tolist() == ["tumour"] * 2 + ["other"] * len(expected)
+    assert len(added) == 3 and len(in_corner) == 1
+    # the same after a re-measure, which changes nothing in the edits
+    review.remeasure()
+    pd.testing.assert_frame_equal(review.labels(), labels)
+    lab = review.training_labels()
+    assert lab.image == "node.tif" and lab.counts == {"tumour": 2, "other": len(expected)}
+    assert lab.points[["y_um", "x_um"]].values.tolist() == labels[["y_um", "x_um"]].values.tolist()
+
+
+def test_labels_of_moved_or_kept_cells_and_of_no_edits(analysed):
+    review = Review(analysed)
+    empty = review.labels(image="other.tif")
+    assert len(empty) == 0 and list(empty.columns) == ["image", "x_um", "y_um", "label"]
+    assert review.training_labels().counts == {"tumour": 0, "other": 0}
+    yx, ids, radius = _shown(analysed)
+    yx = yx.copy()
+    yx[0] += 3.0  # moved: still the same cell
+    review.set_cells(yx, ids, radius_um=radius)
+    assert len(review.labels()) == 0
+    review.set_cells(yx[1:], ids[1:], radius_um=radius[1:])  # deleted in the viewer
+    labels = review.labels(image="given.tif")
+    assert labels.values.tolist() == [["given.tif", 100.0, 100.0, "other"]]  # where it was found
+
+
+def test_review_labels_csv_round_trip(analysed, tmp_path):
+    from pipeline.export import write_table
+    from pipeline.labels import REVIEW_LABELS_FILE, read_labels
+
+    review = Review(analysed)
+    review.delete_cells([3, 4])
+    review.add_cells([[250.5, 260.25]])
+    path = tmp_path / REVIEW_LABELS_FILE
+    write_table(path, review.labels())
+    (back,) = read_labels(path)
+    mine = review.training_labels()
+    assert back.image == mine.image == "node.tif"
+    assert back.counts == mine.counts == {"tumour": 1, "other": 2}
+    pd.testing.assert_frame_equal(back.points, mine.points)
