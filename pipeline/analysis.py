@@ -48,7 +48,8 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         tissue_area_mm2=found.tissue_area_mm2, stain_reason=found.stain_reason,
         stain_vectors_source=found.stats.vectors_source if found.stats is not None else "",
         flags=found.flags, parameters=parameters, overview=found.overview,
-        overview_pixel_size_um=found.overview_pixel_size_um, pixel_size_source=pixel_size_source,
+        overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
+        pixel_size_source=pixel_size_source,
     )
 
 

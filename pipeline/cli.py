@@ -121,6 +121,9 @@ def analyze(
     link_um: float = _analysis_option("link_um", min=0.0),
     contact_um: float = _analysis_option("contact_um", min=0.0),
     dab_threshold: float = _analysis_option("dab_threshold", min=0.0),
+    model: Optional[Path] = _analysis_option("model", dir_okay=False),
+    tumour_threshold: Optional[float] = _analysis_option("tumour_threshold"),
+    seed_probability: Optional[float] = _analysis_option("seed_probability"),
     wsi_threshold_mp: float = _analysis_option("wsi_threshold_mp", min=0.0),
     max_megapixels: float = typer.Option(
         1000.0, "--max-megapixels", callback=_check_max_megapixels,
@@ -161,9 +164,18 @@ def analyze(
     try:
         options = AnalysisOptions(stain=stain.value, rule=rule.value, link_um=link_um,
                                   contact_um=contact_um, dab_threshold=dab_threshold,
+                                  model=None if model is None else str(model),
+                                  tumour_threshold=tumour_threshold, seed_probability=seed_probability,
                                   wsi_threshold_mp=wsi_threshold_mp)
     except (TypeError, ValueError) as exc:
         _bad_option(str(exc))
+    if model is not None:  # a bad model file fails here, before any image is read
+        from pipeline.he_cells import load_he_cell_model
+
+        try:
+            load_he_cell_model(model)
+        except (OSError, ValueError) as exc:
+            _bad_option(f"--model {model}: {exc}")
     try:
         _analyze(inputs, out, pixel_size, options, max_megapixels, workers, scheduler, overwrite,
                  geojson, parquet, report, patients, quiet, debug)
@@ -288,6 +300,71 @@ def stage(
 
         write_table(out, table)
         typer.echo(f"{len(table)} patient(s) staged; written to {out}")
+
+
+@app.command()
+def train(
+    images: List[Path] = typer.Argument(..., help="Labelled H&E images (files or folders)."),
+    labels: List[Path] = typer.Option(
+        ..., "--labels", "-l",
+        help="Label files or folders: QuPath GeoJSON exports named like their image, CSVs of points "
+             "(x_um, y_um, label[, image]) or NodeScope review_labels.csv files.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.json)."),
+    pixel_size: Optional[float] = typer.Option(
+        None, "--pixel-size", help="Pixel size in µm per pixel; overrides the files'.",
+        callback=_check_pixel_size_option,
+    ),
+    base: Optional[Path] = typer.Option(None, "--base", dir_okay=False, help="Model to start from (default: the shipped one)."),
+    class_map: List[str] = typer.Option(
+        [], "--class-map", help="NAME=tumour|other|ignore for a class name NodeScope does not know (repeatable).",
+    ),
+    min_per_class: int = typer.Option(20, "--min-per-class", min=1, help="Fewest labelled nuclei per class."),
+    match_um: float = typer.Option(8.0, "--match-um", min=0.5, help="A point labels the nearest nucleus within this distance (µm)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Fine-tune the H&E tumour-cell model on your own labelled images.
+
+    Prints the labels used, cross-validated accuracy on them (new model and the
+    base model) and writes the model; use it with `nodescope analyze --model FILE`.
+    """
+    from pipeline.inputs import find_images
+    from pipeline.node_folder import one_line
+    from pipeline.training import train_he_model
+
+    mapping = {}
+    for item in class_map:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            _bad_option(f"--class-map must look like NAME=tumour (or other, ignore), got {item!r}")
+        mapping[name.strip()] = value.strip()
+    try:
+        paths = find_images(images)
+    except FileNotFoundError as exc:
+        _bad_option(str(exc))
+    if not paths:
+        _bad_option(f"no supported images found in {', '.join(map(str, images))}")
+    try:
+        report = train_he_model(paths, labels, pixel_size_um=pixel_size, base=base, class_map=mapping,
+                                match_um=match_um, min_per_class=min_per_class)
+    except (OSError, ValueError) as exc:
+        if debug:
+            raise
+        _err(one_line(exc))
+        raise typer.Exit(2)
+    for line in report.warnings:
+        _err(f"warning: {line}")
+    cv = report.cv
+    typer.echo(f"labelled nuclei: {report.counts['tumour']} tumour, {report.counts['other']} other, "
+               f"from {len(report.counts['images'])} image(s)")
+    typer.echo(f"cross-validated on your labels ({cv['folds']}): AUC {cv['auc']:.3f}, accuracy {cv['accuracy']:.3f} "
+               f"(base model: AUC {cv['base_auc']:.3f}, accuracy {cv['base_accuracy']:.3f})")
+    try:
+        report.model.save(out)
+    except OSError as exc:
+        _err(f"{out}: cannot write the model ({one_line(exc)})")
+        raise typer.Exit(1)
+    typer.echo(f"model written to {out} in {report.seconds:.0f} s; use it with: nodescope analyze ... --model {out}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ References
 __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
-    "SEED_PROBABILITY", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
+"SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
 
@@ -55,9 +55,6 @@ SINGLE_FILE_MIN = 0.7
 #: Median DAB optical density of a cytoplasm ring above which an IHC cell is positive
 #: (bench/accuracy.py; QuPath's positive-cell detection uses a similar OD threshold).
 DAB_THRESHOLD = 0.15
-
-#: An H&E deposit counts only when one of its cells has at least this tumour probability.
-SEED_PROBABILITY = 0.8
 
 #: Full-resolution tissue samples for the stain and nuclear-threshold estimates.
 SAMPLE_TILES = 16

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_pixel_size
+from .heatmap import TumourMap, tumour_map
 from .nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
 from .options import AnalysisOptions
 from .sampling import (
@@ -135,6 +136,10 @@ class FoundNuclei:
     labels : (M, N) int32 ndarray or None
         Nuclei label image (value = ``nucleus_id``, 0 = background), when asked
         for (``find_nuclei(..., return_labels=True)``, images in memory only).
+    tumour_map : pipeline.heatmap.TumourMap or None
+        H&E: the tissue-level tumour probability map (:func:`pipeline.heatmap.tumour_map`);
+        each nucleus then has its value at its centre in the ``tumour_context`` column
+        and the highest value within one map step in ``tumour_context_max``.
     """
 
     nuclei: pd.DataFrame
@@ -150,6 +155,7 @@ class FoundNuclei:
     overview_pixel_size_um: float
     flags: list
     labels: np.ndarray | None = field(default=None, repr=False)
+    tumour_map: TumourMap | None = field(default=None, repr=False)
 
 
 def _check_rgb(image) -> np.ndarray:
@@ -241,8 +247,15 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
     nuclei, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats, tile_px=tile_px,
                                     workers=workers, client=client, on_tile=on_tile,
                                     return_labels=return_labels)
+    tmap = None
+    if stats.stain == "he":
+        # the tissue-level tumour probability around every nucleus (H&E only: in IHC the
+        # cytokeratin itself says where the carcinoma is)
+        tmap = tumour_map(source, pixel_size_um=px, threads=workers)
+        y, x = nuclei["y_um"].to_numpy(), nuclei["x_um"].to_numpy()
+        nuclei = nuclei.assign(tumour_context=tmap.at(y, x), tumour_context_max=tmap.local_max().at(y, x))
     return FoundNuclei(nuclei=nuclei, stats=stats, stain=stats.stain, stain_reason=stats.stain_reason,
-                       flags=[], labels=labels, **common)
+                       flags=[], labels=labels, tumour_map=tmap, **common)
 
 
 def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, keep_labels=False):

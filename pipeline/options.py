@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 
 from ._validate import check_choice, check_positive
@@ -41,7 +42,6 @@ from .defaults import (
     MIN_PATTERN_CELLS,
     RULES,
     SAMPLE_TILES,
-    SEED_PROBABILITY,
     SINGLE_FILE_MIN,
     STAIN_KINDS,
     WHOLE_SLIDE_TILE_PX,
@@ -89,9 +89,18 @@ class AnalysisOptions:
     dab_threshold : float
         Median DAB optical density of a cytoplasm ring above which a cell is
         cytokeratin-positive (IHC).
-    seed_probability : float
+    model : str or None
+        H&E tumour-cell model file (``nodescope train`` makes one); None: the
+        shipped model (``pipeline/models/he_cell_model.json``).
+    tumour_threshold : float or None
+        H&E operating point: a nucleus is a tumour cell when its tumour
+        probability is at least this. None: the model's own operating point
+        (chosen on validation data; see its model card).
+    seed_probability : float or None
         An H&E deposit counts only when at least one of its cells has a tumour
-        probability of at least this (hysteresis).
+        probability of at least this (hysteresis against small groups of
+        look-alike cells; it sets the specificity). None: the model's own (chosen
+        on validation data; see its model card).
     itc_max_um, micro_max_um : float
         Largest deposit of an ITC node / a micrometastasis, µm (AJCC 8th: 200, 2000).
     itc_max_cells : int
@@ -120,8 +129,13 @@ class AnalysisOptions:
                              "contact for the contiguous rule.", unit="µm", cli="--contact-um")
     dab_threshold: float = _opt(DAB_THRESHOLD, "Median DAB optical density of a cytoplasm ring "
                                 "above which an IHC cell is positive.", unit="OD", cli="--dab-threshold")
-    seed_probability: float = _opt(SEED_PROBABILITY, "An H&E deposit needs one cell with at least this tumour "
-                                   "probability.")
+    model: str | None = _opt(None, "H&E tumour-cell model file made by `nodescope train` "
+                             "(default: the shipped model).", cli="--model")
+    tumour_threshold: float | None = _opt(None, "H&E operating point: tumour probability at or above "
+                                          "which a nucleus is a tumour cell (default: the model's).",
+                                          cli="--tumour-threshold")
+    seed_probability: float | None = _opt(None, "An H&E deposit needs one cell with at least this tumour "
+                                          "probability (default: the model's).", cli="--seed-probability")
     itc_max_um: float = _opt(ITC_MAX_UM, "Largest deposit of an ITC node (AJCC 8th).", unit="µm")
     micro_max_um: float = _opt(MICRO_MAX_UM, "Largest deposit of a micrometastasis (AJCC 8th).",
                                unit="µm")
@@ -147,10 +161,21 @@ class AnalysisOptions:
         for name in ("dab_threshold", "itc_max_um", "micro_max_um"):
             set_(self, name, check_positive(getattr(self, name), name=name))
         for name in ("seed_probability", "cohesive_max", "single_file_min"):
+            if getattr(self, name) is None and name == "seed_probability":
+                continue
             value = check_positive(getattr(self, name), name=name, allow_zero=True)
             if value > 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
             set_(self, name, value)
+        if self.model is not None:
+            if not isinstance(self.model, (str, os.PathLike)):
+                raise TypeError(f"model must be a path to a model file, got {self.model!r}")
+            set_(self, "model", os.fspath(self.model))
+        if self.tumour_threshold is not None:
+            value = check_positive(self.tumour_threshold, name="tumour_threshold")
+            if value >= 1:
+                raise ValueError(f"tumour_threshold must be between 0 and 1, got {value!r}")
+            set_(self, "tumour_threshold", value)
         if self.micro_max_um <= self.itc_max_um:
             raise ValueError(f"micro_max_um ({self.micro_max_um:g} µm) must be larger than "
                              f"itc_max_um ({self.itc_max_um:g} µm)")
@@ -212,9 +237,12 @@ class AnalysisOptions:
         """
         out = {"stain": self.stain, "dab_threshold": self.dab_threshold,
                "tile_px": self.tile_px_for(mode)}
+        if self.model is not None:
+            out["model"] = self.model
         if mode == "whole-slide":
             out["mode"] = mode
-        out["seed_probability"] = self.seed_probability
+        if self.seed_probability is not None:
+            out["seed_probability"] = self.seed_probability
         return out
 
     def staging(self) -> dict:

@@ -15,6 +15,7 @@ DEPOSIT_COLOURS = (
     (240, 50, 230), (0, 128, 128), (170, 110, 40), (128, 0, 0), (0, 0, 128),
 )
 _SINGLE_FILE = (255, 200, 0)
+_HEAT = (230, 0, 160)  # tumour-probability tint and contour (magenta: unlike H&E pink and DAB brown)
 
 
 def _nice_bar_um(width_um: float) -> float:
@@ -69,6 +70,16 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
     out = np.ascontiguousarray(out)
     um_to_px = f / (image_pixel_size_um or result.pixel_size_um)
     scale = max(0.4, min(out.shape[:2]) / 1200)
+    tmap = getattr(result, "tumour_map", None)
+    if tmap is not None and tmap.probability.size:
+        # the tumour-probability map: a tint that deepens with the probability, above 0.5
+        prob = tmap.resized(out.shape[:2], 1.0 / um_to_px)
+        alpha = np.clip((prob - 0.5) / 0.5, 0, 1)[..., None] * 0.45
+        tint = np.array(_HEAT, float)
+        out = np.round(out * (1 - alpha) + tint * alpha).astype(np.uint8)
+        edge = (prob >= 0.5).astype(np.uint8)
+        contours, _ = cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, _HEAT, max(1, int(scale * 1.5)), cv2.LINE_AA)
     cells = result.cells
     deposits = result.deposits
     colour_of = {int(d): DEPOSIT_COLOURS[i % len(DEPOSIT_COLOURS)]

@@ -101,6 +101,9 @@ class NodeResult:
         overlays of slides too large to hold whole.
     overview_pixel_size_um : float or None
         µm per pixel of ``overview``.
+    tumour_map : pipeline.heatmap.TumourMap or None
+        H&E: the tissue-level tumour probability map (one value every ~8 µm)
+        that the tumour-cell decision used; None in IHC.
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
     input_sha256 : str or None
@@ -137,6 +140,7 @@ class NodeResult:
     pattern: dict = field(default_factory=dict)
     overview: np.ndarray | None = field(default=None, repr=False)
     overview_pixel_size_um: float | None = None
+    tumour_map: Any = field(default=None, repr=False)
     pixel_size_source: str | None = None
     input_sha256: str | None = None
     run_parameters: dict | None = None

@@ -21,14 +21,15 @@ from .pattern import growth_pattern
 from .results import NodeResult
 from .staging import node_category, node_pn_category
 from .defaults import STAIN_KINDS
-from .tumor import classify_ihc, forest_probability, he_features, load_forest, lymphocyte_reference
+from .he_cells import load_he_cell_model
+from .tumor import classify_ihc, he_tumour_probability
 
 __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 
 #: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
                   "stain_vectors_source", "flags", "parameters", "overview",
-                  "overview_pixel_size_um", "pixel_size_source", "input_sha256",
+                  "overview_pixel_size_um", "tumour_map", "pixel_size_source", "input_sha256",
                   "run_parameters", "review")
 
 
@@ -106,15 +107,14 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
         is_tumor = classify_ihc(nuclei, dab_threshold=options.dab_threshold) if len(nuclei) \
             else np.zeros(0, bool)
     else:
-        reference = lymphocyte_reference(nuclei)
-        forest = load_forest()
-        prob = forest_probability(he_features(nuclei, reference=reference), forest) if len(nuclei) \
-            else np.zeros(0)
+        model = load_he_cell_model(options.model)
+        prob = he_tumour_probability(nuclei, model=model)
+        cut = model.threshold if options.tumour_threshold is None else options.tumour_threshold
+        seed = model.seed_threshold if options.seed_probability is None else options.seed_probability
         nuclei = nuclei.assign(tumor_probability=prob)
-        is_tumor = _confident(nuclei, prob >= forest["threshold"], prob, seed=options.seed_probability,
-                              options=options)
-        if len(nuclei):
-            recorded["lymphocyte_reference"] = {k: round(float(v), 4) for k, v in reference.items()}
+        is_tumor = _confident(nuclei, prob >= cut, prob, seed=max(cut, seed), options=options)
+        recorded["he_model"] = {"name": model.meta.get("name", "he_cell_model"), "digest": model.digest,
+                                "threshold": round(float(cut), 4), "seed_threshold": round(float(max(cut, seed)), 4)}
     cells = nuclei[is_tumor].reset_index(drop=True)
     cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
     return TumourCells(cells=cells, probability=prob, parameters=recorded)

@@ -3,48 +3,29 @@
 - Cytokeratin IHC: epithelial (tumour) cells have DAB-brown cytoplasm; a nucleus
   whose surrounding ring is DAB-positive is a tumour cell. Brown debris without a
   nucleus never becomes a cell, because only nuclei are classified.
-- H&E: lymph-node lymphocytes are small, round, dark and densely packed; carcinoma
-  nuclei are larger, paler (vesicular) and sit in eosinophilic cytoplasm. Each
-  image is measured against its own lymphocytes (the commonest nucleus of a node),
-  so the rule holds across pixel sizes, stain strengths and scanners; absolute
-  sizes are in µm.
+- H&E: a learned model (:mod:`pipeline.he_cells`, trained on real lymph-node tissue)
+  scores each nucleus from the tissue-level tumour map around it
+  (:mod:`pipeline.heatmap`) and from its own appearance; :func:`he_tumour_probability`
+  and :func:`classify_he` apply it to a nucleus table. No lymphocyte reference is
+  needed: a field that is all carcinoma is tumour.
 """
 
 from __future__ import annotations
-
-import json
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
 from .defaults import DAB_THRESHOLD
+from .he_cells import he_cell_features, load_he_cell_model
 
 __all__ = [
     "DAB_THRESHOLD",
     "lymphocyte_reference",
     "classify_ihc",
+    "he_tumour_probability",
     "classify_he",
-    "he_features",
-    "HE_FEATURES",
-    "load_forest",
-    "forest_probability",
 ]
-
-#: Features of :func:`he_features`, the inputs of the H&E tumour-cell forest.
-HE_FEATURES = (
-    "diameter_ratio",
-    "width_ratio",
-    "solidity",
-    "hematoxylin_ratio",
-    "eosin_ring_ratio",
-    "chromatin_cv",
-    "eccentricity",
-)
-
-_FOREST_PATH = Path(__file__).resolve().parent / "models" / "he_tumour_forest.json"
 
 #: Nuclear diameters (µm) of small lymphocytes, from histology texts: 5-8 µm.
 LYMPHOCYTE_DIAMETER_RANGE_UM = (4.5, 8.0)
@@ -154,122 +135,76 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     return (ring > dab_threshold) & (d >= smallest)
 
 
-def classify_he(nuclei, *, reference=None, probability=None):
-    """Tumour cells in H&E, against the image's own lymphocytes.
-
-    Each nucleus is scored by a small random forest on the unit-free features
-    of :func:`he_features` (relative to the image's lymphocytes), trained
-    reproducibly by ``tools/train_he_classifier.py`` and shipped as JSON; a
-    nucleus is tumour when its probability is at least ``probability``
-    (default: the forest's own cut-off).
+def he_tumour_probability(nuclei, *, model=None):
+    """Tumour probability of each nucleus of an H&E image.
 
     Parameters
     ----------
     nuclei : pandas.DataFrame
-        From :func:`pipeline.nuclei.nucleus_features` with eosin as counterstain.
-    reference : dict, optional, keyword-only
-        A :func:`lymphocyte_reference` to use instead of this image's.
-    probability : float, optional, keyword-only
-        Probability cut-off (default: the one saved with the forest).
+        From :func:`pipeline.find_nuclei` on an H&E image (``FoundNuclei.nuclei``):
+        the nuclear features and the ``tumour_context`` /
+        ``tumour_context_max`` columns read from the tumour map. Not modified.
+    model : str, pathlib.Path or HeCellModel, keyword-only
+        An H&E model file made by ``nodescope train`` (or the loaded model);
+        None: the shipped model (see its model card).
+
+    Returns
+    -------
+    (N,) float ndarray
+        Probabilities in [0, 1].
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cell = {"y_um": 0.0, "x_um": 0.0, "equivalent_diameter_um": 11.0, "minor_axis_um": 9.5,
+    ...         "major_axis_um": 12.5, "solidity": 0.95, "hematoxylin_mean": 0.55,
+    ...         "hematoxylin_std": 0.15, "counterstain_ring": 0.35}
+    >>> t = pd.DataFrame([dict(cell, tumour_context=0.02, tumour_context_max=0.03),
+    ...                   dict(cell, x_um=200.0, tumour_context=0.97, tumour_context_max=0.99)])
+    >>> p = he_tumour_probability(t)
+    >>> bool(p[1] > p[0])
+    True
+    """
+    if not isinstance(nuclei, pd.DataFrame):
+        raise TypeError(f"nuclei must be a pandas DataFrame, got {type(nuclei).__name__}")
+    if not len(nuclei):
+        return np.zeros(0)
+    if "tumour_context" not in nuclei.columns:
+        raise ValueError("nuclei has no 'tumour_context' column; take the table from pipeline.find_nuclei "
+                         "on an H&E image (it reads the tumour map)")
+    m = model if hasattr(model, "probability") else load_he_cell_model(model)
+    return m.probability(he_cell_features(nuclei))
+
+
+def classify_he(nuclei, *, model=None, threshold=None):
+    """Tumour cells in H&E: nuclei whose tumour probability reaches ``threshold``.
+
+    The cell-level decision only; :func:`pipeline.find_tumour_cells` adds the
+    deposit-level hysteresis (a deposit needs one confident cell).
+
+    Parameters
+    ----------
+    nuclei : pandas.DataFrame
+        As for :func:`he_tumour_probability`.
+    model : keyword-only
+        As for :func:`he_tumour_probability`.
+    threshold : float, keyword-only
+        Probability cut-off in (0, 1]; None: the model's own.
 
     Returns
     -------
     (N,) bool ndarray
 
-    References
-    ----------
-    .. [1] Elston CW, Ellis IO. Pathological prognostic factors in breast cancer
-           (nuclear pleomorphism graded against normal cells). Histopathology 19, 1991.
-
     Examples
     --------
     >>> import pandas as pd
-    >>> lymph = {"equivalent_diameter_um": 6.5, "minor_axis_um": 6.0, "solidity": 0.97,
-    ...          "hematoxylin_mean": 1.0, "hematoxylin_std": 0.2, "counterstain_ring": 0.1,
-    ...          "eccentricity": 0.4}
-    >>> tumour = {"equivalent_diameter_um": 14.0, "minor_axis_um": 12.0, "solidity": 0.96,
-    ...           "hematoxylin_mean": 0.6, "hematoxylin_std": 0.18, "counterstain_ring": 0.3,
-    ...           "eccentricity": 0.5}
-    >>> classify_he(pd.DataFrame([lymph] * 60 + [tumour]))[-2:].tolist()
-    [False, True]
+    >>> cell = {"y_um": 0.0, "x_um": 0.0, "equivalent_diameter_um": 11.0, "minor_axis_um": 9.5,
+    ...         "major_axis_um": 12.5, "solidity": 0.95, "hematoxylin_mean": 0.55,
+    ...         "hematoxylin_std": 0.15, "counterstain_ring": 0.35, "tumour_context": 0.01,
+    ...         "tumour_context_max": 0.02}
+    >>> classify_he(pd.DataFrame([cell])).tolist()
+    [False]
     """
-    forest = load_forest()
-    cut = forest["threshold"] if probability is None else check_positive(probability, name="probability")
-    return forest_probability(he_features(nuclei, reference=reference), forest) >= cut
-
-
-def he_features(nuclei, *, reference=None) -> pd.DataFrame:
-    """Nuclear features relative to the image's own lymphocytes (unit-free).
-
-    Parameters
-    ----------
-    nuclei : pandas.DataFrame
-        From :func:`pipeline.nuclei.nucleus_features` (eosin as counterstain).
-    reference : dict, optional, keyword-only
-        A :func:`lymphocyte_reference` (default: this table's).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`HE_FEATURES`: equivalent diameter and minor axis over the
-        lymphocyte diameter, solidity, mean haematoxylin over the lymphocytes',
-        ring eosin over the lymphocytes', chromatin coefficient of variation
-        (haematoxylin std / mean) and eccentricity. Ratios make the features
-        independent of pixel size, stain strength and scanner.
-    """
-    _need(nuclei, ["equivalent_diameter_um", "minor_axis_um", "solidity", "hematoxylin_mean",
-                   "hematoxylin_std", "counterstain_ring", "eccentricity"])
-    ref = lymphocyte_reference(nuclei) if reference is None else reference
-    d_l = ref["diameter_um"]
-    h_l = ref["hematoxylin"] if np.isfinite(ref["hematoxylin"]) and ref["hematoxylin"] > 0 else 1.0
-    r_l = ref["ring"] if np.isfinite(ref["ring"]) and ref["ring"] > 0 else 1.0
-    h = nuclei["hematoxylin_mean"].to_numpy(float)
-    out = pd.DataFrame({
-        "diameter_ratio": nuclei["equivalent_diameter_um"].to_numpy(float) / d_l,
-        "width_ratio": nuclei["minor_axis_um"].to_numpy(float) / d_l,
-        "solidity": nuclei["solidity"].to_numpy(float),
-        "hematoxylin_ratio": h / h_l,
-        "eosin_ring_ratio": nuclei["counterstain_ring"].to_numpy(float) / r_l,
-        "chromatin_cv": nuclei["hematoxylin_std"].to_numpy(float) / np.maximum(h, 1e-6),
-        "eccentricity": nuclei["eccentricity"].to_numpy(float),
-    })
-    return out.replace([np.inf, -np.inf], np.nan).fillna(0.0)
-
-
-@lru_cache(maxsize=4)
-def load_forest(path=None) -> dict:
-    """Load a tree ensemble saved as JSON by ``tools/train_he_classifier.py``.
-
-    Returns a dict with ``features`` (names, in order), ``threshold`` (default
-    probability cut-off) and ``trees`` (each: ``feature``, ``threshold``,
-    ``left``, ``right``, ``value`` arrays; a leaf has ``left == -1``).
-    """
-    path = Path(path) if path is not None else _FOREST_PATH
-    data = json.loads(path.read_text(encoding="utf-8"))
-    trees = []
-    for t in data["trees"]:
-        trees.append({k: np.asarray(t[k], dtype=float if k in ("threshold", "value") else np.int64)
-                      for k in ("feature", "threshold", "left", "right", "value")})
-    return {"features": tuple(data["features"]), "threshold": float(data["threshold"]),
-            "trees": trees, "meta": data.get("meta", {})}
-
-
-def forest_probability(features: pd.DataFrame, forest: dict) -> np.ndarray:
-    """Mean leaf probability of the trees for each row (vectorised tree walk)."""
-    missing = [f for f in forest["features"] if f not in features.columns]
-    if missing:
-        raise ValueError(f"features is missing column(s) {missing} required by the forest")
-    x = features[list(forest["features"])].to_numpy(float)
-    rows = np.arange(len(x))
-    total = np.zeros(len(x))
-    for t in forest["trees"]:
-        node = np.zeros(len(x), np.int64)
-        while True:
-            inner = t["left"][node] >= 0
-            if not inner.any():
-                break
-            f = t["feature"][node[inner]]
-            go_left = x[rows[inner], f] <= t["threshold"][node[inner]]
-            node[inner] = np.where(go_left, t["left"][node[inner]], t["right"][node[inner]])
-        total += t["value"][node]
-    return total / max(1, len(forest["trees"]))
+    m = model if hasattr(model, "probability") else load_he_cell_model(model)
+    cut = m.threshold if threshold is None else check_positive(threshold, name="threshold")
+    return he_tumour_probability(nuclei, model=m) >= cut

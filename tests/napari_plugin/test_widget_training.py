@@ -61,18 +61,18 @@ def _show(viewer, widget, result, *, name="he_node", translate=(0.0, 0.0)):
 
 
 def _tiny_model(path, *, threshold=0.5):
-    """A valid H&E model file: a few LightGBM trees on random features."""
+    """A valid H&E model file: a gate of a few LightGBM trees on random features."""
     import lightgbm as lgb
 
-    from pipeline.he_cells import HE_CELL_FEATURES, HeCellModel
+    from pipeline.he_cells import GATE_FEATURES, HeCellModel
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, len(HE_CELL_FEATURES)))
-    booster = lgb.train({"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 5,
-                         "verbose": -1}, lgb.Dataset(x, (x[:, 2] > 0).astype(int)),
-                        num_boost_round=5)
+    x = rng.normal(size=(200, len(GATE_FEATURES)))
+    gate = lgb.train({"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 5,
+                      "verbose": -1}, lgb.Dataset(x, (x[:, 2] > 0).astype(int)),
+                     num_boost_round=5)
     meta = {"input_pixel_size_um": [0.25, 1.0]}
-    return HeCellModel(booster=booster, threshold=threshold, features=HE_CELL_FEATURES,
+    return HeCellModel(gate=gate, gate_threshold=0.5, threshold=threshold, seed_threshold=0.9,
                        meta=meta).save(path)
 
 

@@ -1,0 +1,301 @@
+"""The tissue-level tumour-probability map of an H&E image (a fully convolutional network).
+
+A small network trained on PatchCamelyon lymph-node patches
+(``pipeline/models/he_tumour_fcn.onnx``, model card beside it) reads the image
+resampled to its input pixel size (~1 µm) and returns, every ``stride`` input
+pixels (~8 µm), the probability that the tissue around that point (its
+receptive field, ~80 µm) holds metastatic carcinoma. The network uses valid
+convolutions only, so the map of a large image equals the maps of its windows:
+images and slides are processed in chunks with the same result. It runs on the
+CPU through ONNX Runtime.
+
+The map is one of the two inputs of the H&E tumour-cell decision
+(:func:`pipeline.stages.find_tumour_cells`); the other is each nucleus' own
+appearance. It is also an output: the overlay, the napari layer and the
+result's ``tumour_map``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ._validate import check_pixel_size
+
+__all__ = ["HeatmapModel", "TumourMap", "load_heatmap_model", "tumour_map", "DEFAULT_HEATMAP_MODEL"]
+
+#: The shipped network (ONNX) and its metadata (JSON beside it).
+DEFAULT_HEATMAP_MODEL = Path(__file__).resolve().parent / "models" / "he_tumour_fcn.onnx"
+
+# Input chunk side (model pixels, before the receptive-field margin): bounds memory.
+_CHUNK_PX = 1024
+
+
+@dataclass(frozen=True, eq=False)
+class HeatmapModel:
+    """An ONNX tumour-map network and its geometry.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    pixel_size_um : float
+        µm per input pixel the network was trained at.
+    stride_px, receptive_field_px : int
+        Output step and receptive field, in input pixels.
+    origin_px : float
+        Centre of output (0, 0) in input pixels (output (i, j) is centred at
+        ``origin_px + stride_px * (i, j)``).
+    meta : dict
+        The whole metadata file.
+    """
+
+    path: Path
+    pixel_size_um: float
+    stride_px: int
+    receptive_field_px: int
+    origin_px: float
+    meta: dict = field(repr=False)
+    session: object = field(repr=False)
+    input_name: str = "rgb"
+
+    @property
+    def map_pixel_size_um(self) -> float:
+        """µm between neighbouring outputs."""
+        return self.stride_px * self.pixel_size_um
+
+    def run(self, rgb: np.ndarray) -> np.ndarray:
+        """Probability map of one (H, W, 3) uint8 array at the model's pixel size (valid outputs only)."""
+        out = self.session.run(["probability"], {self.input_name: rgb[None]})[0]
+        return out[0, 0]
+
+
+@lru_cache(maxsize=4)
+def _session(path: str, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(path, sess_options=opts, providers=ort.get_available_providers())
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_heatmap_model(path=None, *, threads=None) -> HeatmapModel:
+    """Load a tumour-map network (default: the shipped one) and its ``.json`` metadata.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        An ``.onnx`` file with a ``.json`` of the same stem beside it.
+    threads : int, optional, keyword-only
+        ONNX Runtime threads (default: the cores available, at most 4).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the network or its metadata is missing.
+    """
+    p = Path(path) if path is not None else DEFAULT_HEATMAP_MODEL
+    meta_path = p.with_suffix(".json")
+    if not p.is_file() or not meta_path.is_file():
+        raise FileNotFoundError(f"{p}: tumour-map network or its metadata {meta_path.name} not found")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    n = threads or min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    with _LOAD_LOCK:
+        session = _session(str(p), int(n))
+    return HeatmapModel(path=p, pixel_size_um=float(meta["input_pixel_size_um"]),
+                        stride_px=int(meta["stride_px"]), receptive_field_px=int(meta["receptive_field_px"]),
+                        origin_px=float(meta["output_origin_px"]), meta=meta, session=session,
+                        input_name=meta.get("input_name", "rgb"))
+
+
+@dataclass(frozen=True, eq=False)
+class TumourMap:
+    """Tumour probability on a regular grid over an image.
+
+    Attributes
+    ----------
+    probability : (P, Q) float32 ndarray
+        Probability of metastatic carcinoma around each grid point, in [0, 1].
+    pixel_size_um : float
+        µm between grid points.
+    origin_um : (float, float)
+        (y, x) in µm of grid point (0, 0), in the image's coordinates (pixel
+        (r, c) of the image is at (r * px, c * px) µm).
+    """
+
+    probability: np.ndarray = field(repr=False)
+    pixel_size_um: float
+    origin_um: tuple
+
+    def at(self, y_um, x_um) -> np.ndarray:
+        """Probability at points (µm), interpolated bilinearly (edge values beyond the grid).
+
+        Examples
+        --------
+        >>> m = TumourMap(np.array([[0.0, 1.0]], np.float32), 8.0, (0.0, 0.0))
+        >>> m.at([0.0, 0.0], [4.0, 20.0]).tolist()
+        [0.5, 1.0]
+        """
+        p = self.probability
+        y = (np.asarray(y_um, float) - self.origin_um[0]) / self.pixel_size_um
+        x = (np.asarray(x_um, float) - self.origin_um[1]) / self.pixel_size_um
+        if p.size == 0:
+            return np.zeros(np.broadcast(y, x).shape)
+        y = np.clip(y, 0, p.shape[0] - 1)
+        x = np.clip(x, 0, p.shape[1] - 1)
+        y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+        y1, x1 = np.minimum(y0 + 1, p.shape[0] - 1), np.minimum(x0 + 1, p.shape[1] - 1)
+        fy, fx = y - y0, x - x0
+        top = p[y0, x0] * (1 - fx) + p[y0, x1] * fx
+        bottom = p[y1, x0] * (1 - fx) + p[y1, x1] * fx
+        return top * (1 - fy) + bottom * fy
+
+    def local_max(self) -> TumourMap:
+        """The map with each point replaced by the highest value of its 3 x 3 neighbourhood."""
+        if self.probability.size == 0:
+            return self
+        grown = cv2.dilate(self.probability, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+        return TumourMap(grown, self.pixel_size_um, self.origin_um)
+
+    def resized(self, shape, pixel_size_um: float) -> np.ndarray:
+        """The map resampled onto an image grid of ``shape`` at ``pixel_size_um`` (bilinear)."""
+        rows = np.arange(shape[0]) * pixel_size_um
+        cols = np.arange(shape[1]) * pixel_size_um
+        yy = np.repeat(rows[:, None], shape[1], axis=1)
+        xx = np.repeat(cols[None, :], shape[0], axis=0)
+        return self.at(yy, xx).astype(np.float32)
+
+
+def _resample_dims(shape, scale):
+    return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
+
+
+def tumour_map(image, *, pixel_size_um=None, model=None, threads=None) -> TumourMap:
+    """Tumour-probability map of an H&E image or slide.
+
+    Parameters
+    ----------
+    image : (M, N, 3) uint8 ndarray or pipeline.slide.Slide
+        The image (not modified) or an open slide (read from the pyramid level
+        nearest the network's pixel size, chunk by chunk).
+    pixel_size_um : float, keyword-only
+        µm per pixel of ``image``; required for an array.
+    model : HeatmapModel, optional, keyword-only
+        Default: the shipped network.
+    threads : int, optional, keyword-only
+        ONNX Runtime threads.
+
+    Returns
+    -------
+    TumourMap
+        One value every ``model.map_pixel_size_um`` µm over the whole image
+        (the image is mirrored at its borders so edge points have a full field).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = tumour_map(np.full((200, 300, 3), 230, np.uint8), pixel_size_um=1.0)
+    >>> m.probability.shape, round(m.pixel_size_um, 2)
+    ((26, 39), 7.76)
+    """
+    from .slide import Slide
+
+    model = model if model is not None else load_heatmap_model(threads=threads)
+    if isinstance(image, Slide):
+        level = image.level_for(model.pixel_size_um)
+        level_um = image.level_pixel_size(level)
+        shape = image.level_shapes[level]
+
+        def read(y0, y1, x0, x1):
+            return image.read(y0, y1, x0, x1, level=level)
+        src_um = level_um
+        base_um = image.pixel_size_um
+    else:
+        rgb = np.asarray(image)
+        if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"image must be an (M, N, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
+        src_um = base_um = check_pixel_size(pixel_size_um)
+        shape = rgb.shape[:2]
+
+        def read(y0, y1, x0, x1):
+            return rgb[y0:y1, x0:x1]
+    scale = src_um / model.pixel_size_um  # source pixels -> model pixels
+    dims = _resample_dims(shape, scale)    # the whole image at the model's pixel size
+    s, r = model.stride_px, model.receptive_field_px
+    half = int(np.ceil(model.origin_px))
+    n_out = (int(np.ceil(dims[0] / s)), int(np.ceil(dims[1] / s)))
+    out = np.zeros(n_out, np.float32)
+    step = max(s, (_CHUNK_PX // s) * s)
+    for oy in range(0, dims[0], step):
+        for ox in range(0, dims[1], step):
+            ny = min(step, dims[0] - oy)
+            nx = min(step, dims[1] - ox)
+            # model-pixel window whose valid outputs are centred on oy .. oy + ny (every s)
+            wy0, wx0 = oy - half, ox - half
+            hy = (int(np.ceil(ny / s)) - 1) * s + r
+            hx = (int(np.ceil(nx / s)) - 1) * s + r
+            chunk = _read_resampled(read, shape, scale, dims, wy0, wy0 + hy, wx0, wx0 + hx)
+            prob = model.run(chunk)
+            iy, ix = oy // s, ox // s
+            out[iy:iy + prob.shape[0], ix:ix + prob.shape[1]] = prob[: n_out[0] - iy, : n_out[1] - ix]
+    # grid point (i, j) is model pixel (s i, s j) + (origin - half): back to image µm
+    shift = model.origin_px - half
+    origin = ((shift + 0.5) * model.pixel_size_um - 0.5 * src_um) if scale != 1 else shift * src_um
+    origin_um = (origin, origin)
+    if base_um != src_um:  # a slide level: level pixel centres sit at (k + 0.5) * f - 0.5 base pixels
+        f = src_um / base_um
+        origin_um = tuple((o / src_um * f + 0.5 * (f - 1)) * base_um for o in origin_um)
+    return TumourMap(out, model.map_pixel_size_um, origin_um)
+
+
+def _read_resampled(read, shape, scale, dims, y0, y1, x0, x1) -> np.ndarray:
+    """Model-pixel rows y0:y1, cols x0:x1 of the image resampled to the model's pixel size,
+    mirrored beyond the image's edges."""
+    if scale == 1.0:
+        return _read_mirrored(read, shape, y0, y1, x0, x1)
+    # source region covering the model-pixel window (plus one pixel for interpolation)
+    sy0 = int(np.floor(y0 / scale)) - 1
+    sy1 = int(np.ceil(y1 / scale)) + 1
+    sx0 = int(np.floor(x0 / scale)) - 1
+    sx1 = int(np.ceil(x1 / scale)) + 1
+    src = _read_mirrored(read, shape, sy0, sy1, sx0, sx1).astype(np.float32)
+    # model pixel k sits at source coordinate (k + 0.5) / scale - 0.5
+    ky = (np.arange(y0, y1) + 0.5) / scale - 0.5 - sy0
+    kx = (np.arange(x0, x1) + 0.5) / scale - 0.5 - sx0
+    if scale < 1:  # shrinking: average first (area) so that fine texture is not aliased
+        k = int(round(1 / scale))
+        if k > 1:
+            src = cv2.blur(src, (k, k))
+    mapy = np.repeat(ky[:, None], len(kx), axis=1).astype(np.float32)
+    mapx = np.repeat(kx[None, :], len(ky), axis=0).astype(np.float32)
+    dst = cv2.remap(src, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.clip(np.round(dst), 0, 255).astype(np.uint8)
+
+
+def _read_mirrored(read, shape, y0, y1, x0, x1) -> np.ndarray:
+    """Rows y0:y1 and cols x0:x1 of the image, mirrored (reflect-101) beyond its edges."""
+    m, n = shape
+    ry0, ry1 = max(0, y0), min(m, y1)
+    rx0, rx1 = max(0, x0), min(n, x1)
+    if ry1 <= ry0 or rx1 <= rx0:  # entirely outside: mirror the nearest strip
+        ry0, ry1 = min(max(0, y0), m - 1), min(max(1, y1), m)
+        rx0, rx1 = min(max(0, x0), n - 1), min(max(1, x1), n)
+    block = np.asarray(read(ry0, ry1, rx0, rx1))
+    pads = ((ry0 - y0, y1 - ry1), (rx0 - x0, x1 - rx1), (0, 0))
+    if any(p for pair in pads[:2] for p in pair):
+        mode = "reflect" if min(block.shape[:2]) > 1 else "edge"
+        block = np.pad(block, pads, mode=mode)
+        if block.shape[0] != y1 - y0 or block.shape[1] != x1 - x0:  # pad beyond one reflection
+            block = block[: y1 - y0, : x1 - x0]
+    return np.ascontiguousarray(block)

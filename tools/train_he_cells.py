@@ -1,0 +1,356 @@
+"""Train the nucleus-level H&E tumour-cell model shipped in pipeline/models/he_cell_model.json.
+
+A nucleus' tumour probability is the tissue-level tumour map around it
+(``pipeline/models/he_tumour_fcn.onnx``, trained by ``tools/train_he_detector.py``), discounted
+when the nucleus itself does not look like a carcinoma cell: a LightGBM "gate" on its size,
+chromatin, eosin and neighbourhood (:data:`pipeline.he_cells.GATE_FEATURES`). This script
+trains the gate and chooses the three thresholds (gate, candidate, seed). Nuclei and features come from the
+pipeline's own stage (:func:`pipeline.find_nuclei`), so training sees exactly what analysis sees.
+
+Training data (CC0 only, so the weights are unencumbered; see the model card):
+``camelyon-tiles-masks``, the ``mini_test-new`` subset (24 of its 30 lymph-node tiles with
+metastatic carcinoma, ~1 µm/px): nuclei inside the tumour mask eroded by 10 µm are tumour,
+nuclei outside it dilated by 15 µm are not; the band between is left out (the masks are
+coarse). Both classes come from the same tiles, so the gate cannot learn a difference of
+source instead of a difference of cell.
+
+Held out for choosing the thresholds: the other 6 tiles (nucleus AUC and F1: gate and
+candidate thresholds) and a fixed set of PCam train-split patches of both labels (the
+patch-level specificity that the seed threshold gives, through the same hysteresis as the
+analysis). Never used: the
+``mini_test`` subset (32 tiles, incl. the tile with no tumour) and the PCam test split,
+which ``bench/real_he.py`` scores.
+
+Needs lightgbm (a base dependency). Seeded; a few minutes on 2 cores.
+
+Usage: python tools/train_he_cells.py [--realdata DIR] [--out pipeline/models/he_cell_model.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "realdata"
+OUT = ROOT / "pipeline" / "models" / "he_cell_model.json"
+TILE_UM = 1.0      # camelyon-tiles-masks: ~1 µm/px (its README)
+PCAM_UM = 0.972    # PatchCamelyon
+ERODE_UM, DILATE_UM = 10.0, 15.0
+SEED = 20261129
+
+
+def nuclei_of(rgb, px):
+    from pipeline import AnalysisOptions, find_nuclei
+    from pipeline.he_cells import he_cell_features
+
+    found = find_nuclei(rgb, pixel_size_um=px, options=AnalysisOptions(stain="he"), workers=1)
+    nuclei = found.nuclei
+    if not len(nuclei):
+        return nuclei, pd.DataFrame()
+    return nuclei, he_cell_features(nuclei)
+
+
+def tile_rows(root: Path, names) -> pd.DataFrame:
+    import cv2
+    from PIL import Image
+
+    table = pd.read_csv(root / "camelyon-tiles-masks" / "tiles.csv")
+    parts = []
+    for _, row in table[table["image"].isin(names)].iterrows():
+        rgb = np.asarray(Image.open(root / "camelyon-tiles-masks" / row["image"]).convert("RGB"))
+        mask = np.asarray(Image.open(root / "camelyon-tiles-masks" / row["mask"]).convert("L")) > 127
+        nuclei, feats = nuclei_of(rgb, TILE_UM)
+        if not len(nuclei):
+            continue
+        k_in = int(round(ERODE_UM / TILE_UM)) * 2 + 1
+        k_out = int(round(DILATE_UM / TILE_UM)) * 2 + 1
+        inner = cv2.erode(mask.astype(np.uint8), np.ones((k_in, k_in), np.uint8)) > 0
+        outer = cv2.dilate(mask.astype(np.uint8), np.ones((k_out, k_out), np.uint8)) > 0
+        r = np.clip(np.round(nuclei["y_um"].to_numpy() / TILE_UM).astype(int), 0, mask.shape[0] - 1)
+        c = np.clip(np.round(nuclei["x_um"].to_numpy() / TILE_UM).astype(int), 0, mask.shape[1] - 1)
+        label = np.where(inner[r, c], 1, np.where(~outer[r, c], 0, -1))
+        feats = feats.assign(label=label, source="camelyon", group=row["image"])
+        parts.append(feats[label >= 0])
+    return pd.concat(parts, ignore_index=True)
+
+
+SYN_SEED0 = 310000  # disjoint from the benches' 90000-97999, the tests' and tools/synthetic_patches.py's
+SYN_CATEGORIES = ("itc", "micrometastasis", "negative", "micrometastasis", "itc", "negative")
+SYN_PATTERNS = ("cohesive", "single_file", "mixed")
+SYN_BENIGN = ("typical", "reactive", "simple")
+
+
+def synthetic_rows(n_nodes: int, *, seed0: int = SYN_SEED0, categories=SYN_CATEGORIES) -> pd.DataFrame:
+    """Nuclei of synthetic H&E nodes labelled by the generator's exact truth.
+
+    They teach the gate the generator's benign look-alikes (germinal-centre cells, sinus
+    histiocytes, plasma cells, endothelium) next to single and cohesive carcinoma cells;
+    both classes come from the same nodes. Nuclei farther than 4 µm from any true cell
+    are left out.
+    """
+    from scipy.spatial import cKDTree
+
+    from pipeline.synthetic import make_node_category
+
+    parts = []
+    for k in range(n_nodes):
+        cat = categories[k % len(categories)]
+        px = (0.5, 1.0)[k % 2]
+        node = make_node_category(cat, stain="he", pattern="none" if cat == "negative" else SYN_PATTERNS[k % 3],
+                                  pixel_size_um=px, seed=seed0 + k, benign=SYN_BENIGN[(k // 2) % 3],
+                                  size_um=(900.0, 900.0))
+        nuclei, feats = nuclei_of(node.rgb, px)
+        if not len(nuclei):
+            continue
+        truth = node.cells
+        d, i = cKDTree(truth[["y_um", "x_um"]].to_numpy()).query(nuclei[["y_um", "x_um"]].to_numpy())
+        keep = d <= 4.0
+        label = truth["is_tumor"].to_numpy()[i].astype(int)
+        feats = feats.assign(label=label, source="synthetic", group=f"synthetic-{k}")
+        parts.append(feats[keep])
+    return pd.concat(parts, ignore_index=True)
+
+
+def pcam_patches(root: Path, labels: pd.DataFrame):
+    from PIL import Image
+
+    with zipfile.ZipFile(root / "pcam-patches" / "patches.zip") as zf:
+        names = {Path(n).name: n for n in zf.namelist()}
+        for _, row in labels.iterrows():
+            with zf.open(names[row["file"]]) as fh:
+                yield row, np.asarray(Image.open(io.BytesIO(fh.read())).convert("RGB"))
+
+
+def pcam_rows(root: Path, labels: pd.DataFrame, *, centre_px=None) -> pd.DataFrame:
+    """Per-nucleus features of PCam patches; with ``centre_px``, only nuclei in the central square."""
+    parts = []
+    for row, rgb in pcam_patches(root, labels):
+        nuclei, feats = nuclei_of(rgb, PCAM_UM)
+        if not len(nuclei):
+            parts.append(pd.DataFrame({"group": [row["file"]], "patch_label": [int(row["label"])]}))
+            continue
+        if centre_px is not None:
+            lo, hi = (96 - centre_px) / 2, (96 + centre_px) / 2
+            y, x = nuclei["y_um"].to_numpy() / PCAM_UM, nuclei["x_um"].to_numpy() / PCAM_UM
+            keep = (y >= lo) & (y < hi) & (x >= lo) & (x < hi)
+            feats = feats[keep]
+            nuclei = nuclei[keep]
+        feats = feats.assign(label=0, source="pcam", group=row["file"], patch_label=int(row["label"]),
+                             y_um=nuclei["y_um"].to_numpy(), x_um=nuclei["x_um"].to_numpy(),
+                             radius_um=nuclei["radius_um"].to_numpy())
+        parts.append(feats)
+    return pd.concat(parts, ignore_index=True)
+
+
+def auc(y, s) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s)) if len(set(y)) == 2 else float("nan")
+
+
+def model_card(meta: dict, model) -> str:
+    v = meta["validation"]
+    td = meta["training_data"]["camelyon-tiles-masks (mini_test-new)"]
+    td_syn = meta["training_data"]["synthetic"]
+    imp = ", ".join(f"{k} {x:.2f}" for k, x in sorted(meta["gate_feature_importance_gain"].items(),
+                                                      key=lambda kv: -kv[1]))
+    return f"""# Model card: `he_cell_model.json` (NodeScope H&E tumour-cell decision)
+
+Written by `tools/train_he_cells.py` (seed {meta['seed']}); do not edit by hand.
+
+## What it does
+Decides, nucleus by nucleus, which nuclei of an H&E lymph-node image are carcinoma cells.
+A nucleus' tumour probability is the tissue-level tumour probability around it (the
+`he_tumour_fcn.onnx` map, see `MODEL_CARD_he_tumour_fcn.md`) discounted when the nucleus does not
+look like a carcinoma cell: `p = tumour_context * min(1, g / {model.gate_threshold:g})`, where `g` is a
+LightGBM model of the nucleus' size, shape, chromatin, eosin and neighbourhood
+(`pipeline.he_cells.GATE_FEATURES`). Nuclei with `p >= {model.threshold:g}` are candidates; a deposit
+of candidates counts when one of its cells reaches `p >= {model.seed_threshold:.3f}` (hysteresis).
+Both thresholds are options (`tumour_threshold`, `seed_probability`; CLI `--tumour-threshold`,
+`--seed-probability`).
+
+## Input
+Nuclei found by `pipeline.find_nuclei` on an H&E image at 0.25-1.0 µm/px (features are in µm
+and relative to the image's own nuclei; no lymphocyte population is needed).
+
+## Training data and licences
+- Gate: {td['nuclei']} nuclei ({td['tumour_nuclei']} tumour) of {len(td['tiles'])} `camelyon-tiles-masks`
+  tiles (subset `mini_test-new`, ~1 µm/px): inside the coarse tumour mask eroded by 10 µm =
+  tumour, outside it dilated by 15 µm = not. CAMELYON data are CC0 (tiles via an Apache-2.0
+  repository), so the weights are unencumbered.
+- Gate, also: {td_syn['nuclei']} nuclei ({td_syn['tumour_nuclei']} tumour) of {td_syn['nodes']} synthetic H&E nodes
+  (`pipeline.synthetic`, seeds {td_syn['seeds']}, exact truth; benign look-alikes included).
+- Thresholds: 6 further `mini_test-new` tiles and 6 held-out synthetic nodes (gate and candidate) and {v['pcam_patches_per_class']} + {v['pcam_patches_per_class']}
+  PatchCamelyon train-split patches (seed threshold; CC0).
+- Never used: the 32 `mini_test` tiles and the PatchCamelyon test split (`bench/real_he.py`
+  scores them), CRC and PanNuke (research-only / CC BY-NC-SA: evaluation only).
+
+## Validation figures (from training; the benchmark figures are in the README and `bench/real_he.py`)
+- Nucleus AUC on the 6 validation tiles: {v['tile_nucleus_auc']:.3f}; F1 at the candidate threshold {v['tile_nucleus_f1']:.3f}.
+- Nucleus AUC on 6 held-out synthetic nodes (exact truth, seeds {v['synthetic_seeds']}): {v['synthetic_nucleus_auc']:.3f}; F1 {v['synthetic_nucleus_f1']:.3f}.
+- PCam validation patches: patch AUC {v['pcam_patch_auc']:.3f} (the map alone: {v['pcam_patch_auc_map_alone']:.3f});
+  at the seed threshold specificity {v['patch_specificity']:.3f}, sensitivity {v['patch_sensitivity']:.3f}.
+- Gate feature importance (gain): {imp}.
+
+## Limits
+- Trained on breast-cancer lymph-node metastases of two Dutch centres (CAMELYON16); other
+  tissues, stains and scanners may need fine-tuning (`nodescope train`).
+- The tile masks are coarse: the gate learned "inside a nest" more than "this cell".
+- Isolated single tumour cells in H&E are hard for any H&E method; cytokeratin IHC is the
+  reference for ITCs.
+
+## Retrain
+`python tools/train_he_cells.py` (needs `../shared/realdata`; about {meta['training_minutes_cpu']:.0f} min on 2 cores).
+Versions: {json.dumps(meta['versions'])}.
+"""
+
+
+def _f1(y, pred) -> float:
+    tp = float((pred & (y == 1)).sum())
+    return 2 * tp / max(1.0, pred.sum() + (y == 1).sum())
+
+
+def main() -> None:
+    import lightgbm as lgb
+
+    from pipeline.he_cells import GATE_FEATURES, HE_CELL_FEATURES, MODEL_FORMAT, HeCellModel
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--realdata", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--val-patches", type=int, default=600, help="PCam train-split patches per class for validation")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--card", type=Path, default=OUT.parent / "MODEL_CARD_he_cell_model.md")
+    ap.add_argument("--synthetic-nodes", type=int, default=12,
+                    help="synthetic H&E nodes (seeds 310000+) whose nuclei join the gate's training set")
+    ap.add_argument("--target-specificity", type=float, default=0.90,
+                    help="patch-level specificity on the validation patches that sets the seed threshold")
+    args = ap.parse_args()
+    root = args.realdata
+    rng = np.random.default_rng(SEED)
+    t0 = time.perf_counter()
+
+    tiles = pd.read_csv(root / "camelyon-tiles-masks" / "tiles.csv")
+    new = sorted(tiles[tiles["subset"] == "mini_test-new"]["image"])
+    val_tiles = sorted(rng.choice(new, 6, replace=False).tolist())
+    train_tiles = [t for t in new if t not in val_tiles]
+    pcam = pd.read_csv(root / "pcam-patches" / "labels.csv")
+    train_split = pcam[pcam["split"] == "train"].sample(frac=1.0, random_state=SEED)
+    val_pos = train_split[train_split["label"] == 1].iloc[: args.val_patches]
+    val_neg = train_split[train_split["label"] == 0].iloc[: args.val_patches]
+
+    tr = tile_rows(root, train_tiles)
+    n_real = len(tr)
+    syn_val = synthetic_rows(6, seed0=SYN_SEED0 + 1000, categories=("itc", "micrometastasis"))
+    if args.synthetic_nodes:
+        syn = synthetic_rows(args.synthetic_nodes)
+        print(f"synthetic nodes: {args.synthetic_nodes} ({len(syn)} nuclei, {int(syn['label'].sum())} tumour)")
+        tr = pd.concat([tr, syn], ignore_index=True)
+    va = tile_rows(root, val_tiles)
+    print(f"camelyon tiles (mini_test-new): {len(train_tiles)} train ({len(tr)} nuclei, {int(tr['label'].sum())} "
+          f"tumour), {len(val_tiles)} validation ({len(va)} nuclei); {(time.perf_counter() - t0) / 60:.1f} min")
+    patches = pcam_rows(root, pd.concat([val_pos, val_neg]))
+    have = patches.dropna(subset=["tumour_context"]).reset_index(drop=True)
+    truth = patches.groupby("group")["patch_label"].first()
+    print(f"PCam validation patches: {len(val_pos)} tumour, {len(val_neg)} normal; "
+          f"{(time.perf_counter() - t0) / 60:.1f} min")
+
+    params = dict(objective="binary", learning_rate=0.05, num_leaves=15, min_data_in_leaf=100,
+                  feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=1, lambda_l2=1.0,
+                  seed=SEED, deterministic=True, force_row_wise=True, num_threads=2, verbose=-1)
+    gate = lgb.train(params, lgb.Dataset(tr[list(GATE_FEATURES)].to_numpy(np.float64), tr["label"].to_numpy(),
+                                         feature_name=list(GATE_FEATURES)), num_boost_round=300)
+
+    def model(gate_thr, thr=0.5, seed_thr=0.9):
+        return HeCellModel(gate=gate, gate_threshold=gate_thr, threshold=thr, seed_threshold=seed_thr)
+
+    def patch_auc(m):
+        s = pd.Series(m.probability(have[list(HE_CELL_FEATURES)]), index=have.index)
+        return auc(truth, s.groupby(have["group"]).max().reindex(truth.index, fill_value=0.0))
+
+    # the gate threshold: the best nucleus AUC on the validation tiles that keeps the
+    # patch-level AUC of the map alone (the gate must not cost detection)
+    base_auc = auc(truth, have.groupby("group")["tumour_context"].max().reindex(truth.index, fill_value=0.0))
+    choices = []
+    for gt in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5):
+        m = model(gt)
+        choices.append((gt, auc(va["label"], m.probability(va[list(HE_CELL_FEATURES)])), patch_auc(m)))
+    ok = [c for c in choices if c[2] >= base_auc - 0.003] or choices
+    gate_thr, tile_auc, p_auc = max(ok, key=lambda c: c[1])
+    print("gate thresholds (gate, validation-tile nucleus AUC, PCam validation patch AUC):",
+          ", ".join(f"{g:.2f}: {a:.3f} / {b:.3f}" for g, a, b in choices), f"(map alone: patch AUC {base_auc:.3f})")
+    # the candidate threshold: best mean nucleus F1 of the validation tiles (coarse masks: "in
+    # a nest") and of held-out synthetic nodes (exact truth: "this cell", lymphocytes and
+    # look-alikes next to tumour included)
+    pv = model(gate_thr).probability(va[list(HE_CELL_FEATURES)])
+    yv = va["label"].to_numpy()
+    ps = model(gate_thr).probability(syn_val[list(HE_CELL_FEATURES)])
+    ys = syn_val["label"].to_numpy()
+    thr = max(np.round(np.arange(0.3, 0.96, 0.05), 2), key=lambda t: _f1(yv, pv >= t) + _f1(ys, ps >= t))
+    print("candidate thresholds (F1 tiles / synthetic):", ", ".join(
+        f"{t:.2f}: {_f1(yv, pv >= t):.3f} / {_f1(ys, ps >= t):.3f}" for t in np.round(np.arange(0.3, 0.96, 0.1), 2)))
+    # the seed threshold: patch-level specificity on the validation patches. With the
+    # analysis' hysteresis (a deposit of candidates counts when one cell reaches the seed)
+    # a patch holds a deposit exactly when its most probable nucleus reaches the seed.
+    ph = pd.Series(model(gate_thr).probability(have[list(HE_CELL_FEATURES)]), index=have.index)
+    score = ph.groupby(have["group"]).max().reindex(truth.index, fill_value=0.0)
+    neg = np.sort(score[truth == 0].to_numpy())
+    seed_thr = float(max(thr, neg[min(len(neg) - 1, int(np.ceil(args.target_specificity * len(neg))) - 1)] + 1e-4))
+    spec = float((score[truth == 0] < seed_thr).mean())
+    sens = float((score[truth == 1] >= seed_thr).mean())
+    print(f"operating point: candidate {thr:.2f}, seed {seed_thr:.3f}, gate {gate_thr:.2f}: validation patches "
+          f"specificity {spec:.3f}, sensitivity {sens:.3f}; validation-tile nucleus AUC {tile_auc:.3f}, "
+          f"F1 {_f1(yv, pv >= thr):.3f}")
+
+    gain = gate.feature_importance("gain")
+    meta = {
+        "name": "he_cell_model",
+        "trained_by": "tools/train_he_cells.py",
+        "seed": SEED,
+        "heatmap_model": "he_tumour_fcn.onnx",
+        "training_data": {
+            "camelyon-tiles-masks (mini_test-new)": {"tiles": train_tiles, "nuclei": int(n_real),
+                                                      "tumour_nuclei": int(tr["label"].iloc[:n_real].sum()),
+                                                      "pixel_size_um": TILE_UM},
+            "synthetic": {"nodes": args.synthetic_nodes, "seeds": f"{SYN_SEED0}+",
+                          "nuclei": int(len(tr) - n_real), "tumour_nuclei": int(tr["label"].iloc[n_real:].sum())},
+            "licences": "CC0 (CAMELYON16; the tiles via an Apache-2.0 repository, PatchCamelyon for the "
+                        "validation patches): the weights are unencumbered",
+        },
+        "validation": {"tiles": val_tiles, "tile_nucleus_auc": round(tile_auc, 4),
+                       "tile_nucleus_f1": round(_f1(yv, pv >= thr), 4),
+                       "synthetic_nodes": 6, "synthetic_seeds": f"{SYN_SEED0 + 1000}+",
+                       "synthetic_nucleus_auc": round(auc(ys, ps), 4), "synthetic_nucleus_f1": round(_f1(ys, ps >= thr), 4),
+                       "pcam_patches_per_class": args.val_patches, "pcam_patch_auc": round(p_auc, 4),
+                       "pcam_patch_auc_map_alone": round(base_auc, 4),
+                       "patch_specificity": round(spec, 4), "patch_sensitivity": round(sens, 4),
+                       "gate_choices": [[g, round(a, 4), round(b, 4)] for g, a, b in choices]},
+        "input_pixel_size_um": [0.25, 1.0],
+        "lightgbm_params": {k: v for k, v in params.items() if k != "num_threads"},
+        "num_boost_round": 300,
+        "gate_feature_importance_gain": {f: round(float(g) / float(gain.sum()), 4)
+                                         for f, g in zip(GATE_FEATURES, gain)},
+        "versions": {"python": platform.python_version(), "lightgbm": lgb.__version__,
+                     "numpy": np.__version__, "pandas": pd.__version__},
+        "training_minutes_cpu": round((time.perf_counter() - t0) / 60, 1),
+    }
+    final = HeCellModel(gate=gate, gate_threshold=float(gate_thr), threshold=float(thr),
+                        seed_threshold=float(seed_thr), meta=meta)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    final.save(args.out)
+    assert json.loads(args.out.read_text())["format"] == MODEL_FORMAT
+    args.card.write_text(model_card(meta, final), encoding="utf-8")
+    print("gate feature importance (gain):", json.dumps(meta["gate_feature_importance_gain"]))
+    print(f"written {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in {meta['training_minutes_cpu']} min")
+
+
+if __name__ == "__main__":
+    main()
