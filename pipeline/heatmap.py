@@ -84,6 +84,7 @@ def _session(path: str, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.enable_cpu_mem_arena = False  # the arena keeps the largest chunk's buffers for the process' life
     return ort.InferenceSession(path, sess_options=opts, providers=ort.get_available_providers())
 
 
