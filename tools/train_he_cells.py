@@ -173,7 +173,9 @@ A nucleus' tumour probability is the tissue-level tumour probability around it (
 `he_tumour_fcn.onnx` map, see `MODEL_CARD_he_tumour_fcn.md`) discounted when the nucleus does not
 look like a carcinoma cell: `p = tumour_context * min(1, g / {model.gate_threshold:g})`, where `g` is a
 LightGBM model of the nucleus' size, shape, chromatin, eosin and neighbourhood
-(`pipeline.he_cells.GATE_FEATURES`). Nuclei with `p >= {model.threshold:g}` are candidates; a deposit
+(`pipeline.he_cells.GATE_FEATURES`; stored as LightGBM text and as its ONNX conversion by
+onnxmltools, which analyses run through ONNX Runtime, so LightGBM is imported only to fine-tune).
+Nuclei with `p >= {model.threshold:g}` are candidates; a deposit
 of candidates counts when one of its cells reaches `p >= {model.seed_threshold:.3f}` (hysteresis).
 Both thresholds are options (`tumour_threshold`, `seed_probability`; CLI `--tumour-threshold`,
 `--seed-probability`).
@@ -222,7 +224,7 @@ def _f1(y, pred) -> float:
 def main() -> None:
     import lightgbm as lgb
 
-    from pipeline.he_cells import GATE_FEATURES, HE_CELL_FEATURES, MODEL_FORMAT, HeCellModel
+    from pipeline.he_cells import GATE_FEATURES, HE_CELL_FEATURES, MODEL_FORMAT, HeCellModel, gate_to_onnx
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realdata", type=Path, default=DEFAULT_DATA)
@@ -342,7 +344,7 @@ def main() -> None:
                      "numpy": np.__version__, "pandas": pd.__version__},
         "training_minutes_cpu": round((time.perf_counter() - t0) / 60, 1),
     }
-    final = HeCellModel(gate=gate, gate_threshold=float(gate_thr), threshold=float(thr),
+    final = HeCellModel(gate=gate_to_onnx(gate), gate_threshold=float(gate_thr), threshold=float(thr),
                         seed_threshold=float(seed_thr), meta=meta)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     final.save(args.out)
