@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .detection import find_nuclei
 from .options import AnalysisOptions
+from .quality import assess_quality
 from .results import NodeResult
 from .stages import find_tumour_cells, measure_node
 
@@ -42,12 +43,18 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
     if found.stats is not None:
         parameters.update(found.stats.recorded())
     parameters.update(tumour.parameters)
+    quality = assess_quality(pixel_size_um=found.pixel_size_um, shape=found.shape,
+                             tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
+                             measures=found.stats.quality if found.stats is not None else {},
+                             tumour_found=len(tumour.cells) > 0, flags=found.flags,
+                             tumour_ids=tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else None)
     return measure_node(
         tumour.cells, pixel_size_um=found.pixel_size_um, stain=found.stain, options=options,
         image=image_name, shape=found.shape, nucleus_count=int(len(found.nuclei)),
         tissue_area_mm2=found.tissue_area_mm2, stain_reason=found.stain_reason,
         stain_vectors_source=found.stats.vectors_source if found.stats is not None else "",
-        flags=found.flags, parameters=parameters, overview=found.overview,
+        flags=list(quality.flags), quality=quality.measures,
+        not_assessable_reason=quality.not_assessable_reason, parameters=parameters, overview=found.overview,
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
         pixel_size_source=pixel_size_source,
     )

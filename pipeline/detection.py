@@ -32,7 +32,14 @@ from .sampling import (
     tile_grid,
     tissue_samples,
 )
-from .stains import detect_stain, estimate_background, estimate_stain_vectors, separate_stains
+from .quality import image_quality
+from .stains import (
+    detect_stain,
+    estimate_background,
+    estimate_stain_vectors,
+    separate_stains,
+    stain_colour_fractions,
+)
 from .tissue import tissue_mask
 
 __all__ = ["ImageStats", "FoundNuclei", "image_stats", "find_nuclei", "empty_nuclei"]
@@ -61,6 +68,8 @@ class ImageStats:
         How the vectors were found.
     threshold : float
         Haematoxylin level (OD) of nuclei.
+    quality : dict
+        Image-level quality measures (:func:`pipeline.quality.image_quality`).
     """
 
     background: np.ndarray
@@ -69,6 +78,7 @@ class ImageStats:
     vectors: np.ndarray
     vectors_source: str
     threshold: float
+    quality: dict = field(default_factory=dict)
 
     def recorded(self) -> dict:
         """The statistics as recorded in ``summary.json["parameters"]``."""
@@ -97,16 +107,23 @@ def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=
     """
     px = check_pixel_size(pixel_size_um)
     background = estimate_background(sample, tissue=sample_tissue)
+    # the stain from the whole tissue at low resolution (a few brown cells may fall
+    # outside the samples) pooled with the full-resolution samples (a small image's
+    # overview holds too few pixels to judge alone)
+    look = sample[sample_tissue]
+    if overview is not None:
+        look = np.concatenate([overview[0][overview[1]], look])
+    colour = stain_colour_fractions(look[None], background=background)
     if stain == "auto":
-        look, look_tissue = overview if overview is not None else (sample, sample_tissue)
-        chosen, reason = detect_stain(look, mask=look_tissue, background=background)
+        chosen, reason = detect_stain(look[None], background=background)
     else:
         chosen, reason = stain, "given"
     vectors, source = estimate_stain_vectors(sample, stain=chosen, mask=sample_tissue, background=background)
     h = separate_stains(sample, vectors, background=background)[..., 0]
     threshold = nuclear_threshold(cv2.GaussianBlur(h, (0, 0), max(0.3, 0.5 / px)), mask=sample_tissue)
+    quality = image_quality(sample, h, sample_tissue, pixel_size_um=px, colour=colour)
     return ImageStats(background=background, stain=chosen, stain_reason=reason, vectors=vectors,
-                      vectors_source=source, threshold=float(threshold))
+                      vectors_source=source, threshold=float(threshold), quality=quality)
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,9 +30,10 @@ SUMMARY_FIELDS = {
     "stain": "'he' or 'ihc'",
     "stain_reason": "why that stain (measured evidence), or 'given'",
     "rule": "deposit-linking rule",
-    "category": "'negative', 'itc', 'micrometastasis' or 'macrometastasis'",
-    "category_reason": "the criterion that decided the category",
-    "pn_category": "the pN category this node alone implies",
+    "category": "'negative', 'itc', 'micrometastasis', 'macrometastasis' or 'not_assessable' "
+                "(the image cannot support a stage; never counted as negative)",
+    "category_reason": "the criterion that decided the category, or why the image is not assessable",
+    "pn_category": "the pN category this node alone implies ('pNX' when not assessable)",
     "largest_deposit_um": "longest diameter (maximum Feret) of the largest deposit, µm",
     "largest_deposit_cells": "tumour cells of that deposit",
     "deposit_count": "number of deposits",
@@ -40,7 +41,9 @@ SUMMARY_FIELDS = {
     "nucleus_count": "nuclei segmented in the tissue",
     "tissue_area_mm2": "tissue area, mm²",
     "image_shape": "[rows, cols] of the analysed image, pixels",
-    "flags": "quality flags, e.g. 'no_tissue'",
+    "flags": "quality flags (pipeline.quality.QUALITY_FLAGS, docs/quality.md), e.g. 'blurry'",
+    "quality": "the quality measures behind the flags (focus ratio, tissue fraction, nuclear "
+               "density, implied pixel size, ...; docs/quality.md)",
     "version": "NodeScope version",
     "parameters": "the analysis options that shaped the result and the image's measured "
                   "statistics (stain vectors, background, nuclear threshold, ...)",
@@ -72,7 +75,9 @@ class NodeResult:
         µm per pixel of the analysed image.
     stain : {"he", "ihc"}
     category : str
-        ``"negative"``, ``"itc"``, ``"micrometastasis"`` or ``"macrometastasis"``.
+        ``"negative"``, ``"itc"``, ``"micrometastasis"``, ``"macrometastasis"``, or
+        ``"not_assessable"`` when the image cannot support a stage (the reason in
+        ``category_reason``; never counted as negative).
     category_reason : str
     pn_category : str
         pN category this node alone implies (pN0, pN0(i+), pN1mi, pN1).
@@ -87,7 +92,11 @@ class NodeResult:
     stain_reason, stain_vectors_source : str
     tissue_area_mm2 : float
     flags : list of str
-        E.g. ``"no_tissue"``.
+        Quality flags (:data:`pipeline.quality.QUALITY_FLAGS`), e.g. ``"blurry"``.
+    quality : dict
+        The quality measures behind the flags (:func:`pipeline.quality.assess_quality`).
+    not_assessable_reason : str or None
+        Why the image cannot support a stage (then ``category`` is ``"not_assessable"``).
     parameters : dict
         The options that shaped the result and the image's measured statistics.
     growth_pattern : str
@@ -134,6 +143,8 @@ class NodeResult:
     stain_vectors_source: str = ""
     tissue_area_mm2: float = 0.0
     flags: list = field(default_factory=list)
+    quality: dict = field(default_factory=dict)
+    not_assessable_reason: str | None = None
     parameters: dict = field(default_factory=dict)
     growth_pattern: str = "none"
     discohesion_index: float = float("nan")
@@ -212,6 +223,7 @@ class NodeResult:
             "tissue_area_mm2": float(self.tissue_area_mm2),
             "image_shape": [int(v) for v in self.shape],
             "flags": list(self.flags),
+            "quality": dict(self.quality),
             "version": self.version,
             "parameters": dict(self.parameters),
             "growth_pattern": self.growth_pattern,

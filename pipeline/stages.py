@@ -30,7 +30,7 @@ __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
                   "stain_vectors_source", "flags", "parameters", "overview",
                   "overview_pixel_size_um", "tumour_map", "pixel_size_source", "input_sha256",
-                  "run_parameters", "review")
+                  "run_parameters", "review", "quality", "not_assessable_reason")
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,6 +190,9 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
     category, reason = node_category(largest, len(cells), itc_max_um=options.itc_max_um,
                                      micro_max_um=options.micro_max_um,
                                      itc_max_cells=options.itc_max_cells)
+    if context.get("not_assessable_reason"):
+        # the image cannot support a stage: whatever was found, no category is claimed
+        category, reason = "not_assessable", str(context["not_assessable_reason"])
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     context["flags"] = list(context.get("flags") or [])
     return NodeResult(

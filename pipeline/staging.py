@@ -169,11 +169,18 @@ def node_category(
 def node_pn_category(category: str) -> str:
     """The pN category one node alone implies: pN0, pN0(i+), pN1mi or pN1.
 
+    A node whose image cannot support a stage (``"not_assessable"``) implies
+    ``"pNX"`` (AJCC: regional lymph nodes cannot be assessed); it is never pN0.
+
     Examples
     --------
     >>> node_pn_category("itc")
     'pN0(i+)'
+    >>> node_pn_category("not_assessable")
+    'pNX'
     """
+    if category == "not_assessable":
+        return "pNX"
     try:
         return _NODE_PN[category]
     except (KeyError, TypeError):

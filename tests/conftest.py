@@ -12,3 +12,9 @@ def realdata_dir():
     if not path.is_dir():
         pytest.skip(f"real data folder not found: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_dir():
+    """The bundled sample images (``sample_data/``)."""
+    return Path(__file__).resolve().parents[1] / "sample_data"

@@ -177,7 +177,7 @@ CASES = {
         "reader gives None"),
     "one_pixel": (
         "one.tif", lambda p: write_calibrated_tiff(p, np.full((1, 1, 3), 200, np.uint8), pixel_size_um=0.5),
-        ("negative", ["no_tissue"]),
+        ("not_assessable", ["no_tissue"]),
         "layer"),
     "huge_header_tiff": (
         "huge.tif", _huge_tiff,
@@ -192,15 +192,15 @@ CASES = {
         "reader gives None"),
     "all_glass": (
         "glass.tif", lambda p: write_calibrated_tiff(p, np.full((300, 300, 3), 242, np.uint8), pixel_size_um=1.0),
-        ("negative", ["no_tissue"]),
+        ("not_assessable", ["no_tissue"]),
         "layer"),
     "all_black": (
         "black.tif", lambda p: write_calibrated_tiff(p, np.zeros((300, 300, 3), np.uint8), pixel_size_um=1.0),
-        ("negative", ["no_tissue"]),
+        ("not_assessable", ["no_tissue"]),
         "layer"),
     "pen_marks_only": (
         "pen.tif", _pen_only,
-        ("negative", None),  # no tumour; but a halo around the strokes is taken as tissue (see below)
+        ("not_assessable", None),  # no tumour; a halo around the strokes is taken as tissue (see below)
         "layer"),
     "no_pixel_size": (
         "nocal.tif", lambda p: tifffile.imwrite(p, RGB, photometric="rgb"),
@@ -280,12 +280,12 @@ def test_converted_values(files):
     assert read_image(files["png_named_svs"])[1] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("case", [k for k in VALID if CASES[k][2][0] == "negative"])
-def test_empty_slides_are_valid_negative_no_tissue(files, case):
+@pytest.mark.parametrize("case", [k for k in VALID if CASES[k][2][0] == "not_assessable"])
+def test_empty_slides_are_valid_not_assessable_no_tissue(files, case):
     rgb, px, _ = read_image(files[case])
     result = analyze(rgb, pixel_size_um=px, stain="auto")
     flags = CASES[case][2][1]
-    assert result.category == "negative"
+    assert result.category == "not_assessable"
     if flags is not None:
         assert result.flags == flags
     assert len(result.cells) == 0 and len(result.deposits) == 0
@@ -300,10 +300,10 @@ def test_pen_marks_only_are_not_tissue(width):
     assert result.flags == ["no_tissue"]
 
 
-def test_a_one_pixel_array_is_negative_no_tissue():
+def test_a_one_pixel_array_is_not_assessable_no_tissue():
     for stain in ("auto", "he", "ihc"):
         result = analyze(np.full((1, 1, 3), 128, np.uint8), pixel_size_um=0.5, stain=stain)
-        assert (result.category, result.flags) == ("negative", ["no_tissue"])
+        assert (result.category, result.flags) == ("not_assessable", ["no_tissue"])
 
 
 def test_huge_header_is_refused_before_allocating(files):
@@ -398,8 +398,8 @@ def test_one_batch_with_every_bad_file_and_good_ones(files, tmp_path):
     assert set(rows.index) == {CASES[k][0] for k in VALID} | {"node_a.tif", "node_b.tif"}
     for case in VALID:
         name = CASES[case][0]
-        if CASES[case][2][0] == "negative":
-            assert rows.loc[name, "category"] == "negative" and rows.loc[name, "tumor_cell_count"] == 0
+        if CASES[case][2][0] == "not_assessable":
+            assert rows.loc[name, "category"] == "not_assessable" and rows.loc[name, "tumor_cell_count"] == 0
             if CASES[case][2][1] is not None:
                 assert rows.loc[name, "flags"] == "no_tissue", name
     assert rows.loc["node_a.tif", "category"] == "itc" and rows.loc["node_b.tif", "category"] == "negative"

@@ -42,7 +42,7 @@ def test_negative_and_no_tissue():
     assert r.category == "negative" and r.tumor_cell_count == 0 and r.largest_deposit_um == 0.0
     glass = np.full((100, 100, 3), 250, np.uint8)
     r = analyze(glass, pixel_size_um=0.5)
-    assert r.flags == ["no_tissue"] and r.category == "negative"
+    assert r.flags == ["no_tissue"] and r.category == "not_assessable" and r.pn_category == "pNX"
     assert r.summary()["deposit_count"] == 0
 
 

@@ -55,7 +55,7 @@ def test_slide_errors(tmp_path):
         Slide(grey)
     with Slide(tmp_path / "ok.tif") as s:  # glass only
         r = analyze_slide(s)
-    assert r.category == "negative" and r.flags == ["no_tissue"]
+    assert r.category == "not_assessable" and r.flags == ["no_tissue"]
 
 
 def test_cli_switches_to_whole_slide_mode_above_the_threshold(pyramid, tmp_path):

@@ -1,0 +1,309 @@
+"""Can this image support a stage? Quality measures, flags and "not assessable" reasons.
+
+A pathologist forgives "I cannot tell"; a confident wrong stage is what hurts. Two
+kinds of finding come out of :func:`assess_quality`:
+
+- **not assessable** (:class:`ImageQuality.not_assessable_reason`): the image cannot
+  support a stage, whatever was found in it. The node's category becomes
+  ``"not_assessable"`` (pN category ``"pNX"``) and it is never counted as negative.
+- **flags**: something a reader should know, but the analysis stands.
+
+Every threshold is in :data:`QUALITY_THRESHOLDS`, with its reason in
+``docs/quality.md``. The image-level measures (:func:`image_quality`) come from the
+same full-resolution samples as the stain vectors, so an image held in memory and a
+slide read tile by tile are judged alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "ImageQuality", "image_quality", "nucleus_scale_px",
+           "assess_quality", "NOT_ASSESSABLE"]
+
+#: The category of a node whose image cannot support a stage (and its pN category).
+NOT_ASSESSABLE = "not_assessable"
+
+#: Thresholds of the checks (see docs/quality.md for the reasons).
+QUALITY_THRESHOLDS = {
+    # nuclei are 5-8 µm (lymphocytes) to ~15 µm (carcinoma): coarser than 2 µm/px a
+    # lymphocyte spans < 4 pixels and cannot be segmented or counted
+    "max_pixel_size_um": 2.0,
+    # fraction of stained pixels that are grey/black (no haematoxylin, eosin or DAB colour)
+    "max_colourless_fraction": 0.6,
+    # focus: gradient left after a 1 µm Gaussian blur / gradient before (1 = no detail finer
+    # than 1 µm). Sharp real scans 0.20-0.58; blurred by 2 µm 0.83-0.92, by 4 µm 0.89-0.96
+    "blurry_focus_ratio": 0.80,
+    "out_of_focus_ratio": 0.90,
+    # pen/marker ink: fraction of stained pixels that are green/blue-green ink or black
+    "pen_fraction": 0.005,
+    # tissue on the image (a flag only: a small biopsy is still a node)
+    "low_tissue_fraction": 0.05,
+    # nuclei per mm² of tissue: lymph nodes measure 4,000-10,000 here
+    "low_nuclear_density_per_mm2": 1000.0,
+    # with no tumour found, less tissue than this cannot call a node negative (mm²)
+    "min_negative_tissue_mm2": 0.05,
+    # nuclei needed to judge the lymphocyte population and the pixel size
+    "min_nuclei": 50,
+    # a lymph node's nuclei are mostly lymphocytes, 4.5-8 µm; fewer than this fraction
+    # in that range: no lymphocyte population (a primary tumour, a carcinoma-only field)
+    "min_lymphocyte_fraction": 0.25,
+    # pixel size implied by the nuclear scale (typical nucleus 6.5 µm across) vs the
+    # given one: real scans here lie within 1/2-3x (the scale is a rough estimate:
+    # chromatin texture at 40x, large carcinoma nuclei); 3x flags, 5x is not assessable
+    "pixel_size_factor": 3.0,
+    "pixel_size_factor_not_assessable": 5.0,
+}
+
+#: Every flag :func:`assess_quality` can raise, with its meaning.
+QUALITY_FLAGS = {
+    "no_tissue": "no tissue found (not assessable)",
+    "coarse_pixels": "pixel size above max_pixel_size_um: nuclei not resolvable (not assessable)",
+    "stain_unknown": "most stained pixels are grey or black, not H&E or DAB (not assessable)",
+    "out_of_focus": "no detail finer than ~3 µm (not assessable)",
+    "blurry": "little detail finer than 1 µm: nuclei may be missed or merged",
+    "pen_marks": "marker ink on the tissue",
+    "low_tissue_fraction": "tissue covers less than 5 % of the image",
+    "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
+    "too_little_tissue": "no tumour found in too little tissue to call the node negative (not assessable)",
+    "not_lymph_node": "no lymphocyte population: a primary tumour or a carcinoma-only field? (analysed)",
+    "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
+                          "away (5x: not assessable), or they are too few and too large",
+}
+
+
+@dataclass(frozen=True)
+class ImageQuality:
+    """The quality of one image: measures, flags and why it cannot be staged, if so.
+
+    Attributes
+    ----------
+    flags : tuple of str
+        Keys of :data:`QUALITY_FLAGS`.
+    measures : dict
+        Every measured quantity (recorded in ``summary.json["parameters"]["quality"]``).
+    not_assessable_reason : str or None
+        Why the image cannot support a stage (None when it can).
+    """
+
+    flags: tuple = ()
+    measures: dict = field(default_factory=dict)
+    not_assessable_reason: str | None = None
+
+
+def nucleus_scale_px(hematoxylin, *, max_side=512) -> float:
+    """Characteristic nuclear diameter in pixels, from scale-space blob responses.
+
+    The scale-normalised Laplacian of Gaussian of a disc of diameter ``d`` peaks at
+    ``sigma = d / (2 sqrt 2)``; the scale whose strongest blob responses are largest
+    gives the image's typical nucleus, whatever pixel size was claimed.
+
+    Parameters
+    ----------
+    hematoxylin : (M, N) float ndarray
+        Haematoxylin concentration (OD), e.g. from :func:`pipeline.stains.separate_stains`.
+    max_side : int, keyword-only
+        Only the central ``max_side`` x ``max_side`` pixels are used.
+
+    Returns
+    -------
+    float
+        Diameter in pixels (NaN for an image too small to tell).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:128, :128]
+    >>> h = np.zeros((128, 128), np.float32)
+    >>> for cy in range(16, 128, 32):
+    ...     for cx in range(16, 128, 32):
+    ...         h[(yy - cy) ** 2 + (xx - cx) ** 2 <= 36] = 1.0
+    >>> 9 < nucleus_scale_px(h) < 17
+    True
+    """
+    h = np.asarray(hematoxylin, np.float32)
+    if h.ndim != 2 or min(h.shape) < 16:
+        return float("nan")
+    r0, c0 = max(0, (h.shape[0] - max_side) // 2), max(0, (h.shape[1] - max_side) // 2)
+    h = h[r0:r0 + max_side, c0:c0 + max_side]
+    sigmas = 0.8 * 2 ** np.arange(0, 5.01, 0.25)
+    scores = []
+    for s in sigmas:
+        ds = max(1, int(s // 2))  # a coarser grid for coarse scales (>= 2 px per sigma)
+        a = h if ds == 1 else cv2.resize(h, (h.shape[1] // ds, h.shape[0] // ds), interpolation=cv2.INTER_AREA)
+        if min(a.shape) < 8:
+            scores.append(0.0)
+            continue
+        r = -((s / ds) ** 2) * ndi.gaussian_laplace(a, s / ds)
+        peaks = r[(r == ndi.maximum_filter(r, size=3)) & (r > 0)]
+        top = np.sort(peaks)[-max(10, len(peaks) // 20):]
+        scores.append(float(top.mean()) if len(top) else 0.0)
+    if max(scores) <= 0:
+        return float("nan")
+    return float(2 * np.sqrt(2) * sigmas[int(np.argmax(scores))])
+
+
+def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict:
+    """Image-level measures from full-resolution tissue samples.
+
+    Parameters
+    ----------
+    sample : (M, N, 3) uint8 ndarray
+        Tissue samples (what :func:`pipeline.detection.image_stats` reads).
+    hematoxylin : (M, N) float ndarray
+        Its haematoxylin concentration.
+    tissue : (M, N) bool ndarray
+    pixel_size_um : float, keyword-only
+    colour : dict, keyword-only
+        :func:`pipeline.stains.stain_colour_fractions` of the tissue.
+
+    Returns
+    -------
+    dict
+        ``focus_ratio`` (NaN coarser than 1 µm/px), ``pen_fraction``,
+        ``colourless_fraction``, ``brown_fraction``, ``eosin_fraction``,
+        ``nucleus_scale_px``, ``implied_pixel_size_um``.
+    """
+    h = np.asarray(hematoxylin, np.float32)
+    mask = np.asarray(tissue, bool) & (h > 0.15)
+    focus = float("nan")
+    if pixel_size_um <= 1.0 and mask.sum() >= 500:
+        def grad(a):
+            return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))
+
+        sharp = grad(h)[mask].mean()
+        focus = float(grad(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um))[mask].mean() / max(sharp, 1e-6))
+    od = -np.log10(np.maximum(np.asarray(sample, np.float32)[np.asarray(tissue, bool)], 1.0) / 255.0)
+    od = od[od.sum(1) > 0.3]
+    pen = 0.0
+    if len(od):
+        r, g, b = od[:, 0], od[:, 1], od[:, 2]
+        ink = ((r > 2.5 * g) & (r > 2.5 * b) & (od.sum(1) > 1.0)) | (od.min(1) > 1.5)
+        pen = float(ink.mean())
+    # the nuclear scale: median over crops that are mostly tissue (one crop of glass,
+    # fat or a fold alone gives any scale)
+    side, scales = 384, []
+    tis = np.asarray(tissue, bool)
+    for r0 in range(0, max(1, h.shape[0] - side + 1), side):
+        for c0 in range(0, max(1, h.shape[1] - side + 1), side):
+            if tis[r0:r0 + side, c0:c0 + side].mean() >= 0.5 and len(scales) < 8:
+                scales.append(nucleus_scale_px(h[r0:r0 + side, c0:c0 + side], max_side=side))
+    # the finest scale (a nucleus < 3 px across) is JPEG noise or glass, not nuclei
+    scales = [v for v in scales if np.isfinite(v) and v > 3.0]
+    scale = float(np.median(scales)) if len(scales) >= 2 else float("nan")
+    return {"focus_ratio": round(focus, 4), "pen_fraction": round(pen, 5),
+            "colourless_fraction": round(float(colour.get("colourless", 0.0)), 4),
+            "brown_fraction": round(float(colour.get("brown", 0.0)), 4),
+            "eosin_fraction": round(float(colour.get("eosin", 0.0)), 4),
+            "nucleus_scale_px": round(scale, 2),
+            "implied_pixel_size_um": round(6.5 / scale, 3) if np.isfinite(scale) else float("nan")}
+
+
+def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, tumour_found,
+                   flags=(), tumour_ids=None) -> ImageQuality:
+    """Flags and, when the image cannot support a stage, the reason.
+
+    Parameters
+    ----------
+    pixel_size_um : float, keyword-only
+    shape : (int, int), keyword-only
+        Rows and columns of the image, pixels.
+    tissue_area_mm2 : float, keyword-only
+    nuclei : pandas.DataFrame, keyword-only
+        All nuclei (``equivalent_diameter_um``).
+    measures : dict, keyword-only
+        :func:`image_quality` (empty without tissue).
+    tumour_found : bool, keyword-only
+        Whether any tumour cell was found (too little tissue only matters for a
+        negative call).
+    flags : sequence of str, keyword-only
+        Flags already raised (e.g. ``"no_tissue"``).
+    tumour_ids : array_like of int, optional, keyword-only
+        ``nucleus_id`` of the tumour cells (they are not lymphocytes, whatever their size).
+
+    Returns
+    -------
+    ImageQuality
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> q = assess_quality(pixel_size_um=16.0, shape=(500, 500), tissue_area_mm2=20.0,
+    ...                    nuclei=pd.DataFrame({"equivalent_diameter_um": []}), measures={},
+    ...                    tumour_found=False)
+    >>> q.flags, q.not_assessable_reason[:40]
+    (('coarse_pixels',), 'pixel size 16 µm/px is too coarse to res')
+    """
+    t = QUALITY_THRESHOLDS
+    out = list(flags)
+    reasons = []
+    px = float(pixel_size_um)
+    m = dict(measures)
+    image_mm2 = shape[0] * shape[1] * px * px / 1e6 if shape[0] and shape[1] else 0.0
+    m["tissue_fraction"] = round(float(tissue_area_mm2) / image_mm2, 4) if image_mm2 else 0.0
+    n = int(len(nuclei))
+    m["nuclear_density_per_mm2"] = round(n / tissue_area_mm2, 1) if tissue_area_mm2 > 0 else 0.0
+    if "no_tissue" in out:
+        reasons.append("no tissue found")
+    if px > t["max_pixel_size_um"]:
+        out.append("coarse_pixels")
+        reasons.append(f"pixel size {px:g} µm/px is too coarse to resolve nuclei (NodeScope needs "
+                       f"<= {t['max_pixel_size_um']:g} µm/px; a lymphocyte nucleus is 5-8 µm)")
+    if "no_tissue" not in out and reasons == []:
+        colourless = m.get("colourless_fraction", 0.0)
+        if colourless >= t["max_colourless_fraction"]:
+            out.append("stain_unknown")
+            reasons.append(f"stain unknown: {colourless:.0%} of the stained pixels are grey or black, "
+                           "not haematoxylin, eosin or DAB")
+        focus = m.get("focus_ratio", float("nan"))
+        if np.isfinite(focus) and focus >= t["out_of_focus_ratio"]:
+            out.append("out_of_focus")
+            reasons.append(f"out of focus (focus ratio {focus:.2f} >= {t['out_of_focus_ratio']:g}: "
+                           "no detail finer than ~3 µm)")
+        elif np.isfinite(focus) and focus >= t["blurry_focus_ratio"]:
+            out.append("blurry")
+        if m.get("pen_fraction", 0.0) >= t["pen_fraction"]:
+            out.append("pen_marks")
+        if m["tissue_fraction"] < t["low_tissue_fraction"]:
+            out.append("low_tissue_fraction")
+        if n and m["nuclear_density_per_mm2"] < t["low_nuclear_density_per_mm2"]:
+            out.append("low_nuclear_density")
+        implied = m.get("implied_pixel_size_um", float("nan"))
+        if np.isfinite(implied) and implied > 0:
+            factor = implied / px
+            m["pixel_size_factor"] = round(factor, 3)
+            off = max(factor, 1 / factor)
+            if off >= t["pixel_size_factor"]:
+                out.append("pixel_size_suspect")
+            if off >= t["pixel_size_factor_not_assessable"]:
+                reasons.append(f"pixel size suspect: the nuclei imply about {implied:.2g} µm/px, "
+                               f"{px:g} µm/px was given (check the file's calibration or --pixel-size)")
+        if n >= t["min_nuclei"]:
+            d = nuclei["equivalent_diameter_um"].to_numpy(float)
+            small = (d >= 4.5) & (d <= 8.0)
+            if tumour_ids is not None and "nucleus_id" in nuclei:
+                small &= ~np.isin(nuclei["nucleus_id"].to_numpy(), np.asarray(tumour_ids))
+            if "tumour_context" in nuclei:  # H&E: nuclei the tumour map places in carcinoma
+                small &= ~(nuclei["tumour_context"].to_numpy(float) >= 0.5)
+            lymph = float(np.mean(small))
+            m["lymphocyte_fraction"] = round(lymph, 3)
+            m["median_nucleus_um"] = round(float(np.median(d)), 2)
+            if lymph < t["min_lymphocyte_fraction"]:
+                out.append("not_lymph_node")
+            # nuclei too few and too large for any tissue: the pixel size given is too large
+            if "low_nuclear_density" in out and (lymph < t["min_lymphocyte_fraction"]
+                                                 or m["median_nucleus_um"] > 9.0):
+                out.append("pixel_size_suspect")
+                reasons.append(f"pixel size suspect: {m['nuclear_density_per_mm2']:.0f} nuclei per mm² "
+                               f"of tissue (lymph nodes: 4,000-10,000), too few and too large at {px:g} "
+                               "µm/px (check the file's calibration or --pixel-size)")
+        if not tumour_found and not reasons and tissue_area_mm2 < t["min_negative_tissue_mm2"]:
+            out.append("too_little_tissue")
+            reasons.append(f"no tumour cells in {tissue_area_mm2:.3f} mm² of tissue, too little to call "
+                           f"the node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
+    return ImageQuality(flags=tuple(dict.fromkeys(out)), measures=m,
+                        not_assessable_reason="; ".join(reasons) if reasons else None)

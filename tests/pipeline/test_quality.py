@@ -1,0 +1,138 @@
+"""Not-assessable results and quality flags (issue 12, items 1-2)."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import analyze
+from pipeline.io import read_image
+from pipeline.quality import QUALITY_FLAGS, QUALITY_THRESHOLDS, assess_quality, nucleus_scale_px
+from pipeline.stages import measure_node
+from pipeline.stains import detect_stain, stain_colour_fractions
+from pipeline.staging import node_pn_category
+from pipeline.synthetic import make_node
+
+
+@pytest.fixture(scope="module")
+def micro(sample_dir):
+    rgb, px, _ = read_image(sample_dir / "node_micro_he_cohesive.tif")
+    return rgb, px
+
+
+def test_blank_slide_is_not_assessable():
+    r = analyze(np.full((400, 400, 3), 245, np.uint8), pixel_size_um=0.5)
+    assert r.category == "not_assessable" and r.pn_category == "pNX"
+    assert r.category_reason == "no tissue found" and r.flags == ["no_tissue"]
+    assert r.summary()["category"] == "not_assessable"
+
+
+def test_coarse_overview_is_not_assessable(micro):
+    rgb, px = micro
+    small = cv2.resize(rgb, None, fx=px / 8.0, fy=px / 8.0, interpolation=cv2.INTER_AREA)
+    r = analyze(small, pixel_size_um=8.0)
+    assert r.category == "not_assessable" and "coarse_pixels" in r.flags
+    assert "too coarse" in r.category_reason and "8 µm/px" in r.category_reason
+
+
+def test_wrong_pixel_sizes_are_caught(micro):
+    rgb, px = micro
+    crop = np.ascontiguousarray(rgb[850:1550, 850:1550])
+    fine = analyze(crop, pixel_size_um=0.1)  # true 0.5
+    assert fine.category == "not_assessable" and "pixel_size_suspect" in fine.flags
+    assert "imply about" in fine.category_reason
+    coarse = analyze(rgb, pixel_size_um=2.0)
+    assert coarse.category == "not_assessable" and "pixel_size_suspect" in coarse.flags
+    right = analyze(rgb, pixel_size_um=px)
+    assert right.category == "micrometastasis" and not right.flags
+    assert 1 / 3 < right.quality["pixel_size_factor"] < 3
+
+
+def test_out_of_focus_and_blurry(micro):
+    rgb, px = micro
+    crop = np.ascontiguousarray(rgb[:800, :800])
+    sharp = analyze(crop, pixel_size_um=px)
+    assert sharp.quality["focus_ratio"] < QUALITY_THRESHOLDS["blurry_focus_ratio"]
+    blurred = analyze(cv2.GaussianBlur(crop, (0, 0), 3.0 / px), pixel_size_um=px)
+    assert blurred.category == "not_assessable" and "out_of_focus" in blurred.flags
+
+
+def test_grey_artefact_is_stain_unknown():
+    rng = np.random.default_rng(0)
+    grey = np.clip(rng.normal(90, 25, (300, 300)), 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[:, :60] = 245
+    r = analyze(rgb, pixel_size_um=0.5)
+    assert r.category == "not_assessable" and "stain_unknown" in r.flags
+    assert "grey or black" in r.category_reason
+
+
+def test_small_fragment_without_tumour_is_not_negative(micro):
+    rgb, px = micro
+    node = make_node(size_um=(120, 120), pixel_size_um=0.5, stain="he", deposits=[], seed=3)
+    r = analyze(node.rgb, pixel_size_um=0.5)
+    if r.tumor_cell_count == 0:
+        assert r.category == "not_assessable" and "too_little_tissue" in r.flags
+    else:  # a positive finding stands
+        assert r.category != "negative"
+
+
+def test_haematoxylin_only_ihc_never_reaches_he():
+    node = make_node(size_um=(400, 400), pixel_size_um=0.5, stain="ihc", deposits=[], seed=5)
+    stain, reason = detect_stain(node.rgb)
+    assert stain == "ihc" and "without eosin" in reason
+    r = analyze(node.rgb, pixel_size_um=0.5)
+    assert r.stain == "ihc" and r.category == "negative"
+
+
+def test_pigment_in_he_is_not_dab():
+    pink = np.zeros((40, 40, 3), np.uint8) + np.array([230, 120, 200], np.uint8)
+    pink[:8] = (150, 100, 60)  # 20 % brown pigment
+    stain, reason = detect_stain(pink, background=(250, 250, 250))
+    assert stain == "he" and "pigment" in reason
+    assert stain_colour_fractions(pink, background=(250, 250, 250))["brown"] == pytest.approx(0.2)
+
+
+def test_not_assessable_survives_remeasure_and_pnx():
+    cells = pd.DataFrame({"y_um": [0.0], "x_um": [0.0], "radius_um": [5.0]})
+    r = measure_node(cells, pixel_size_um=0.5, not_assessable_reason="out of focus")
+    assert r.category == "not_assessable" and r.category_reason == "out of focus"
+    assert r.pn_category == node_pn_category("not_assessable") == "pNX"
+    assert r.tumor_cell_count == 1  # what was found is kept, no category claimed
+
+
+def test_assess_quality_flags_documented():
+    q = assess_quality(pixel_size_um=0.5, shape=(1000, 1000), tissue_area_mm2=0.01,
+                       nuclei=pd.DataFrame({"equivalent_diameter_um": [12.0] * 60}),
+                       measures={"focus_ratio": 0.85, "pen_fraction": 0.02}, tumour_found=False)
+    assert set(q.flags) <= set(QUALITY_FLAGS)
+    assert {"blurry", "pen_marks", "low_tissue_fraction", "too_little_tissue", "not_lymph_node"} <= set(q.flags)
+    assert q.measures["tissue_fraction"] == pytest.approx(0.04)
+
+
+def test_nucleus_scale_follows_pixel_size():
+    yy, xx = np.mgrid[:256, :256]
+    h = np.zeros((256, 256), np.float32)
+    for cy in range(12, 256, 24):
+        for cx in range(12, 256, 24):
+            h[(yy - cy) ** 2 + (xx - cx) ** 2 <= 25] = 1.0
+    d = nucleus_scale_px(h)
+    d2 = nucleus_scale_px(cv2.resize(h, (512, 512), interpolation=cv2.INTER_LINEAR))
+    assert 1.6 < d2 / d < 2.5
+
+
+@pytest.mark.realdata
+def test_real_pcam_dense_lymphoid_stays_he(realdata_dir):
+    """Dense lymphoid PCam patches that the old Macenko-angle rule read as IHC."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(realdata_dir / "pcam-patches" / "patches.zip") as zf:
+        names = {n.rsplit("/", 1)[-1]: n for n in zf.namelist()}
+        labels = pd.read_csv(realdata_dir / "pcam-patches" / "labels.csv")
+        files = labels[labels["split"] == "test"]["file"].iloc[:300]
+        stains = [detect_stain(np.asarray(Image.open(io.BytesIO(zf.read(names[f]))).convert("RGB")))[0]
+                  for f in files]
+    assert stains.count("he") >= 297
