@@ -103,6 +103,12 @@ class PanelResults(LayerResults):
         panel.image_layer, panel.image, panel.review = layer, record.image, record.review
         panel.show_result(record.result, analysed=False)
         panel.layers.restore_edits(record.edits)
+        points = panel.layers.layer(_layers.CELLS_LAYER)
+        if record.edits and points is not None:  # deposits whose cells were all deleted
+            left = set(points.features["deposit_id"].tolist())
+            for deposit_id in set(panel.table.deposit_ids()) - left:
+                panel.layers.remove_deposit(deposit_id)
+                panel.table.remove_deposit(deposit_id)
 
     def removed(self, event) -> None:
         """A layer left the viewer: drop its result and review; empty the panel if shown."""

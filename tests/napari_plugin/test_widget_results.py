@@ -114,6 +114,10 @@ def test_each_image_shows_its_own_result_and_keeps_its_edits(viewer_widget):
     points.remove_selected()  # not re-measured yet
     viewer.layers[_layers.EXCLUDE_LAYER].add_polygons(
         [np.array([[150.0, 150.0], [150.0, 390.0], [390.0, 390.0]])])
+    nest = int(ra.cells["deposit_id"].iloc[0])  # the 6 x 6 nest, deleted with its button
+    widget.select_deposit(nest)
+    n_nest = widget.delete_selected_deposit()
+    assert n_nest > 0 and nest not in widget.table_deposit_ids()
     b = _show(viewer, widget, rb, "B")
     assert widget.result is rb
     assert len(viewer.layers[_layers.CELLS_LAYER].data) == len(rb.cells)
@@ -122,10 +126,12 @@ def test_each_image_shows_its_own_result_and_keeps_its_edits(viewer_widget):
 
     widget.select_layer(a)  # A's result, with the edits left on its layers
     assert widget.result is ra and widget.image_layer is a
-    assert len(viewer.layers[_layers.CELLS_LAYER].data) == len(ra.cells) - 3
+    assert len(viewer.layers[_layers.CELLS_LAYER].data) == len(ra.cells) - 3 - n_nest
     assert viewer.layers[_layers.EXCLUDE_LAYER].nshapes == 1
+    assert nest not in widget.table_deposit_ids()
+    assert nest not in viewer.layers[_layers.DEPOSITS_LAYER].features["deposit_id"].tolist()
     after = widget.remeasure()
-    assert after.review["cells_removed"] >= 3 and after.review["excluded_regions"] == 1
+    assert after.review["cells_removed"] == 3 + n_nest and after.review["excluded_regions"] == 1
     assert after.image == "node_a"
 
     widget.select_layer(b)
