@@ -3,7 +3,8 @@
 :class:`LayerController` calibrates the analysed image layer, draws a
 :class:`~pipeline.results.NodeResult` as layers (through the pure conversions
 of :mod:`napari_plugin._layers`), reads the reviewer's points and exclusion
-shapes back in the result's µm frame, and moves the camera.
+shapes back in the result's µm frame, keeps them aside while another image is
+shown, and moves the camera.
 :func:`analysis_steps` is the analysis of a layer: through
 :func:`pipeline.analysis.analyze_file` when the layer comes from a file (as
 the command line does, whole-slide mode included), else
@@ -296,6 +297,48 @@ class LayerController:
         here = layers.index(layer)
         if above and here > min(above):
             layers.move(here, min(above))
+
+    def clear(self) -> None:
+        """Remove the result layers (cells, deposits, caliper, exclusions, tumour map)."""
+        for name in (*_layers.RESULT_LAYERS, _layers.TUMOUR_MAP_LAYER):
+            layer = self.layer(name)
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+
+    def snapshot_edits(self) -> dict:
+        """The reviewer's work on the layers (points as left, exclusion shapes), to restore later."""
+        out = {}
+        points = self.layer(_layers.CELLS_LAYER)
+        if points is not None:
+            out["points"] = (np.array(points.data, copy=True), points.features.copy(),
+                             np.array(points.size, copy=True),
+                             np.array(points.face_color, copy=True),
+                             np.array(points.border_color, copy=True))
+        exclude = self.layer(_layers.EXCLUDE_LAYER)
+        if exclude is not None:
+            out["regions"] = ([np.array(d, copy=True) for d in exclude.data],
+                              list(exclude.shape_type))
+        return out
+
+    def restore_edits(self, edits) -> None:
+        """Put a :meth:`snapshot_edits` back on the layers :meth:`show` drew (None: no edits)."""
+        edits = edits or {}
+        points = self.layer(_layers.CELLS_LAYER)
+        if points is not None and "points" in edits:
+            data, features, size, face, border = edits["points"]
+            points.selected_data = set()
+            points.data = data
+            points.features = features
+            if len(data):
+                points.size, points.face_color, points.border_color = size, face, border
+        exclude = self.layer(_layers.EXCLUDE_LAYER)
+        if exclude is not None:
+            exclude.selected_data = set()
+            if exclude.nshapes:
+                exclude.remove(list(range(exclude.nshapes)))
+            shapes, kinds = edits.get("regions", ([], []))
+            if shapes:
+                exclude.add(shapes, shape_type=kinds)
 
     @staticmethod
     def _new_point_style(points):

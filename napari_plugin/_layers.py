@@ -33,6 +33,9 @@ __all__ = [
     "exclude_layer",
     "tumour_map_layer",
     "result_layers",
+    "NOT_ASSESSABLE",
+    "category_text",
+    "result_line",
     "summary_text",
     "deposit_rows",
     "deposit_view",
@@ -50,6 +53,11 @@ RESULT_LAYERS = (CELLS_LAYER, DEPOSITS_LAYER, CALIPER_LAYER, EXCLUDE_LAYER)
 POINT_FEATURES = ("cell_id", "deposit_id", "group_size", "degree", "dispersed", "radius_um")
 
 _UM = ("µm", "µm")
+
+#: The category of a node the analysis could not stage (pN ``pNX``); a plain string here.
+NOT_ASSESSABLE = "not_assessable"
+#: Panel text colour of the categories shown apart (the others keep the panel's text colour).
+_CATEGORY_COLOURS = {NOT_ASSESSABLE: "#9e9e9e"}
 
 # Qualitative palette (Glasbey-like, readable on H&E pink and on IHC brown).
 _PALETTE = np.array([
@@ -250,8 +258,40 @@ def result_layers(result, *, translate=(0.0, 0.0)):
             caliper_layer(result, translate=translate)]
 
 
+def category_text(result) -> str:
+    """The category in words: ``not assessable: <reason>`` for a node that could not be staged.
+
+    Examples
+    --------
+    >>> class R: category, category_reason = "not_assessable", "no tissue"
+    >>> category_text(R)
+    'not assessable: no tissue'
+    >>> R.category = "itc"; category_text(R)
+    'itc'
+    """
+    if result.category == NOT_ASSESSABLE:
+        return f"not assessable: {result.category_reason}"
+    return str(result.category)
+
+
+def result_line(result) -> str:
+    """The category in words, the tumour cells and deposits: one status line."""
+    return (f"{category_text(result)} ({len(result.cells)} tumour cells, "
+            f"{len(result.deposits)} deposits)")
+
+
+def _number_mm(um) -> str:
+    try:
+        value = float(um)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if not np.isfinite(value) else _mm(value)
+
+
 def summary_text(result) -> str:
     """The results panel text (HTML, values escaped) of a result.
+
+    A ``not_assessable`` node reads *not assessable: reason* in grey.
 
     Examples
     --------
@@ -268,15 +308,25 @@ def summary_text(result) -> str:
     def row(name, value):
         return f"<b>{name}:</b> {value}"
 
+    category = s["category"]
+    if category == NOT_ASSESSABLE:
+        shown = e(category_text(result))
+    else:
+        shown = f"{e(str(category))} <i>({e(str(s['category_reason']))})</i>"
+    colour = _CATEGORY_COLOURS.get(category)
+    if colour:
+        shown = f'<span style="color: {colour};">{shown}</span>'
+    cells = s.get("largest_deposit_cells")
     lines = [
-        row("Category", f"{e(s['category'])} <i>({e(s['category_reason'])})</i>"),
-        row("pN", e(s["pn_category"])),
-        row("Largest deposit", f"{_mm(s['largest_deposit_um'])} ({s['largest_deposit_cells']} cells)"),
+        row("Category", shown),
+        row("pN", e(str(s["pn_category"]))),
+        row("Largest deposit", f"{_number_mm(s['largest_deposit_um'])} "
+                               f"({'n/a' if cells is None else cells} cells)"),
         row("Growth pattern", f"{e(str(s.get('growth_pattern', 'n/a')))} "
-                              f"(discohesion index {float(s.get('discohesion_index', 0.0)):.2f})"),
+                              f"(discohesion index {float(s.get('discohesion_index') or 0.0):.2f})"),
         row("Tumour cells", f"{s['tumor_cell_count']} in {s['deposit_count']} deposit(s)"),
-        row("Stain", f"{e(s['stain'])} <i>({e(s['stain_reason'] or 'n/a')})</i>, "
-                     f"{s['pixel_size_um']:g} µm/pixel, rule {e(s['rule'])}"),
+        row("Stain", f"{e(str(s['stain']))} <i>({e(s['stain_reason'] or 'n/a')})</i>, "
+                     f"{s['pixel_size_um']:g} µm/pixel, rule {e(str(s['rule']))}"),
     ]
     review = s.get("review")
     if review:

@@ -15,7 +15,9 @@ The napari layers are the business of
 :class:`napari_plugin._controller.LayerController`; the controls (options form
 with the H&E :class:`~napari_plugin._controls.ModelPicker`, deposits table,
 buttons) are in :mod:`napari_plugin._controls`. The controls take their
-choices and defaults from :class:`pipeline.options.AnalysisOptions`.
+choices and defaults from :class:`pipeline.options.AnalysisOptions`. Each image
+layer keeps its own result (:class:`napari_plugin._results.PanelResults`): the
+panel shows the chosen image's, and Export and the review act on it only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ._controller import (
     training_steps,
 )
 from ._controls import DepositTable, ModelPicker, OptionsForm, one_line, review_buttons, text_label
+from ._results import NO_RESULT, PanelResults
 
 __all__ = ["AnalyzeWidget", "ReviewTrainer", "ModelPicker"]
 
@@ -137,7 +140,7 @@ class AnalyzeWidget(QWidget):
     Attributes
     ----------
     result : NodeResult or None
-        The result shown (after any re-measure).
+        The result shown (after any re-measure): the chosen image's, or None.
     analysed : NodeResult or None
         The result of the last Run, before review (``review.analysed``).
     review : pipeline.review.Review or None
@@ -149,6 +152,8 @@ class AnalyzeWidget(QWidget):
         The options the panel does not show; Run uses them with the panel's.
     picker : ModelPicker
         The H&E model and tumour threshold of a Run.
+    results : napari_plugin._results.PanelResults
+        Each image layer's own result; the panel shows the chosen image's.
     trainer : ReviewTrainer
         Its ``session`` keeps the review and pixels of every image analysed.
     last_remeasure_s : float or None
@@ -164,12 +169,14 @@ class AnalyzeWidget(QWidget):
         self.layers = LayerController(napari_viewer)
         self.review = self.result = self.image = None
         self.base_options = AnalysisOptions()
+        self.results = PanelResults(self)
         self.trainer = ReviewTrainer(self)
         self.last_remeasure_s = None
         self._worker = None
         self._build()
         self.layer_combo.watch(napari_viewer)
-        napari_viewer.layers.events.removed.connect(lambda e: self.trainer.session.forget(e.value))
+        self.layer_combo.chosen.connect(self.results.chosen)
+        napari_viewer.layers.events.removed.connect(self.results.removed)
 
     def _build(self):
         self.form = f = OptionsForm()
@@ -178,7 +185,7 @@ class AnalyzeWidget(QWidget):
         self.run_button, self.progress = QPushButton("Run"), QProgressBar()
         self.progress.setRange(0, len(STEPS))
         self.status_label = text_label()
-        self.results_label = text_label("No result yet: choose an image and press Run.", rich=True)
+        self.results_label = text_label(NO_RESULT, rich=True)
         self.table = DepositTable()
         self.review_buttons, review = review_buttons()
         (self.add_cells_button, self.exclude_button, self.delete_deposit_button,
@@ -200,9 +207,10 @@ class AnalyzeWidget(QWidget):
         self.tile_done.connect(self._on_tile)
         self._set_review_enabled(False)
 
-    def _set_review_enabled(self, on: bool):
+    def _set_review_enabled(self, on: bool):  # Train works on the session's reviews
+        idle_session = self._worker is None and len(self.trainer.session) > 0
         for button in self.review_buttons:
-            button.setEnabled(on)
+            button.setEnabled(on or (button is self.train_button and idle_session))
 
     def _busy(self):  # while a worker runs; _on_finished undoes it
         self.run_button.setEnabled(False)
@@ -217,7 +225,7 @@ class AnalyzeWidget(QWidget):
 
     image_layer = property(lambda self: self.layers.image_layer,
                            lambda self, layer: setattr(self.layers, "image_layer", layer),
-                           doc="The image layer analysed (the result layers sit on it).")
+                           doc="The image layer whose result is shown (the result layers sit on it).")
 
     @property
     def analysed(self):
@@ -285,7 +293,7 @@ class AnalyzeWidget(QWidget):
         self.progress.setValue(0)
         self.set_status("Analysing…")
         out = drive(analysis_steps, layer, sync=sync, on_step=self._on_step,
-                    on_returned=self._on_returned, on_error=self._on_error,
+                    on_returned=self.results.returned_for(layer), on_error=self._on_error,
                     on_finished=self._on_finished, pixel_size_um=px, options=self.options(),
                     on_tile=self.tile_done.emit)
         if sync:
@@ -305,12 +313,6 @@ class AnalyzeWidget(QWidget):
     def _on_tile(self, done: int, total: int):
         self.set_status(f"{STEPS[1]}: tile {done} / {total}…")
 
-    def _on_returned(self, value):
-        self.image, result = value
-        self.show_result(result, analysed=True)
-        self.set_status(f"Done: {result.category} ({len(result.cells)} tumour cells, "
-                        f"{len(result.deposits)} deposits).")
-
     def _on_error(self, exc):
         self.progress.setValue(0)
         self.set_status(f"Error: {one_line(exc)}", error=True)
@@ -328,10 +330,11 @@ class AnalyzeWidget(QWidget):
             self.review = Review(result)
             self.trainer.session.remember(self.image_layer, self.review, self.image)
         self.result = result
+        self.results.keep(self.image_layer, result, self.review, self.image)
         self.layers.show(result, new_review=analysed)
         self.results_label.setText(_layers.summary_text(result))
         self.table.show_rows(_layers.deposit_rows(result))
-        self._set_review_enabled(True)
+        self._set_review_enabled(self._worker is None)
 
     def table_deposit_ids(self) -> list[int]:
         """Deposit ids in the table's current (sorted) order."""
@@ -410,21 +413,21 @@ class AnalyzeWidget(QWidget):
         result = self.review.remeasure(rule=params["rule"], link_um=params["link_um"])
         self.show_result(result, analysed=False)
         self.last_remeasure_s = time.perf_counter() - t0
-        self.set_status(f"Re-measured in {self.last_remeasure_s:.2f} s: {result.category} "
-                        f"({len(result.cells)} cells, {len(result.deposits)} deposits).")
+        self.set_status(f"Re-measured in {self.last_remeasure_s:.2f} s: "
+                        f"{_layers.result_line(result)}.")
         return result
 
     # ------------------------------------------------------- export and training
 
     def export(self, folder) -> Path:
-        """Write the shown (reviewed) result like the CLI does, plus ``objects.geojson``.
+        """Write the shown (reviewed) result of the chosen image like the CLI, plus ``objects.geojson``.
 
         Files: ``cells.csv``, ``deposits.csv``, ``overlay.png``, ``objects.geojson``,
         for a re-measured result ``review_labels.csv`` (the review as training
         labels, :meth:`pipeline.review.Review.labels`), and ``summary.json`` (last).
         """
         if self.result is None:
-            raise RuntimeError("nothing to export: run the analysis first")
+            raise RuntimeError("nothing to export: run the analysis on the chosen image first")
         out = _write_outputs(folder, self.result, self.review, self.image)
         self.set_status(f"Exported to {out}")
         return out

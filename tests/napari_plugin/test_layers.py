@@ -117,6 +117,22 @@ def test_summary_text_shows_category_reason_pattern(result):
         assert expected in text
 
 
+def test_not_assessable_reads_in_grey_with_its_reason():
+    """A node the library could not stage (category 'not_assessable', pNX) is not shown as staged."""
+    empty = measure_node(pd.DataFrame({"y_um": [], "x_um": [], "radius_um": []}),
+                         pixel_size_um=0.5)
+    odd = empty.replace(category="not_assessable", category_reason="too little <tissue>",
+                        pn_category="pNX")
+    text = _layers.summary_text(odd)
+    assert '<span style="color: #9e9e9e;">not assessable: too little &lt;tissue&gt;</span>' in text
+    assert "<b>pN:</b> pNX" in text and "not_assessable" not in text
+    assert _layers.category_text(odd) == "not assessable: too little <tissue>"
+    assert _layers.result_line(odd) == ("not assessable: too little <tissue> (0 tumour cells, "
+                                        "0 deposits)")
+    # the staged categories keep the panel's text colour
+    assert "span" not in _layers.summary_text(empty) and _layers.category_text(empty) == "negative"
+
+
 def _mapped(result):
     """``result`` with a 6 x 9 tumour map: 8 µm steps from (12, 4) µm, values i / 10 + j / 100."""
     from pipeline.heatmap import TumourMap
