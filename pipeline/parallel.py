@@ -212,9 +212,16 @@ def _run_local(func, items, workers, on_start, on_result, on_engine) -> str:
     callbacks = [(None, None, pretask, posttask, None)]
     if n_threads == 1:
         dask.compute(*tasks, scheduler="sync", callbacks=callbacks)
-    else:
-        with ThreadPoolExecutor(n_threads, thread_name_prefix="nodescope") as pool:
-            dask.compute(*tasks, scheduler="threads", pool=pool, callbacks=callbacks)
+        return engine
+    pool = ThreadPoolExecutor(n_threads, thread_name_prefix="nodescope")
+    try:
+        dask.compute(*tasks, scheduler="threads", pool=pool, callbacks=callbacks)
+    except BaseException:
+        # Ctrl-C: return at once (queued tasks are cancelled; running ones end on
+        # their own), so that the caller can say what it is doing and wait itself
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return engine
 
 
