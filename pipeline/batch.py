@@ -254,6 +254,29 @@ def earlier_results(out_dir, *, exclude=()) -> list[tuple[str, dict]]:
     return found
 
 
+def _same_folders(out, paths, names, root, rel_paths):
+    """An image analysed before into this folder keeps its folder name and recorded path.
+
+    (Re-running one image of a batch must not give it a second folder.)
+    Returns names, root, relative paths and the earlier results not in this run.
+    """
+    found = earlier_results(out)
+    before = {}
+    for name, summary in found:
+        if summary.get("input_root") and summary.get("path"):
+            before[os.path.normpath(os.path.join(summary["input_root"], summary["path"]))] = (name, summary)
+    names, roots = list(names), set()
+    for k, p in enumerate(paths):
+        hit = before.get(os.path.abspath(p))
+        if hit is not None and hit[0] not in names:
+            names[k] = hit[0]
+            roots.add(hit[1]["input_root"])
+    if len(roots) == 1:  # paths stay relative to the folder the earlier run recorded
+        root = Path(roots.pop())
+        rel_paths = [relative_path(p, root) for p in paths]
+    return names, root, rel_paths, [(n, s) for n, s in found if n not in set(names)]
+
+
 def _finish_running(run, names, on_interrupt) -> list[int]:
     """After Ctrl-C: wait for the running images; on a second Ctrl-C stop them. Returns those stopped."""
     run.close()
@@ -400,7 +423,7 @@ def run_batch(
     n = len(paths)
     root = input_root(inputs)
     rel_paths = [relative_path(p, root) for p in paths]
-    earlier = earlier_results(out, exclude=names)
+    names, root, rel_paths, earlier = _same_folders(out, paths, names, root, rel_paths)
     if patients is not None:
         patients = check_patients(patients, paths, root=root,
                                   earlier=node_frame([s for _, s in earlier]))

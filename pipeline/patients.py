@@ -167,7 +167,7 @@ def match_patients(nodes: pd.DataFrame, mapping: pd.DataFrame, *, base=None,
             if hits:
                 break
         if len(hits) > 1:
-            shown = ", ".join(_node_name(records[i]) for i in hits[:4])
+            shown = ", ".join(sorted(_node_name(records[i]) for i in hits)[:4])
             raise ValueError(f"{label}: image {entry!r} matches {len(hits)} results ({shown}); give its "
                              "path instead, relative to the patients table or as in the 'path' column "
                              "of summary.csv")
@@ -188,6 +188,7 @@ def _guess_patients(nodes: pd.DataFrame) -> list:
             unknown.append(_node_name(r))
     if unknown:
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        unknown = sorted(unknown)
         raise ValueError(f"cannot tell the patient of {', '.join(unknown[:3])}{more} (not named like "
                          "patient_004_node_3.tif); give a patients table (--patients CSV with columns "
                          "'patient' and 'image') rather than staging unrelated nodes as one patient")
