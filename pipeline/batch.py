@@ -23,15 +23,17 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from . import local_runs
 from ._version import __version__
 from .analysis import analyze_file
 from .export import deposits_for_csv, write_node_outputs, write_table
-from .inputs import check_patients, file_sha256, find_images, output_names
+from .inputs import check_patients, file_sha256, find_images, input_root, output_names, relative_path
 from .io import DEFAULT_MAX_PIXELS
 from .node_folder import (
     ALL_NODE_FILES,
@@ -46,6 +48,7 @@ from .node_folder import (
     summary_row,
 )
 from .options import AnalysisOptions
+from .patients import node_frame, stage_patients
 from .parallel import available_cores, check_scheduler_address, check_workers, run_tasks
 
 __all__ = [
@@ -76,6 +79,10 @@ class BatchReport:
     tracebacks: dict = field(default_factory=dict)
     #: Images not finished because the batch was interrupted.
     unfinished: list = field(default_factory=list)
+    #: Of those, the images a second Ctrl-C stopped while they ran (nothing of them written).
+    abandoned: list = field(default_factory=list)
+    #: Output folders of earlier runs kept in summary.csv and report.html (not in this run).
+    earlier: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,13 +101,6 @@ class BatchInterrupted(KeyboardInterrupt):
                          f"{len(report.unfinished)} not finished, in {out_dir}")
         self.report = report
         self.out_dir = Path(out_dir)
-
-
-# Outcomes of the current local runs, by run token then job index: process_image
-# stores each outcome here too, so that after an interrupt the caller can still
-# count the images its worker threads finished (their results never reach the
-# interrupted scheduler loop). Cluster workers have no entry and store nothing.
-_LOCAL_OUTCOMES: dict[str, dict[int, dict]] = {}
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ class ImageJob:
     max_pixels: int = DEFAULT_MAX_PIXELS
     token: str = ""
     index: int = 0
+    rel_path: str = ""
+    input_root: str = ""
     on_tile: Callable[[str, int, int], None] | None = None
 
 
@@ -157,39 +159,52 @@ def process_image(job: ImageJob) -> dict:
     Returns
     -------
     dict
-        ``status`` (``"analysed"``, ``"skipped"`` or ``"error"``), ``row`` (the
-        summary.csv row, read back from the written summary.json), ``error``,
-        ``seconds``, ``worker``.
+        ``status`` (``"analysed"``, ``"skipped"``, ``"error"``, or after Ctrl-C
+        ``"cancelled"`` (not started) / ``"stopped"`` (analysed, nothing
+        written)), ``row`` (the summary.csv row, read back from the written
+        summary.json), ``error``, ``seconds``, ``worker``.
     """
     t0 = time.perf_counter()
     path, folder, name = Path(job.path), Path(job.folder), job.name
     files = node_files(geojson=job.geojson, parquet=job.parquet)
     outcome = {"status": "error", "row": None, "error": None, "traceback": None,
                "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    writing = False
+    run = local_runs.current(job.token)
+    if run is not None and not run.begin(job.index):
+        return dict(outcome, status="cancelled", seconds=0.0)
+    writing, keep = False, None
     try:
         digest = file_sha256(path)
         done = None if job.overwrite else finished_summary(folder, digest, job.run_parameters, files)
         if done is not None:
             remove_stray_temps(folder, ALL_NODE_FILES)
-            outcome.update(status="skipped", row=summary_row(done, name))
+            outcome.update(status="skipped", row=summary_row(done, name, path=job.rel_path or None))
+            keep = outcome
         else:
             clear_node_folder(folder)
             on_tile = None if job.on_tile is None else (lambda d, t: job.on_tile(path.name, d, t))
             result, rgb = analyze_file(path, pixel_size_um=job.pixel_size_um, options=job.options,
                                        workers=job.tile_workers, on_tile=on_tile,
                                        max_pixels=job.max_pixels)
-            result = result.replace(input_sha256=digest, run_parameters=job.run_parameters)
-            writing = True
-            folder.mkdir(parents=True, exist_ok=True)
-            if job.parquet:
-                write_table(folder / "cells.parquet", result.cells)
-                write_table(folder / "deposits.parquet", deposits_for_csv(result.deposits))
-            write_node_outputs(folder, result, rgb, geojson=job.geojson)
-            del rgb, result
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-            writing = False
-            outcome.update(status="analysed", row=summary_row(summary, name))
+            result = result.replace(input_sha256=digest, run_parameters=job.run_parameters,
+                                    path=job.rel_path or None, input_root=job.input_root or None)
+            with (run.writing(job.index) if run is not None else nullcontext(True)) as allowed:
+                if not allowed:  # a second Ctrl-C: the batch said it stopped, so nothing is written
+                    outcome["status"] = "stopped"
+                    return outcome
+                writing = True
+                folder.mkdir(parents=True, exist_ok=True)
+                if job.parquet:
+                    write_table(folder / "cells.parquet", result.cells)
+                    write_table(folder / "deposits.parquet", deposits_for_csv(result.deposits))
+                write_node_outputs(folder, result, rgb, geojson=job.geojson)
+                del rgb, result
+                summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+                writing = False
+                outcome.update(status="analysed", row=summary_row(summary, name),
+                               seconds=round(time.perf_counter() - t0, 3))
+                if run is not None:  # counted before a stop can look
+                    run.end(job.index, outcome)
     except (KeyboardInterrupt, SystemExit):
         summary_file = folder / "summary.json"
         if writing and summary_file.is_file():
@@ -198,9 +213,8 @@ def process_image(job: ImageJob) -> dict:
             try:
                 row = summary_row(json.loads(summary_file.read_text(encoding="utf-8")), name)
                 outcome.update(status="analysed", row=row, seconds=round(time.perf_counter() - t0, 3))
-                outcomes = _LOCAL_OUTCOMES.get(job.token)
-                if outcomes is not None:
-                    outcomes[job.index] = outcome
+                if run is not None:
+                    run.end(job.index, outcome)
             except (OSError, ValueError):
                 discard_partial(folder)
         elif writing:  # abandoned mid-write: leave no incomplete folder behind
@@ -211,11 +225,78 @@ def process_image(job: ImageJob) -> dict:
             discard_partial(folder)
         outcome["error"] = error_text(path, exc, writing=writing)
         outcome["traceback"] = traceback.format_exc()
-    outcome["seconds"] = round(time.perf_counter() - t0, 3)
-    outcomes = _LOCAL_OUTCOMES.get(job.token)
-    if outcomes is not None:
-        outcomes[job.index] = outcome
+        keep = outcome
+    finally:
+        outcome.setdefault("seconds", round(time.perf_counter() - t0, 3))
+        if run is not None:  # stored before the image stops counting as running
+            run.end(job.index, keep)
     return outcome
+
+
+def earlier_results(out_dir, *, exclude=()) -> list[tuple[str, dict]]:
+    """``(folder name, summary)`` of every finished image folder in ``out_dir``, by name.
+
+    Folders named in ``exclude`` (this run's images) are left out; a folder
+    counts when its ``summary.json`` is a NodeScope summary. Re-running part
+    of a batch keeps the others in ``summary.csv`` and ``report.html``.
+    """
+    found, skip = [], set(exclude)
+    for folder in sorted(Path(out_dir).iterdir()):
+        summary_file = folder / "summary.json"
+        if folder.name in skip or folder.name.startswith(".") or not summary_file.is_file():
+            continue
+        try:
+            summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(summary, dict) and "category" in summary and "image" in summary:
+            found.append((folder.name, summary))
+    return found
+
+
+def _same_folders(out, paths, names, root, rel_paths):
+    """An image analysed before into this folder keeps its folder name and recorded path.
+
+    (Re-running one image of a batch must not give it a second folder.)
+    Returns names, root, relative paths and the earlier results not in this run.
+    """
+    found = earlier_results(out)
+    before = {}
+    for name, summary in found:
+        if summary.get("input_root") and summary.get("path"):
+            before[os.path.normpath(os.path.join(summary["input_root"], summary["path"]))] = (name, summary)
+    names, roots = list(names), set()
+    for k, p in enumerate(paths):
+        hit = before.get(os.path.abspath(p))
+        if hit is not None and hit[0] not in names:
+            names[k] = hit[0]
+            roots.add(hit[1]["input_root"])
+    if len(roots) == 1:  # paths stay relative to the folder the earlier run recorded
+        root = Path(roots.pop())
+        rel_paths = [relative_path(p, root) for p in paths]
+    return names, root, rel_paths, [(n, s) for n, s in found if n not in set(names)]
+
+
+def _finish_running(run, names, on_interrupt) -> list[int]:
+    """After Ctrl-C: wait for the running images; on a second Ctrl-C stop them. Returns those stopped."""
+    run.close()
+    running = run.running()
+    if not running:
+        return []
+    logger.warning("interrupted: finishing %d running image(s) (%s)", len(running),
+                   ", ".join(names[i] for i in running))
+    if on_interrupt is not None:
+        on_interrupt(len(running))
+    try:
+        while not run.wait(0.1):
+            pass
+        return []
+    except KeyboardInterrupt:
+        run.stop()  # waits for writes in progress: afterwards nothing more is written
+        stopped = [i for i in run.running() if i not in run.outcomes]
+        logger.warning("stopped: %d running image(s) abandoned (%s); nothing of them is written",
+                       len(stopped), ", ".join(names[i] for i in stopped))
+        return stopped
 
 
 def _fill(result: BatchReport, rows, errors, statuses, names) -> None:
@@ -241,6 +322,7 @@ def run_batch(
     patients=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_tile: Callable[[str, int, int], None] | None = None,
+    on_interrupt: Callable[[int], None] | None = None,
     **option_overrides,
 ) -> BatchReport:
     """Analyse every image of ``inputs`` and write results into ``out_dir``.
@@ -268,6 +350,10 @@ def run_batch(
     on_tile : callable, optional, keyword-only
         For slides analysed in whole-slide mode on this machine, called as
         ``on_tile(file_name, tiles_done, tiles_total)`` after each tile.
+    on_interrupt : callable, optional, keyword-only
+        Called as ``on_interrupt(running)`` at once on Ctrl-C when local
+        images are still running (they are finished first; a second Ctrl-C
+        stops them and nothing of them is written).
     on_progress : callable, optional, keyword-only
         Called as ``on_progress(done, total, file_name, error_or_None)`` after
         each image (analysed, skipped or failed), in the calling thread.
@@ -335,8 +421,12 @@ def run_batch(
     paths = find_images(inputs, exclude=out)
     names = output_names(paths)
     n = len(paths)
+    root = input_root(inputs)
+    rel_paths = [relative_path(p, root) for p in paths]
+    names, root, rel_paths, earlier = _same_folders(out, paths, names, root, rel_paths)
     if patients is not None:
-        patients = check_patients(patients, paths)
+        patients = check_patients(patients, paths, root=root,
+                                  earlier=node_frame([s for _, s in earlier]))
     options = AnalysisOptions.from_kwargs(options, **option_overrides)
     key = run_parameters(options, pixel_size_um)
     # Local threads: split the cores between images and each image's tiles
@@ -352,9 +442,9 @@ def run_batch(
         ImageJob(path=str(p.resolve()), folder=str((out / name).resolve()), name=name, options=options,
                  run_parameters=key, pixel_size_um=pixel_size_um, overwrite=bool(overwrite),
                  geojson=bool(geojson), parquet=bool(parquet), tile_workers=tile_workers,
-                 max_pixels=int(max_pixels), token=token, index=k,
+                 max_pixels=int(max_pixels), token=token, index=k, rel_path=rel, input_root=str(root),
                  on_tile=on_tile if scheduler is None else None)  # callables stay in this process
-        for k, (p, name) in enumerate(zip(paths, names))
+        for k, (p, name, rel) in enumerate(zip(paths, names, rel_paths))
     ]
     logger.info("nodescope %s: %d image(s) into %s; parameters %s; overwrite=%s geojson=%s parquet=%s",
                 __version__, n, out.resolve(), json.dumps(key, sort_keys=True),
@@ -369,7 +459,8 @@ def run_batch(
     table_error: list[OSError] = []  # the last failure to write summary.csv / errors.csv
 
     def write_tables():
-        ordered = [rows[i] for i in sorted(rows)]
+        # this run's images in input order, then the finished images of earlier runs
+        ordered = [rows[i] for i in sorted(rows)] + [summary_row(s, name) for name, s in earlier]
         try:
             if ordered:
                 write_table(out / "summary.csv", pd.DataFrame(ordered))
@@ -425,15 +516,16 @@ def run_batch(
         logger.info("engine: %s", text)
 
     run_started = time.time() - 1.0
-    _LOCAL_OUTCOMES[token] = {}
+    run = local_runs.register(token)
     try:
         run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
                   labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
     except KeyboardInterrupt:
-        # Ctrl-C. Local worker threads finished their image before the scheduler
-        # returned (the pool waits for them): count those too, then keep the tables.
-        for i, outcome in sorted(_LOCAL_OUTCOMES.get(token, {}).items()):
-            if i not in statuses:
+        # Ctrl-C. Start no new image; say at once what is still running, wait for
+        # it (a second Ctrl-C stops it writing anything); count what was kept.
+        stopped = _finish_running(run, names, on_interrupt)
+        for i, outcome in sorted(run.outcomes.items()):
+            if i not in statuses and outcome["status"] in ("analysed", "skipped", "error"):
                 record(i, outcome, None)
         # an image whose last file landed as the interrupt arrived is complete: keep it
         for i, job in enumerate(jobs):
@@ -450,12 +542,15 @@ def run_batch(
         remove_stray_temps(out, ("summary.csv", "errors.csv", "report.html"))
         _fill(result, rows, errors, statuses, names)
         result.unfinished = [names[i] for i in range(n) if i not in statuses]
-        logger.warning("interrupted: %d analysed, %d skipped, %d failed, %d not finished; "
+        result.abandoned = [names[i] for i in stopped]
+        logger.warning("interrupted: %d analysed, %d skipped, %d failed, %d not finished%s; "
                        "run the same command again to resume", len(result.analysed),
-                       len(result.skipped), len(result.errors), len(result.unfinished))
+                       len(result.skipped), len(result.errors), len(result.unfinished),
+                       f" ({len(stopped)} stopped while running, nothing of them written)"
+                       if stopped else "")
         raise BatchInterrupted(result, out) from None
     finally:
-        _LOCAL_OUTCOMES.pop(token, None)
+        local_runs.unregister(token)
     if table_error:
         write_tables()  # one last try (space may have been freed)
     if table_error:
@@ -470,16 +565,21 @@ def run_batch(
     _fill(result, rows, errors, statuses, names)
     if not result.errors and (out / "errors.csv").exists():
         (out / "errors.csv").unlink()
-    if report and result.rows + result.errors:
+    summaries = []
+    for i in sorted(rows):
+        try:
+            summaries.append(json.loads((out / names[i] / "summary.json").read_text(encoding="utf-8")))
+            summaries[-1]["output"] = names[i]
+        except (OSError, ValueError):
+            summaries.append(dict(rows[i]))
+    summaries += [dict(s, output=name) for name, s in earlier]
+    result.earlier = [name for name, _ in earlier]
+    if patients is not None and summaries:
+        write_table(out / "patient_stages.csv",
+                    stage_patients(node_frame(summaries), patients=patients, unmatched="skip"))
+    if report and summaries + result.errors:
         from .report import write_report
 
-        summaries = []
-        for i in sorted(rows):
-            try:
-                summaries.append(json.loads((out / names[i] / "summary.json").read_text(encoding="utf-8")))
-                summaries[-1]["output"] = names[i]
-            except (OSError, ValueError):
-                summaries.append(dict(rows[i]))
         write_report(out, summaries, patients=patients, errors=result.errors)
     logger.info("done: %d analysed, %d skipped, %d failed", len(result.analysed),
                 len(result.skipped), len(result.errors))

@@ -184,7 +184,13 @@ def analyze(
             raise
         summary = getattr(exc, "report", None)
         done = f"{len(summary.rows)} finished image(s) kept in {out}; " if summary is not None else ""
-        _err(f"interrupted: {done}run the same command again to resume")
+        abandoned = summary.abandoned if summary is not None else []
+        if abandoned:
+            _err(f"stopped: {done}{len(abandoned)} running image(s) abandoned, nothing of them written; "
+                 "run the same command again to resume")
+            # their (daemon) threads write nothing more and do not hold up the exit
+        else:
+            _err(f"interrupted: {done}run the same command again to resume")
         raise typer.Exit(130) from None
 
 
@@ -195,6 +201,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
     from rich.text import Text
 
     from pipeline.batch import check_patients, find_images, one_line, run_batch
+    from pipeline.inputs import input_root
     from pipeline.export import check_writable
 
     try:
@@ -211,7 +218,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
     mapping = None
     if patients is not None:
         try:
-            mapping = check_patients(patients, paths)
+            mapping = check_patients(patients, paths, root=input_root(inputs))
         except ValueError as exc:
             _err(f"--patients: {exc}")
             raise typer.Exit(2)
@@ -247,9 +254,13 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
                 tile_tasks[name] = progress.add_task(f"  tiles of {name}", total=total)
             progress.update(tile_tasks[name], completed=done)
 
+        def on_interrupt(running):  # Ctrl-C while images run: say so at once
+            console.print(Text(f"Interrupted: finishing {running} running image(s); "
+                               "press Ctrl-C again to stop now", style="yellow"))
+
         try:
             result = run_batch(
-                paths, out, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
+                inputs, out, on_interrupt=on_interrupt, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
                 on_tile=on_tile, workers=workers, scheduler=scheduler, overwrite=overwrite,
                 geojson=geojson, parquet=parquet, report=report, patients=mapping,
                 max_pixels=max(1, int(max_megapixels * 1e6)),
@@ -279,12 +290,21 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
 def stage(
     inputs: List[Path] = typer.Argument(..., help="summary.json files or result folders."),
     patients: Optional[Path] = typer.Option(
-        None, "--patients", help="CSV with columns 'patient' and 'image' mapping images to patients.",
+        None, "--patients",
+        help="CSV with columns 'patient' and 'image' mapping images to patients; 'image' is a path "
+             "(absolute, relative to the CSV, or as in summary.csv's 'path' column) or a file name "
+             "that no other result shares.",
     ),
     sentinel: bool = typer.Option(False, "--sentinel", help="Add the (sn) suffix."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV file to write (default: standard output)."),
 ) -> None:
-    """Combine node summaries into patient pN stages (CSV)."""
+    """Combine node summaries into patient pN stages (CSV).
+
+    Nodes are matched to patients by path (see --patients); without a table
+    only CAMELYON17 names (patient_004_node_3.tif) are staged. A node that is
+    not assessable is left out of its patient's pN (pNX when no node is
+    assessable) and named on standard error and in nodes_not_assessable.
+    """
     from pipeline.patients import load_summaries, stage_patients
 
     try:
@@ -293,6 +313,10 @@ def stage(
     except (OSError, ValueError) as exc:
         _err(str(exc))
         raise typer.Exit(2)
+    for row in table.itertuples(index=False):
+        if row.nodes_not_assessable:
+            typer.echo(f"{row.patient}: left out of the pN stage ({row.pn_stage}), not assessable: "
+                 f"{row.nodes_not_assessable}", err=True)
     if out is None:
         table.to_csv(sys.stdout, index=False, lineterminator="\n")
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ from .results import NodeResult
 
 __all__ = [
     "atomic_write",
+    "current_umask",
     "check_writable",
     "deposits_for_csv",
     "write_table",
@@ -34,11 +36,40 @@ __all__ = [
 NODE_FILES = ("cells.csv", "deposits.csv", "overlay.png", "summary.json")
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it when the OS tells (Linux ``/proc``).
+
+    Elsewhere it is set and restored under a lock (``os.umask`` has no
+    read-only form), so two NodeScope threads never race on it.
+
+    Examples
+    --------
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 class atomic_write:
     """Context manager yielding a temporary path that is renamed to ``path`` on success.
 
     On any failure the temporary file is removed, so ``path`` is either its old
-    self or complete. An :class:`OSError` (disk full, permission denied, ...)
+    self or complete. The file gets the permissions an ordinary ``open`` would
+    give it (``0o666`` less the umask), not the owner-only ``0o600`` of a
+    temporary file, so colleagues sharing a server can read the results. An :class:`OSError` (disk full, permission denied, ...)
     comes out with ``filename`` set to ``path`` (not the temporary name), so
     messages name the file being written.
 
@@ -68,6 +99,7 @@ class atomic_write:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
+                os.chmod(self.tmp, 0o666 & ~current_umask())
                 os.replace(self.tmp, self.path)
             except OSError as err:
                 self.tmp.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .io import is_supported
 
-__all__ = ["find_images", "output_names", "file_sha256", "check_patients"]
+__all__ = ["find_images", "output_names", "file_sha256", "check_patients", "input_root", "relative_path"]
 
 
 def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
@@ -101,17 +101,73 @@ def file_sha256(path, *, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def check_patients(patients, paths) -> pd.DataFrame:
-    """The patients mapping, checked to name every image (before any work)."""
-    from .report import load_patients
+def input_root(inputs) -> Path:
+    """The folder image paths are recorded relative to: the common folder of the inputs.
+
+    A folder input counts itself, a file input its folder (absolute, not
+    resolving symbolic links).
+
+    Examples
+    --------
+    >>> import os
+    >>> input_root([os.path.join("data", "a"), os.path.join("data", "b", "x.tif")]) == Path(os.path.abspath("data"))
+    True
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    folders = [os.path.abspath(p) if Path(p).is_dir() else os.path.dirname(os.path.abspath(p))
+               for p in inputs]
+    try:
+        return Path(os.path.commonpath(folders)) if folders else Path(os.path.abspath("."))
+    except ValueError:  # different drives (Windows)
+        return Path(folders[0])
+
+
+def relative_path(path, root) -> str:
+    """``path`` relative to ``root`` in POSIX form (absolute when it is not below ``root``)."""
+    full = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(full, root)
+    except ValueError:
+        return Path(full).as_posix()
+    return Path(full).as_posix() if rel.startswith("..") else Path(rel).as_posix()
+
+
+def check_patients(patients, paths, *, root=None, earlier=None) -> pd.DataFrame:
+    """The patients mapping, checked before any work to name every image exactly once.
+
+    Parameters
+    ----------
+    patients : path-like or DataFrame
+    paths : list of Path
+        The images of the batch.
+    root : path-like, optional, keyword-only
+        Their input folder (default: :func:`input_root` of ``paths``).
+    earlier : pandas.DataFrame, optional, keyword-only
+        Summaries of results already in the output folder: an entry must not
+        match one of them as well (an ambiguous name).
+
+    Raises
+    ------
+    ValueError
+        For an image without a patient or an ambiguous entry.
+    """
+    from .patients import load_patients, match_patients
 
     mapping = load_patients(patients)
-    known = set()
-    for name in mapping["image"].astype(str):
-        known.update((name, Path(name).stem))
-    missing = [p.name for p in paths if p.name not in known and Path(p.name).stem not in known]
+    label = mapping.attrs.get("label", str(patients) if not isinstance(patients, pd.DataFrame)
+                              else "patients table")
+    root = input_root(paths) if root is None else Path(root)
+    nodes = pd.DataFrame({"image": [p.name for p in paths],
+                          "path": [relative_path(p, root) for p in paths],
+                          "input_root": str(root)})
+    if earlier is not None and len(earlier):
+        nodes = pd.concat([nodes, earlier.reindex(columns=["image", "path", "input_root"])],
+                          ignore_index=True)
+    found = match_patients(nodes, mapping, label=label)
+    missing = [nodes["path"][i] for i in range(len(paths)) if found[i] is None]
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ValueError(f"{patients}: no patient for image(s) {', '.join(missing[:5])}{more}; "
+        raise ValueError(f"{label}: no patient for image(s) {', '.join(missing[:5])}{more}; "
                          "add them to the 'image' column")
     return mapping

@@ -47,16 +47,22 @@ ALL_NODE_FILES = node_files(geojson=True, parquet=True)
 
 
 SUMMARY_CSV_COLUMNS = (
-    "image", "output", "pixel_size_um", "stain", "rule", "category", "category_reason",
+    "image", "path", "output", "pixel_size_um", "stain", "rule", "category", "category_reason",
     "pn_category", "largest_deposit_um", "largest_deposit_cells", "deposit_count",
     "tumor_cell_count", "nucleus_count", "tissue_area_mm2", "growth_pattern", "discohesion_index",
     "flags",
 )
 
 
-def summary_row(summary: dict, name: str) -> dict:
-    """The summary.csv row of a node, from its summary.json contents."""
+def summary_row(summary: dict, name: str, *, path: str | None = None) -> dict:
+    """The summary.csv row of a node, from its summary.json contents.
+
+    ``path`` (the image's path relative to the input folder) fills in for
+    summaries written before NodeScope recorded it.
+    """
     summary = dict(summary, output=name)
+    if summary.get("path") is None and path is not None:
+        summary["path"] = path
     flags = summary.get("flags")
     if isinstance(flags, list):
         summary["flags"] = ";".join(map(str, flags))

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import operator
 import os
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 
-__all__ = ["available_cores", "check_workers", "check_scheduler_address", "run_tasks"]
+__all__ = ["available_cores", "check_workers", "check_scheduler_address", "run_tasks", "DaemonThreadPool"]
 
 #: Environment variable naming a default Dask scheduler address.
 SCHEDULER_ENV = "NODESCOPE_SCHEDULER"
@@ -96,6 +98,63 @@ def check_scheduler_address(address, *, name: str = "scheduler") -> str | None:
     if not _ADDRESS.match(text):
         raise ValueError(f"{name} must be a Dask scheduler address like tcp://HOST:8786, got {address!r}")
     return text
+
+
+class DaemonThreadPool(Executor):
+    """A thread pool whose threads never hold up the interpreter's exit.
+
+    After a second Ctrl-C the batch abandons the images still being analysed
+    (they may no longer write anything); with daemon threads the process can
+    end at once instead of waiting for them (a standard pool joins its threads
+    at exit).
+
+    Examples
+    --------
+    >>> pool = DaemonThreadPool(2)
+    >>> pool.submit(abs, -3).result()
+    3
+    >>> pool.shutdown()
+    """
+
+    def __init__(self, max_workers: int, *, name: str = "nodescope"):
+        self._max_workers = int(max_workers)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{k}", daemon=True)
+                         for k in range(self._max_workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self):
+        while (job := self._queue.get()) is not None:
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the future's owner
+                future.set_exception(exc)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = Future()
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            pending = []
+            while True:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for job in pending:
+                if job is not None:
+                    job[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 def _capture(func, item):
@@ -212,9 +271,16 @@ def _run_local(func, items, workers, on_start, on_result, on_engine) -> str:
     callbacks = [(None, None, pretask, posttask, None)]
     if n_threads == 1:
         dask.compute(*tasks, scheduler="sync", callbacks=callbacks)
-    else:
-        with ThreadPoolExecutor(n_threads, thread_name_prefix="nodescope") as pool:
-            dask.compute(*tasks, scheduler="threads", pool=pool, callbacks=callbacks)
+        return engine
+    pool = DaemonThreadPool(n_threads)
+    try:
+        dask.compute(*tasks, scheduler="threads", pool=pool, callbacks=callbacks)
+    except BaseException:
+        # Ctrl-C: return at once (queued tasks are cancelled; running ones end on
+        # their own), so that the caller can say what it is doing and wait itself
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return engine
 
 

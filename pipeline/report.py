@@ -20,6 +20,8 @@ import pandas as pd
 from ._version import __version__
 from .defaults import COHESIVE_MAX, ITC_MAX_UM, MICRO_MAX_UM, SINGLE_FILE_MIN
 from .export import atomic_write
+from .patients import load_patients, node_frame
+from .staging import NOT_ASSESSABLE
 
 __all__ = ["write_report", "render_report", "deposit_histogram_svg", "discohesion_svg",
            "thumbnail_data_uri", "load_patients"]
@@ -29,6 +31,7 @@ SIZE_LIMITS_MM = (ITC_MAX_UM / 1000, MICRO_MAX_UM / 1000)
 
 _CATEGORY_COLOURS = {
     "negative": "#e8f5e9", "itc": "#fff8e1", "micrometastasis": "#ffe0b2", "macrometastasis": "#ffcdd2",
+    NOT_ASSESSABLE: "#d6d6d6",
 }
 _PATTERN_COLOURS = {"cohesive": "#1f77b4", "mixed": "#ff7f0e", "single_file": "#d62728", "none": "#9e9e9e"}
 
@@ -45,6 +48,7 @@ td.thumb{padding:2px}td.thumb img{display:block;width:220px;height:auto}
 figure{margin:0}figcaption{font-size:12px;color:#555;max-width:600px}
 svg text{font-family:inherit}
 .err td{background:#fff3f3}
+.why{font-size:12px;color:#555;margin-top:2px}
 """
 
 
@@ -242,28 +246,6 @@ def discohesion_svg(names, values, patterns=None, *, width: int = 600, row: int 
     return "\n".join(parts)
 
 
-def load_patients(patients) -> pd.DataFrame:
-    """The ``patient``, ``image`` mapping from a CSV path or a DataFrame.
-
-    Raises
-    ------
-    ValueError
-        When the file cannot be read or lacks the two columns.
-    """
-    label = "patients table" if isinstance(patients, pd.DataFrame) else str(patients)
-    if isinstance(patients, pd.DataFrame):
-        table = patients
-    else:
-        try:
-            table = pd.read_csv(patients, dtype=str)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{patients}: cannot read the patients table ({exc})") from None
-    if not {"patient", "image"} <= set(table.columns):
-        raise ValueError(f"{label}: the patients table needs columns 'patient' and 'image', "
-                         f"found {', '.join(map(str, table.columns)) or 'none'}")
-    return table
-
-
 def _deposit_sizes_mm(out_dir: Path, summaries) -> np.ndarray:
     sizes = []
     for s in summaries:
@@ -301,17 +283,27 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
         cat = str(s.get("category", ""))
         largest = s.get("largest_deposit_um")
         largest_mm = _num(float(largest) / 1000.0, ".3f") if largest is not None else ""
+        flags = s.get("flags")
+        flags = "; ".join(map(str, flags)) if isinstance(flags, (list, tuple)) else (flags or "")
+        why = (f'<div class="why">{_e(s.get("category_reason"))}</div>'
+               if cat == NOT_ASSESSABLE else "")
+        shown = s.get("path") or s.get("image")
         node_rows.append([
             f'<td class="thumb">{thumb}</td>',
-            f"<td>{_e(s.get('image'))}</td>",
-            f'<td><span class="cat" style="background:{_CATEGORY_COLOURS.get(cat, "#eee")}">{_e(cat)}</span></td>',
+            f"<td>{_e(shown)}</td>",
+            f'<td><span class="cat {_e(cat)}" style="background:{_CATEGORY_COLOURS.get(cat, "#eee")}">'
+            f'{_e(cat.replace("_", " "))}</span>{why}</td>',
+            f"<td>{_e(s.get('stain'))}</td>",
+            f'<td class="num">{_num(s.get("pixel_size_um"), ".4g")}</td>',
+            f"<td>{_e(flags)}</td>",
             f'<td class="num">{largest_mm}</td>',
             f"<td>{_e(s.get('growth_pattern'))}</td>",
             f'<td class="num">{_num(s.get("discohesion_index"), ".2f")}</td>',
             f"<td>{_e(s.get('pn_category'))}</td>",
             f'<td class="num">{_e(s.get("tumor_cell_count"))}</td>',
         ])
-    node_table = _table(["Overlay", "Image", "Category", "Largest deposit (mm)", "Growth pattern",
+    node_table = _table(["Overlay", "Image", "Category", "Stain", "Pixel size (µm)", "Flags",
+                         "Largest deposit (mm)", "Growth pattern",
                          "Discohesion index", "pN category", "Tumour cells"], node_rows)
     # Charts
     params = next((s.get("parameters") for s in summaries if isinstance(s.get("parameters"), dict)), {}) or {}
@@ -326,17 +318,16 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
     if patients is not None and summaries:
         from .patients import stage_patients
 
-        nodes = pd.DataFrame({"image": [s.get("image") for s in summaries],
-                              "category": [s.get("category") for s in summaries]})
-        table = stage_patients(nodes, patients=load_patients(patients))
+        table = stage_patients(node_frame(summaries), patients=load_patients(patients), unmatched="skip")
         prow = [[f"<td>{_e(r.patient)}</td>", f"<td><b>{_e(r.pn_stage)}</b></td>",
                  f"<td>{_e(r.camelyon17_label)}</td>", f'<td class="num">{_e(r.nodes)}</td>',
                  f'<td class="num">{_e(r.positive_nodes)}</td>',
-                 f"<td>{_e(str(r.categories).replace(';', '; '))}</td>"]
+                 f"<td>{_e(str(r.categories).replace(';', '; '))}</td>",
+                 f"<td>{_e(r.nodes_not_assessable)}</td>"]
                 for r in table.itertuples(index=False)]
         patient_html = ("<h2>Patients (pN stage)</h2>\n"
                         + _table(["Patient", "pN stage", "CAMELYON17 label", "Nodes", "Positive nodes",
-                                  "Node categories"], prow))
+                                  "Node categories", "Left out (not assessable)"], prow))
     error_html = ""
     if errors:
         erows = [[f"<td>{_e(Path(str(r.get('file', ''))).name)}</td>", f"<td>{_e(r.get('error'))}</td>"]

@@ -26,6 +26,9 @@ CELL_COLUMNS = ("cell_id", "y_um", "x_um", "radius_um", "deposit_id")
 #: The keys of ``summary.json`` (:meth:`NodeResult.summary`), in order, with their meaning.
 SUMMARY_FIELDS = {
     "image": "file name of the analysed image (None for an array)",
+    "path": "the image's path relative to the input folder of the batch (POSIX form; "
+            "None outside a batch); tells apart images of the same name",
+    "input_root": "absolute path of that input folder (batch runs)",
     "pixel_size_um": "µm per pixel of the analysed (base) resolution",
     "stain": "'he' or 'ihc'",
     "stain_reason": "why that stain (measured evidence), or 'given'",
@@ -115,6 +118,11 @@ class NodeResult:
         that the tumour-cell decision used; None in IHC.
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
+    path : str or None
+        The image's path relative to the batch's input folder (POSIX form; set
+        by the batch), e.g. ``"patA/node1.tif"``.
+    input_root : str or None
+        Absolute path of that input folder (set by the batch).
     input_sha256 : str or None
         SHA-256 of the input file's bytes (set by the batch).
     run_parameters : dict or None
@@ -153,6 +161,8 @@ class NodeResult:
     overview_pixel_size_um: float | None = None
     tumour_map: Any = field(default=None, repr=False)
     pixel_size_source: str | None = None
+    path: str | None = None
+    input_root: str | None = None
     input_sha256: str | None = None
     run_parameters: dict | None = None
     review: dict | None = None
@@ -208,6 +218,8 @@ class NodeResult:
         """
         out = {
             "image": self.image,
+            "path": self.path,
+            "input_root": self.input_root,
             "pixel_size_um": float(self.pixel_size_um),
             "stain": self.stain,
             "stain_reason": self.stain_reason,

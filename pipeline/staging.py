@@ -23,6 +23,7 @@ __all__ = [
     "MICRO_MAX_UM",
     "ITC_MAX_CELLS",
     "CATEGORIES",
+    "NOT_ASSESSABLE",
     "PN_STAGES",
     "CAMELYON17_STAGES",
     "node_category",
@@ -39,6 +40,10 @@ __all__ = [
 
 #: Node categories, least to most advanced.
 CATEGORIES = ("negative", "itc", "micrometastasis", "macrometastasis")
+
+#: The category of a node that could not be assessed (its ``pn_category`` is ``"pNX"``):
+#: never counted as negative; left out of the patient's pN stage.
+NOT_ASSESSABLE = "not_assessable"
 
 #: Patient pN stages, least to most advanced (without the ``(sn)`` suffix).
 PN_STAGES = ("pN0", "pN0(i+)", "pN1mi", "pN1", "pN2", "pN3")
@@ -192,7 +197,10 @@ def node_pn_category(category: str) -> str:
 def patient_pn_stage(nodes: Sequence[str], *, sentinel: bool = False) -> str:
     """Combine node categories into the patient's pathological N stage.
 
-    Nodes with only isolated tumour cells are not counted as positive.
+    Nodes with only isolated tumour cells are not counted as positive. Nodes
+    that could not be assessed (``"not_assessable"``) are left out: they are
+    never counted as negative; when every node is not assessable the stage is
+    ``"pNX"`` (regional nodes cannot be assessed).
 
     ========  ============================================================
     pN0       no node with micro- or macrometastasis, no ITC
@@ -206,14 +214,15 @@ def patient_pn_stage(nodes: Sequence[str], *, sentinel: bool = False) -> str:
     Parameters
     ----------
     nodes : sequence of str
-        One category per node, from :data:`CATEGORIES`. May be empty (pN0).
+        One category per node, from :data:`CATEGORIES` or :data:`NOT_ASSESSABLE`.
+        May be empty (pN0).
     sentinel : bool, keyword-only
         Append ``"(sn)"`` (sentinel-node procedure), e.g. ``"pN1mi(sn)"``.
 
     Returns
     -------
     str
-        One of :data:`PN_STAGES`, possibly with ``"(sn)"``.
+        One of :data:`PN_STAGES` or ``"pNX"``, possibly with ``"(sn)"``.
 
     References
     ----------
@@ -225,15 +234,20 @@ def patient_pn_stage(nodes: Sequence[str], *, sentinel: bool = False) -> str:
     'pN1mi'
     >>> patient_pn_stage(["macrometastasis"] + ["micrometastasis"] * 3, sentinel=True)
     'pN2(sn)'
+    >>> patient_pn_stage(["negative", "not_assessable"]), patient_pn_stage(["not_assessable"])
+    ('pN0', 'pNX')
     """
     if isinstance(nodes, str):
         raise TypeError("nodes must be a sequence of node categories, not a single string")
     nodes = list(nodes)
     for i, cat in enumerate(nodes):
-        if cat not in CATEGORIES:
+        if cat not in CATEGORIES and cat != NOT_ASSESSABLE:
             raise ValueError(
-                f"nodes[{i}] must be one of {', '.join(CATEGORIES)}; got {cat!r}"
+                f"nodes[{i}] must be one of {', '.join(CATEGORIES + (NOT_ASSESSABLE,))}; got {cat!r}"
             )
+    if nodes and all(c == NOT_ASSESSABLE for c in nodes):
+        return "pNX" + ("(sn)" if sentinel else "")
+    nodes = [c for c in nodes if c != NOT_ASSESSABLE]
     positive = sum(c in ("micrometastasis", "macrometastasis") for c in nodes)
     macro = "macrometastasis" in nodes
     if macro:

@@ -191,8 +191,11 @@ def test_kill_9_mid_batch_then_resume(inputs, reference, tmp_path):
     assert _tmp_files(out) == []
     names = [r["output"] for r in report.rows]
     assert len(names) == 12
-    ref = pd.read_csv(reference / "summary.csv").drop(columns="output")
-    got = pd.read_csv(out / "summary.csv").drop(columns="output")
+    ref = pd.read_csv(reference / "summary.csv").drop(columns=["output", "path"])
+    got = pd.read_csv(out / "summary.csv")
+    # the relative input path tells apart the three node_a.tif (image is the file name)
+    assert got["path"].tolist() == [f"set{k}/{name}.tif" for k in range(3) for name in NAMES]
+    got = got.drop(columns=["output", "path"])
     pd.testing.assert_frame_equal(got, pd.concat([ref] * 3, ignore_index=True))
     for name in names:
         stem = name.split("-")[0]
