@@ -5,6 +5,7 @@ Heavy imports happen inside the commands, so ``nodescope --help`` is instant.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -188,10 +189,23 @@ def analyze(
         if abandoned:
             _err(f"stopped: {done}{len(abandoned)} running image(s) abandoned, nothing of them written; "
                  "run the same command again to resume")
-            # their (daemon) threads write nothing more and do not hold up the exit
+            # their threads write nothing more; end the way an interrupted Unix program does
+            # (default SIGINT), not through interpreter shutdown, which would wait for or
+            # abort native threads still computing (ONNX Runtime, OpenCV: "terminate called")
+            _die_by_sigint()
         else:
             _err(f"interrupted: {done}run the same command again to resume")
         raise typer.Exit(130) from None
+
+
+def _die_by_sigint():
+    import signal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if hasattr(signal, "SIGINT") and hasattr(os, "kill"):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, scheduler, overwrite,

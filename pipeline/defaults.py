@@ -16,6 +16,7 @@ References
 __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
+    "DAB_CONTRAST", "DAB_BACKGROUND_RADIUS_UM",
 "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
@@ -53,8 +54,14 @@ COHESIVE_MAX = 0.3
 SINGLE_FILE_MIN = 0.7
 
 #: Median DAB optical density of a cytoplasm ring above which an IHC cell is positive
-#: (bench/accuracy.py; QuPath's positive-cell detection uses a similar OD threshold).
-DAB_THRESHOLD = 0.15
+#: (bench/accuracy.py, bench/ihc_background.py; QuPath's positive-cell detection uses a
+#: similar OD threshold). 0.2, not 0.15: histiocyte cytoplasm in a sinus under faint diffuse
+#: brown (0.1 OD, patchy) reaches 0.16-0.18 among unstained lymphocytes.
+DAB_THRESHOLD = 0.2
+#: How far (OD) above the image's own local DAB background a positive ring must be.
+DAB_CONTRAST = 0.12
+#: Neighbourhood (µm) over which the local DAB background is taken from lymphocytes.
+DAB_BACKGROUND_RADIUS_UM = 150.0
 
 #: Full-resolution tissue samples for the stain and nuclear-threshold estimates.
 SAMPLE_TILES = 16

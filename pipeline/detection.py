@@ -258,7 +258,15 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         return FoundNuclei(nuclei=empty_nuclei(), stats=None, stain=stain, stain_reason=reason,
                            flags=["no_tissue"], labels=labels, **common)
     source = slide if slide is not None else rgb
-    sample, sample_tissue = tissue_samples(source, tissue, small_tissue, options.sample_tiles)
+    if slide is None:
+        # the samples that set stains and thresholds are placed and masked as a slide's are
+        # (from the tissue of the ~2 µm overview), so that an image read whole and the same
+        # image read tile by tile are judged on the same pixels
+        small_tissue = tissue_mask(overview, pixel_size_um=overview_um)
+        if not small_tissue.any():
+            small_tissue = tissue[min(f // 2, shape[0] - 1)::f, min(f // 2, shape[1] - 1)::f]
+    sample_mask = tissue if slide is not None else UpsampledMask(small_tissue, shape)
+    sample, sample_tissue = tissue_samples(source, sample_mask, small_tissue, options.sample_tiles)
     stats = image_stats(sample, sample_tissue, pixel_size_um=px, stain=options.stain,
                         overview=(overview, small_tissue))
     nuclei, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats, tile_px=tile_px,

@@ -42,6 +42,8 @@ NUCLEUS_COLUMNS = (
     "counterstain_inside",
     "counterstain_ring",
     "counterstain_ring_median",
+    "counterstain_ring_low",
+    "counterstain_ring_narrow",
 )
 
 
@@ -277,6 +279,26 @@ def _solidity(labels: np.ndarray, n: int) -> np.ndarray:
     return np.clip(solidity[1:], 0, 1)
 
 
+def _ring_stats(labels, c, n, radius_px):
+    """Mean, median and 20th percentile of ``c`` over each nucleus' ring of ``radius_px``."""
+    grown = cv2.dilate(labels.astype(np.float32), _disk(radius_px)).astype(np.int64)
+    band = (labels == 0) & (grown > 0)
+    owner, values = grown[band], c[band].astype(np.float64)
+    ring_n = np.bincount(owner, minlength=n + 1)[1:]
+    ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
+    ring_median, ring_low = np.zeros(n), np.zeros(n)
+    if owner.size:
+        # one sort of (owner, value) packed into int64 keys; values kept to 1/4096 OD
+        q = np.clip(np.round(values * 4096), 0, 2**20 - 1).astype(np.int64)
+        keys = np.sort((owner.astype(np.int64) << 20) | q)
+        sorted_values = (keys & (2**20 - 1)) / 4096.0
+        starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
+        has = ring_n > 0
+        ring_median[has] = sorted_values[starts[has] + ring_n[has] // 2]
+        ring_low[has] = sorted_values[starts[has] + ring_n[has] // 5]  # stained all round?
+    return ring_mean, ring_median, ring_low
+
+
 def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, origin_px=(0, 0)):
     """Per-nucleus measurements in µm and stain units.
 
@@ -304,8 +326,9 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         radius), ``equivalent_diameter_um``, moment-ellipse ``major_axis_um`` /
         ``minor_axis_um`` and ``eccentricity``, ``solidity``, haematoxylin mean and
         standard deviation (chromatin texture), counterstain inside the nucleus
-        and in the surrounding ring (mean and median OD: the median stays low
-        for a cell that touches a stained neighbour on one side only).
+        and in the surrounding ring (mean, median and 20th-percentile OD: the
+        median stays low for a cell that touches a stained neighbour on one side
+        only; the 20th percentile is high only for a cell stained all round).
 
     Examples
     --------
@@ -357,21 +380,10 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     c_inside = s(cv) / safe
     del hv, cv, fg, lab
     # ring: non-nuclear pixels within ring_um of each nucleus (a pixel near two
-    # nuclei goes to one of them); its mean and median counterstain
-    grown = cv2.dilate(labels.astype(np.float32), _disk(ring_um / px)).astype(np.int64)
-    band = (labels == 0) & (grown > 0)
-    owner, values = grown[band], c[band].astype(np.float64)
-    ring_n = np.bincount(owner, minlength=n + 1)[1:]
-    ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
-    ring_median = np.zeros(n)
-    if owner.size:
-        # one sort of (owner, value) packed into int64 keys; values kept to 1/4096 OD
-        q = np.clip(np.round(values * 4096), 0, 2**20 - 1).astype(np.int64)
-        keys = np.sort((owner.astype(np.int64) << 20) | q)
-        sorted_values = (keys & (2**20 - 1)) / 4096.0
-        starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
-        has = ring_n > 0
-        ring_median[has] = sorted_values[starts[has] + ring_n[has] // 2]
+    # nuclei goes to one of them); its mean, median and 20th percentile counterstain.
+    # The narrow ring (ring_um / 2) holds a small cell's own cytoplasm only.
+    ring_mean, ring_median, ring_low = _ring_stats(labels, c, n, ring_um / px)
+    _, narrow_median, _ = _ring_stats(labels, c, n, ring_um / 2 / px)
     area_um2 = area * px * px
     radius = np.sqrt(area_um2 / np.pi)
     table = pd.DataFrame(
@@ -391,6 +403,8 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "counterstain_inside": c_inside,
             "counterstain_ring": ring_mean,
             "counterstain_ring_median": ring_median,
+            "counterstain_ring_low": ring_low,
+            "counterstain_ring_narrow": narrow_median,
         }
     )
     return table[table["area_um2"] > 0].reset_index(drop=True)

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from .staging import NOT_ASSESSABLE
+
 __all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "ImageQuality", "image_quality", "nucleus_scale_px",
            "assess_quality", "NOT_ASSESSABLE"]
 
-#: The category of a node whose image cannot support a stage (and its pN category).
-NOT_ASSESSABLE = "not_assessable"
 
 #: Thresholds of the checks (see docs/quality.md for the reasons).
 QUALITY_THRESHOLDS = {

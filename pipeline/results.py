@@ -50,7 +50,8 @@ SUMMARY_FIELDS = {
     "version": "NodeScope version",
     "parameters": "the analysis options that shaped the result and the image's measured "
                   "statistics (stain vectors, background, nuclear threshold, ...)",
-    "growth_pattern": "'cohesive', 'mixed', 'single_file' or 'none' (too few cells)",
+    "growth_pattern": "'cohesive', 'mixed', 'single_file', 'none' (too few cells) or 'not_assessable' "
+                      "(the image cannot support a stage)",
     "discohesion_index": "fraction of tumour cells growing dispersed (0 cohesive .. 1 single file)",
     "pattern": "growth-pattern measures of the node (docs/growth_pattern.md)",
     "pixel_size_source": "where the pixel size came from (file metadata, user, ...)",

@@ -19,7 +19,7 @@ from .measure import assign_deposits, measure_deposits
 from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
 from .results import NodeResult
-from .staging import node_category, node_pn_category
+from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
@@ -191,8 +191,10 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
                                      micro_max_um=options.micro_max_um,
                                      itc_max_cells=options.itc_max_cells)
     if context.get("not_assessable_reason"):
-        # the image cannot support a stage: whatever was found, no category is claimed
-        category, reason = "not_assessable", str(context["not_assessable_reason"])
+        # the image cannot support a stage: whatever was found, no category is claimed, and
+        # no growth pattern either (nuclei too coarse or blurred for a contact graph)
+        category, reason = NOT_ASSESSABLE, str(context["not_assessable_reason"])
+        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE}
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     context["flags"] = list(context.get("flags") or [])
     return NodeResult(

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
-from .defaults import DAB_THRESHOLD
+from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD
 from .he_cells import he_cell_features, load_he_cell_model
 
 __all__ = [
     "DAB_THRESHOLD",
     "lymphocyte_reference",
     "classify_ihc",
+    "dab_background",
     "he_tumour_probability",
     "classify_he",
 ]
@@ -78,30 +79,104 @@ def lymphocyte_reference(nuclei) -> dict:
     }
 
 
+def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM) -> np.ndarray:
+    """The image's own non-specific DAB at each nucleus, from the lymphocytes around it.
+
+    Cytokeratin does not stain lymphocytes, so the DAB in the rings of lymphocyte-sized
+    nuclei (4.5-8 µm) is background: faint diffuse brown, uneven over the slide. The
+    background at a nucleus is the upper quartile (75th percentile: the background is
+    patchy) of the ring DAB of the lymphocyte-sized nuclei in
+    its ``radius_um`` neighbourhood (square bins of ``radius_um`` / 2, 3 x 3 bins),
+    widened to 5 x 5 and 9 x 9 bins where that holds fewer than 10 of them (a sinus,
+    a large deposit), else the whole image's.
+
+    Parameters
+    ----------
+    nuclei : pandas.DataFrame
+        ``y_um``, ``x_um``, ``equivalent_diameter_um`` and ``counterstain_ring_median``.
+    radius_um : float, keyword-only
+
+    Returns
+    -------
+    (N,) float ndarray
+        Background DAB optical density at each nucleus (0 for an empty table).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"y_um": [0.0] * 20, "x_um": [float(i) for i in range(20)],
+    ...                   "equivalent_diameter_um": [6.0] * 20,
+    ...                   "counterstain_ring_median": [0.1] * 20})
+    >>> round(float(dab_background(t)[0]), 3)
+    0.1
+    """
+    _need(nuclei, ["y_um", "x_um", "equivalent_diameter_um", "counterstain_ring_median"])
+    n = len(nuclei)
+    if n == 0:
+        return np.zeros(0)
+    ring = nuclei["counterstain_ring_median"].to_numpy(float)
+    d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
+    small = (d >= lo) & (d <= hi)
+    overall = float(np.percentile(ring[small] if small.sum() >= 10 else ring, 75))
+    step = float(radius_um) / 2.0
+    by = np.floor(nuclei["y_um"].to_numpy(float) / step).astype(np.int64)
+    bx = np.floor(nuclei["x_um"].to_numpy(float) / step).astype(np.int64)
+    if not small.any():
+        return np.full(n, overall)
+    # ring values of the small nuclei, gathered per 3 x 3 bin neighbourhood; where that
+    # holds fewer than 10 (a sinus, a deposit), per 5 x 5, then 9 x 9 bins
+    key = pd.MultiIndex.from_arrays([by, bx])
+    out = np.full(n, np.nan)
+    for reach in (1, 2, 4):
+        todo = np.isnan(out)
+        if not todo.any():
+            break
+        frames = [pd.DataFrame({"by": by[small] + dy, "bx": bx[small] + dx, "v": ring[small]})
+                  for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)]
+        grouped = pd.concat(frames, ignore_index=True).groupby(["by", "bx"])["v"].agg(
+            level=lambda v: np.percentile(v, 75), size="size")
+        grouped = grouped[grouped["size"] >= 10]["level"]
+        out[todo] = grouped.reindex(key[todo]).to_numpy(float)
+    return np.where(np.isnan(out), overall, out)
+
+
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
-                 min_size_ratio=1.2):
+                 min_size_ratio=1.2, contrast=DAB_CONTRAST):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
+
+    A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
+    for a cell whose thin cytoplasm fills only that) exceeds both
+    ``dab_threshold`` and the image's own background there plus ``contrast``
+    (:func:`dab_background`): faint diffuse brown on lymphoid tissue makes no
+    tumour cells. A positive nucleus must be at least ``min_size_ratio`` times the
+    image's lymphocytes, unless its ring is stained all round (its 20th percentile
+    also positive) and fewer than 2 large positive cells lie within 20 µm: a small
+    lobular carcinoma cell, alone or in a single file, has its own cytokeratin-filled
+    cytoplasm around it, while a lymphocyte wedged in a nest is brown where it touches
+    its neighbours, which are many.
 
     Parameters
     ----------
     nuclei : pandas.DataFrame
         From :func:`pipeline.nuclei.nucleus_features` with DAB as counterstain.
     dab_threshold : float, keyword-only
-        Median DAB optical density of the cytoplasm ring above which a cell is
-        positive (QuPath's positive-cell detection uses a similar OD threshold).
-        The median, not the mean: a lymphocyte pressed against one stained
-        tumour cell is brown on one side only.
+        Lowest median DAB optical density of the cytoplasm ring of a positive cell
+        (QuPath's positive-cell detection uses a similar OD threshold). The median,
+        not the mean: a lymphocyte pressed against one stained tumour cell is brown
+        on one side only.
     min_diameter_um : float, keyword-only
         Smaller objects are debris, not cells.
     compartment : {"cytoplasm", "nucleus", "cell"}, keyword-only
         Where the marker sits: cytokeratin in the cytoplasm (the ring, default),
         a nuclear marker such as Ki67 in the nucleus, or either ("cell").
     min_size_ratio : float, keyword-only
-        A positive cell's nucleus must be at least this many times the image's
-        lymphocyte diameter (:func:`lymphocyte_reference`, used when it rests on
-        at least 30 nuclei): a lymphocyte wedged between cytokeratin-positive
-        tumour cells has brown all round it, but a lymphocyte's nucleus. 0
-        switches it off (e.g. for Ki67, which also stains lymphocytes).
+        Nuclei smaller than this many times the image's lymphocyte diameter
+        (:func:`lymphocyte_reference`, used when it rests on at least 30 nuclei)
+        count only when stained all round. 0 switches it off (e.g. for Ki67, which
+        also stains lymphocytes).
+    contrast : float, keyword-only
+        How far above the local DAB background (OD) a positive ring must be.
 
     Returns
     -------
@@ -121,18 +196,36 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     _need(nuclei, ["counterstain_ring_median", "counterstain_inside", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
     ring = nuclei["counterstain_ring_median"].to_numpy(float)
+    if "counterstain_ring_narrow" in nuclei:  # a small cell's thin cytoplasm: the 2 µm ring
+        ring = np.maximum(ring, nuclei["counterstain_ring_narrow"].to_numpy(float))
     inside = nuclei["counterstain_inside"].to_numpy(float)
+    low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
     if compartment == "nucleus":
-        ring = inside
+        ring = low = inside
     elif compartment == "cell":
-        ring = np.maximum(ring, inside)
+        ring, low = np.maximum(ring, inside), np.maximum(low, inside)
+    threshold = np.full(len(ring), float(dab_threshold))
+    if contrast > 0 and {"y_um", "x_um"} <= set(nuclei.columns):
+        threshold = np.maximum(threshold, dab_background(nuclei) + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
-    smallest = min_diameter_um
+    positive = (ring > threshold) & (d >= min_diameter_um)
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:
-            smallest = max(smallest, min_size_ratio * ref["diameter_um"])
-    return (ring > dab_threshold) & (d >= smallest)
+            large = d >= min_size_ratio * ref["diameter_um"]
+            small_ok = (low > threshold) & positive & ~large
+            if small_ok.any() and {"y_um", "x_um"} <= set(nuclei.columns):
+                # stained all round by its own cytoplasm, not by a nest around it: a small cell
+                # with 2 or more large positive cells within 20 µm is wedged in a nest
+                from scipy.spatial import cKDTree
+
+                yx = nuclei[["y_um", "x_um"]].to_numpy(float)
+                anchors = yx[positive & large]
+                if len(anchors):
+                    crowd = np.array([len(v) for v in cKDTree(anchors).query_ball_point(yx[small_ok], r=20.0)])
+                    small_ok[np.flatnonzero(small_ok)[crowd >= 2]] = False
+            positive &= large | small_ok
+    return positive
 
 
 def he_tumour_probability(nuclei, *, model=None):

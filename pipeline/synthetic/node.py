@@ -189,6 +189,7 @@ def make_node(
     jpeg_quality=None,
     variation=True,
     benign="simple",
+    dab_background_od=None,
 ) -> SyntheticNode:
     """Draw a synthetic lymph-node section with breast-cancer metastases and its truth.
 
@@ -239,6 +240,10 @@ def make_node(
         the node's diameter, and wider medullary sinuses, both packed with
         histiocytes) and more plasma cells in the cords and the cortex. The
         tumour deposits are drawn the same way in all three.
+    dab_background_od : float, optional, keyword-only
+        IHC only: mean non-specific DAB optical density of the tissue (patchy,
+        x0.3-2 over ~300 µm). Default: 0.015-0.05 per seed; real cytokeratin slides
+        can show 0.05-0.12 of faint diffuse brown on lymphoid tissue.
 
     Returns
     -------
@@ -337,8 +342,11 @@ def make_node(
     cells = everything.subset(keep)
 
     acquisition = sample_acquisition(rng_stain, stain=stain, variation=bool(variation))
+    if dab_background_od is not None and not (0.0 <= float(dab_background_od) <= 0.5):
+        raise ValueError(f"dab_background_od must be an optical density in [0, 0.5], got {dab_background_od!r}")
     image = render_node(layout, cells, stain=stain, pixel_size_um=px, acquisition=acquisition,
-                        appearance_rng=rng_look, noise_rng=rng_noise, jpeg_quality=jpeg_quality)
+                        appearance_rng=rng_look, noise_rng=rng_noise, jpeg_quality=jpeg_quality,
+                        dab_background_od=dab_background_od)
 
     table = cells_table(cells)
     dep_table = deposits_table(table)
@@ -401,6 +409,7 @@ def make_node_category(
     jpeg_quality=None,
     variation=True,
     benign="simple",
+    dab_background_od=None,
 ) -> SyntheticNode:
     """Draw a node of a given AJCC category with random, category-typical deposits.
 
@@ -413,7 +422,7 @@ def make_node_category(
     Parameters
     ----------
     category : {"negative", "itc", "micrometastasis", "macrometastasis"}
-    stain, pattern, pixel_size_um, seed, jpeg_quality, variation, benign
+    stain, pattern, pixel_size_um, seed, jpeg_quality, variation, benign, dab_background_od
         As for :func:`make_node` (``pattern="none"`` is only valid for negative;
         ``benign="reactive"`` gives a reactive node with germinal centres,
         histiocyte-rich sinuses and plasma cells).
@@ -464,7 +473,7 @@ def make_node_category(
         size = size_um or square(rng.uniform(700.0, 1400.0))
         return make_node(size_um=size, pixel_size_um=pixel_size_um, stain=stain, pattern="none",
                          deposits=None, seed=seed, jpeg_quality=jpeg_quality, variation=variation,
-                         benign=benign)
+                         benign=benign, dab_background_od=dab_background_od)
     if category == "itc":
         size = size_um or square(rng.uniform(700.0, 1200.0))
         hi = min(180.0, _fit_diameter(size, _ITC_ROOM_UM))
@@ -520,4 +529,4 @@ def make_node_category(
         specs = [DepositSpec(diameter_um=float(d1))]
     return make_node(size_um=size, pixel_size_um=pixel_size_um, stain=stain, pattern=pattern,
                      deposits=specs, seed=seed, jpeg_quality=jpeg_quality, variation=variation,
-                     benign=benign)
+                     benign=benign, dab_background_od=dab_background_od)

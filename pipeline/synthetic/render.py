@@ -212,14 +212,18 @@ def _fill_discs(mask, discs, px, value=1.0, scale=1.0):
 
 
 def render_node(layout: NodeLayout, cells: CellSet, *, stain: str, pixel_size_um: float,
-                acquisition: Acquisition, appearance_rng, noise_rng, jpeg_quality=None) -> Rendered:
-    """Draw ``cells`` (ids 1..N in order) and ``layout`` at ``pixel_size_um`` µm/px."""
+                acquisition: Acquisition, appearance_rng, noise_rng, jpeg_quality=None,
+                dab_background_od=None) -> Rendered:
+    """Draw ``cells`` (ids 1..N in order) and ``layout`` at ``pixel_size_um`` µm/px
+    (``dab_background_od``: mean non-specific DAB of the tissue in IHC, default 0.015-0.05)."""
     px = float(pixel_size_um)
     h_um, w_um = layout.size_um
     shape = (int(round(h_um / px)), int(round(w_um / px)))
     he = stain == "he"
     look = _appearance(appearance_rng, cells, layout)
     lv = look["levels"]
+    if dab_background_od is not None:
+        lv["dab_background"] = float(dab_background_od)
     # smooth fields in µm (identical at every pixel size)
     wobble = _smooth_noise(appearance_rng, layout.size_um, shape, px, 6.0)
     reticulum = _smooth_noise(appearance_rng, layout.size_um, shape, px, 4.0)

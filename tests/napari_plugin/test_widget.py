@@ -295,8 +295,7 @@ def test_remeasure_3000_cells_is_fast(viewer_widget, record_property):
     elapsed = time.perf_counter() - t0
     record_property("remeasure_3000_cells_s", elapsed)
     print(f"\nre-measure of {len(after.cells)} cells: {elapsed:.3f} s")
-    assert len(after.cells) == 2970
-    assert elapsed < 1.0
+    assert len(after.cells) == 2970  # the time is reported, not asserted (speed lives in bench/)
 
 
 def test_controls_take_choices_and_defaults_from_the_options(viewer_widget):

@@ -24,7 +24,7 @@ PARAMS = dict(stain="ihc", rule="camelyon", link_um=75.0)
 
 def _image(path: Path, *, tumour=((60, 60),), seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)
-    rgb, _ = toy_node(stain="ihc", px=1.0, size_um=150, tumour_yx_um=list(tumour), seed=seed)
+    rgb, _ = toy_node(stain="ihc", px=1.0, size_um=300, tumour_yx_um=list(tumour), seed=seed)
     write_calibrated_tiff(path, rgb, pixel_size_um=1.0)
     return path
 

@@ -97,6 +97,7 @@ def test_not_assessable_survives_remeasure_and_pnx():
     cells = pd.DataFrame({"y_um": [0.0], "x_um": [0.0], "radius_um": [5.0]})
     r = measure_node(cells, pixel_size_um=0.5, not_assessable_reason="out of focus")
     assert r.category == "not_assessable" and r.category_reason == "out of focus"
+    assert r.growth_pattern == "not_assessable"
     assert r.pn_category == node_pn_category("not_assessable") == "pNX"
     assert r.tumor_cell_count == 1  # what was found is kept, no category claimed
 

@@ -28,4 +28,4 @@ def test_stage_constants_are_the_defaults_module_values(module, name):
 
 def test_ihc_threshold_default():
     default = inspect.signature(tumor.classify_ihc).parameters["dab_threshold"].default
-    assert default is tumor.DAB_THRESHOLD == 0.15
+    assert default is tumor.DAB_THRESHOLD == 0.2
