@@ -57,7 +57,18 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         not_assessable_reason=quality.not_assessable_reason, parameters=parameters, overview=found.overview,
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
         pixel_size_source=pixel_size_source,
+        nuclei=_all_nuclei(found.nuclei, tumour) if options.all_nuclei else None,
     )
+
+
+def _all_nuclei(nuclei, tumour):
+    """Every nucleus with its class (``is_tumour``) and, in H&E, its tumour probability."""
+    table = nuclei.copy()
+    if tumour.probability is not None:
+        table["tumor_probability"] = tumour.probability
+    ids = tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else []
+    table["is_tumour"] = table["nucleus_id"].isin(ids) if "nucleus_id" in table else False
+    return table.reset_index(drop=True)
 
 
 def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None,

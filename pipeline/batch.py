@@ -32,7 +32,7 @@ import pandas as pd
 from . import local_runs
 from ._version import __version__
 from .analysis import analyze_file
-from .export import deposits_for_csv, write_node_outputs, write_table
+from .export import cells_for_table, deposits_for_csv, write_node_outputs, write_table
 from .inputs import check_patients, file_sha256, find_images, input_root, output_names, relative_path
 from .io import DEFAULT_MAX_PIXELS
 from .node_folder import (
@@ -166,7 +166,7 @@ def process_image(job: ImageJob) -> dict:
     """
     t0 = time.perf_counter()
     path, folder, name = Path(job.path), Path(job.folder), job.name
-    files = node_files(geojson=job.geojson, parquet=job.parquet)
+    files = node_files(geojson=job.geojson, parquet=job.parquet, nuclei=job.options.all_nuclei)
     outcome = {"status": "error", "row": None, "error": None, "traceback": None,
                "worker": f"{socket.gethostname()}:{os.getpid()}"}
     run = local_runs.current(job.token)
@@ -195,7 +195,7 @@ def process_image(job: ImageJob) -> dict:
                 writing = True
                 folder.mkdir(parents=True, exist_ok=True)
                 if job.parquet:
-                    write_table(folder / "cells.parquet", result.cells)
+                    write_table(folder / "cells.parquet", cells_for_table(result.cells))
                     write_table(folder / "deposits.parquet", deposits_for_csv(result.deposits))
                 write_node_outputs(folder, result, rgb, geojson=job.geojson)
                 del rgb, result

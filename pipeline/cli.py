@@ -145,6 +145,8 @@ def analyze(
     ),
     geojson: bool = typer.Option(True, "--geojson/--no-geojson", help="Write objects.geojson (QuPath) per image."),
     parquet: bool = typer.Option(False, "--parquet", help="Also write cells.parquet and deposits.parquet."),
+    all_nuclei: bool = typer.Option(False, "--all-nuclei",
+                                    help="Export every nucleus with its class and tumour probability."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html for the batch."),
     patients: Optional[Path] = typer.Option(
         None, "--patients", exists=True, dir_okay=False,
@@ -167,7 +169,7 @@ def analyze(
                                   contact_um=contact_um, dab_threshold=dab_threshold,
                                   model=None if model is None else str(model),
                                   tumour_threshold=tumour_threshold, seed_probability=seed_probability,
-                                  wsi_threshold_mp=wsi_threshold_mp)
+                                  wsi_threshold_mp=wsi_threshold_mp, all_nuclei=all_nuclei)
     except (TypeError, ValueError) as exc:
         _bad_option(str(exc))
     if model is not None:  # a bad model file fails here, before any image is read

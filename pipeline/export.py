@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .geojson import write_geojson_features
 from .overlay import render_overlay
 from .results import NodeResult
 
@@ -24,6 +25,8 @@ __all__ = [
     "current_umask",
     "check_writable",
     "deposits_for_csv",
+    "cells_for_table",
+    "x_before_y",
     "write_table",
     "write_json",
     "write_geojson",
@@ -164,14 +167,38 @@ def write_json(path, data) -> None:
         tmp.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def x_before_y(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every x column placed just before its y column (``x_um, y_um``).
+
+    Examples
+    --------
+    >>> list(x_before_y(pd.DataFrame(columns=["id", "y_um", "x_um", "feret_y0_um", "feret_x0_um"])))
+    ['id', 'x_um', 'y_um', 'feret_x0_um', 'feret_y0_um']
+    """
+    cols = list(table.columns)
+    pairs = {c: c.replace("y", "x", 1) for c in cols
+             if isinstance(c, str) and c.endswith("_um") and "y" in c and c.replace("y", "x", 1) in cols}
+    order = []
+    for c in cols:
+        if c in pairs.values():
+            continue  # an x column: written just before its y
+        order.extend([pairs[c], c] if c in pairs else [c])
+    return table[order]
+
+
+def cells_for_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The tumour-cell (or nucleus) table as written to cells.csv / .parquet (x before y)."""
+    return x_before_y(cells)
+
+
 def deposits_for_csv(deposits: pd.DataFrame) -> pd.DataFrame:
-    """Deposits with the outline as a JSON list of [x_um, y_um] pairs (tables hold scalars)."""
-    table = deposits.copy()
+    """Deposits as written: x before y, the outline a JSON list of [x_um, y_um] pairs."""
+    table = x_before_y(deposits)
     if "outline" in table.columns:
-        table["outline"] = [
+        table = table.assign(outline=[
             json.dumps(np.round(np.asarray(o, float)[:, ::-1], 2).tolist()) if len(o) else "[]"
-            for o in table["outline"]
-        ]
+            for o in table["outline"]  # one JSON text per deposit (few per node)
+        ])
     return table
 
 
@@ -185,68 +212,36 @@ def write_table(path, table: pd.DataFrame) -> None:
             table.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
 
 
-def write_geojson(path, result: NodeResult) -> None:
-    """QuPath-importable GeoJSON: deposits as annotations, tumour cells as detections.
+def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
+    """QuPath-importable GeoJSON: deposits as annotations, cells as detections.
 
-    Coordinates are full-resolution pixels (x, y), as QuPath expects; features
-    are written one by one.
+    Coordinates are full-resolution pixels (x, y), as QuPath expects;
+    measurement names and classes are QuPath's (:mod:`pipeline.geojson`,
+    docs/outputs.md). The text is streamed in chunks.
+
+    Parameters
+    ----------
+    path : path-like
+    result : NodeResult
+    nuclei : pandas.DataFrame, optional, keyword-only
+        Every segmented nucleus with a boolean ``is_tumour`` column (and its
+        ``tumor_probability`` in H&E): exported instead of the tumour cells,
+        the tumour cells as "Tumor", the others as "Other".
     """
-    px = result.pixel_size_um
+    cells, tumour = result.cells, True
+    if nuclei is not None:
+        cells, tumour = nuclei, nuclei["is_tumour"].to_numpy(bool)
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write('{"type": "FeatureCollection", "features": [\n')
-        first = True
-
-        def emit(feature):
-            nonlocal first
-            fh.write(("" if first else ",\n") + json.dumps(_jsonable(feature)))
-            first = False
-
-        for _, dep in result.deposits.iterrows():
-            ring = (np.asarray(dep["outline"], float)[:, ::-1] / px).round(2).tolist()
-            if len(ring) < 3:
-                continue
-            ring.append(ring[0])
-            emit({
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {
-                    "objectType": "annotation",
-                    "name": f"Deposit {int(dep['deposit_id'])}",
-                    "classification": {"name": "Tumor deposit", "color": [230, 25, 75]},
-                    "measurements": {
-                        "Cell count": int(dep["cell_count"]),
-                        "Longest diameter um": float(dep["longest_diameter_um"]),
-                        "Area um^2": float(dep["area_um2"]),
-                    },
-                },
-            })
-        theta = np.linspace(0, 2 * np.pi, 13)[:-1]
-        for _, cell in result.cells.iterrows():
-            r = float(cell["radius_um"]) / px
-            cx, cy = float(cell["x_um"]) / px, float(cell["y_um"]) / px
-            ring = np.stack([cx + r * np.cos(theta), cy + r * np.sin(theta)], 1).round(2).tolist()
-            ring.append(ring[0])
-            measurements = {k: float(cell[k]) for k in ("radius_um", "area_um2", "hematoxylin_mean",
-                                                        "counterstain_ring", "group_size", "degree")
-                            if k in cell.index}
-            measurements["Deposit id"] = int(cell.get("deposit_id", 0))
-            emit({
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {
-                    "objectType": "detection",
-                    "classification": {"name": "Tumor", "color": [200, 0, 0]},
-                    "measurements": measurements,
-                },
-            })
-        fh.write("\n]}\n")
+        write_geojson_features(fh, deposits=result.deposits, cells=cells,
+                               pixel_size_um=result.pixel_size_um, tumour=tumour)
 
 
 def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format="csv", geojson=False) -> Path:
     """Write one node's outputs into ``out_dir`` (created if needed).
 
     Files: ``cells.csv`` (or ``.parquet``), ``deposits.csv``, ``overlay.png``,
-    optionally ``objects.geojson``, and ``summary.json`` last.
+    ``nuclei.csv`` when the result holds every nucleus (``all_nuclei``),
+    optionally ``objects.geojson``, and ``summary.json`` last (docs/outputs.md).
 
     Parameters
     ----------
@@ -266,7 +261,7 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(out / f"cells.{cells_format}", result.cells)
+    write_table(out / f"cells.{cells_format}", cells_for_table(result.cells))
     write_table(out / "deposits.csv", deposits_for_csv(result.deposits))
     picture, picture_um = _overlay_source(result, image)
     if picture is not None:
@@ -276,8 +271,10 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
             raise OSError(f"{out / 'overlay.png'}: could not encode the overlay")
         with atomic_write(out / "overlay.png") as tmp:
             tmp.write_bytes(buf.tobytes())
+    if result.nuclei is not None:
+        write_table(out / "nuclei.csv", cells_for_table(result.nuclei))
     if geojson:
-        write_geojson(out / "objects.geojson", result)
+        write_geojson(out / "objects.geojson", result, nuclei=result.nuclei)
     write_json(out / "summary.json", result.summary())
     return out
 

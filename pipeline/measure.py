@@ -47,6 +47,7 @@ DEPOSIT_COLUMNS = (
     "cell_count",
     "longest_diameter_um",
     "area_um2",
+    "tumour_cell_area_um2",
     "centroid_y_um",
     "centroid_x_um",
     "outline",
@@ -238,6 +239,14 @@ def _link_deposits(centres: np.ndarray, radii: np.ndarray, gap: float) -> np.nda
     return labels + 1
 
 
+def _polygon_area(ring: np.ndarray) -> float:
+    """Shoelace area of a simple polygon given as (K, 2) vertices (0 below 3 vertices)."""
+    if len(ring) < 3:
+        return 0.0
+    y, x = ring[:, 0], ring[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
 def _disc_outline_points(centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
     theta = np.linspace(0, 2 * np.pi, _DISC_VERTICES, endpoint=False)
     ring = np.stack([np.sin(theta), np.cos(theta)], axis=1) / np.cos(np.pi / _DISC_VERTICES)
@@ -278,6 +287,7 @@ def empty_deposits() -> pd.DataFrame:
             "cell_count": pd.Series(dtype="int64"),
             "longest_diameter_um": pd.Series(dtype="float64"),
             "area_um2": pd.Series(dtype="float64"),
+            "tumour_cell_area_um2": pd.Series(dtype="float64"),
             "centroid_y_um": pd.Series(dtype="float64"),
             "centroid_x_um": pd.Series(dtype="float64"),
             "outline": pd.Series(dtype="object"),
@@ -329,7 +339,8 @@ def _deposit_table(centres: np.ndarray, radii: np.ndarray, deposit_ids: np.ndarr
                 "deposit_id": int(dep),
                 "cell_count": int(len(idx)),
                 "longest_diameter_um": diameter,
-                "area_um2": float(np.pi * (radii[idx] ** 2).sum()),
+                "area_um2": _polygon_area(hull),
+                "tumour_cell_area_um2": float(np.pi * (radii[idx] ** 2).sum()),
                 "centroid_y_um": float(centres[idx, 0].mean()),
                 "centroid_x_um": float(centres[idx, 1].mean()),
                 "outline": hull,
@@ -361,8 +372,9 @@ def group_deposits(
     pandas.DataFrame
         One row per deposit, largest first: ``deposit_id`` (1..K, matching
         :func:`assign_deposits`), ``cell_count``, ``longest_diameter_um`` (maximum
-        Feret diameter over the cells' disc outlines), ``area_um2`` (summed nuclear
-        area), ``centroid_y_um``, ``centroid_x_um`` and ``outline`` (convex hull of
+        Feret diameter over the cells' disc outlines), ``area_um2`` (area of
+        ``outline``, µm²), ``tumour_cell_area_um2`` (summed nuclear area of its
+        tumour cells, µm²), ``centroid_y_um``, ``centroid_x_um`` and ``outline`` (convex hull of
         the cell outlines, (K, 2) array of (y, x) in µm) and the end points of the
         longest diameter (``feret_y0_um``, ``feret_x0_um``, ``feret_y1_um``,
         ``feret_x1_um``). Typed and empty when there are no cells.

@@ -27,7 +27,7 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def node_files(*, geojson=True, parquet=False) -> tuple[str, ...]:
+def node_files(*, geojson=True, parquet=False, nuclei=False) -> tuple[str, ...]:
     """The files a finished image folder holds for these export options (summary.json last).
 
     Examples
@@ -38,12 +38,12 @@ def node_files(*, geojson=True, parquet=False) -> tuple[str, ...]:
     ('cells.parquet', 'deposits.parquet', 'cells.csv')
     """
     extra = ("cells.parquet", "deposits.parquet") if parquet else ()
-    middle = ("objects.geojson",) if geojson else ()
+    middle = (("nuclei.csv",) if nuclei else ()) + (("objects.geojson",) if geojson else ())
     return extra + NODE_FILES[:-1] + middle + NODE_FILES[-1:]
 
 
 #: Every file the batch may write into an image folder (removed before a redo).
-ALL_NODE_FILES = node_files(geojson=True, parquet=True)
+ALL_NODE_FILES = node_files(geojson=True, parquet=True, nuclei=True)
 
 
 SUMMARY_CSV_COLUMNS = (

@@ -118,6 +118,10 @@ class AnalysisOptions:
     wsi_threshold_mp : float
         TIFF-family files above this many megapixels are analysed tile by tile
         from the file (whole-slide mode) instead of being loaded whole.
+    all_nuclei : bool
+        Keep every segmented nucleus in the result (``NodeResult.nuclei``) with
+        ``is_tumour`` and, in H&E, ``tumor_probability``; exported as
+        ``nuclei.csv`` and as "Tumor" / "Other" detections in ``objects.geojson``.
     """
 
     stain: str = _opt("auto", "auto decides H&E vs IHC from the image.", choices=STAINS, cli="--stain")
@@ -151,6 +155,8 @@ class AnalysisOptions:
     sample_tiles: int = _opt(SAMPLE_TILES, "Full-resolution samples for the stain and threshold estimates.")
     wsi_threshold_mp: float = _opt(WSI_THRESHOLD_MP, "TIFF/SVS images above this many megapixels are analysed "
                                    "tile by tile from the file.", unit="MP", cli="--wsi-threshold-mp")
+    all_nuclei: bool = _opt(False, "Keep every segmented nucleus with its class and tumour probability "
+                            "(nuclei.csv; every nucleus in objects.geojson).", cli="--all-nuclei")
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise the values once, here

@@ -117,6 +117,10 @@ class NodeResult:
     tumour_map : pipeline.heatmap.TumourMap or None
         H&E: the tissue-level tumour probability map (one value every ~8 µm)
         that the tumour-cell decision used; None in IHC.
+    nuclei : pandas.DataFrame or None
+        Every segmented nucleus (``nucleus_id``, ``x_um``, ``y_um``, ...) with
+        ``is_tumour`` and, in H&E, ``tumor_probability``; only with
+        ``AnalysisOptions(all_nuclei=True)``.
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
     path : str or None
@@ -161,6 +165,7 @@ class NodeResult:
     overview: np.ndarray | None = field(default=None, repr=False)
     overview_pixel_size_um: float | None = None
     tumour_map: Any = field(default=None, repr=False)
+    nuclei: pd.DataFrame | None = field(default=None, repr=False)
     pixel_size_source: str | None = None
     path: str | None = None
     input_root: str | None = None

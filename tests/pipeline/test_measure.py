@@ -108,7 +108,7 @@ def test_group_deposits_table():
     assert table.loc[0, "longest_diameter_um"] == pytest.approx(70.0)
     assert table.loc[1, "longest_diameter_um"] == pytest.approx(10.0)
     assert table.loc[0, "centroid_x_um"] == pytest.approx(30.0)
-    assert table.loc[0, "area_um2"] == pytest.approx(3 * np.pi * 25)
+    assert table.loc[0, "tumour_cell_area_um2"] == pytest.approx(3 * np.pi * 25)
     outline = table.loc[0, "outline"]
     assert outline.shape[1] == 2 and len(outline) >= 3
 

@@ -1,0 +1,117 @@
+"""Exports agree with themselves and with docs/outputs.md."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.export import write_geojson, write_node_outputs, x_before_y
+from pipeline.geojson import CELL_MEASUREMENTS, DEPOSIT_MEASUREMENTS, cell_rings_px
+from pipeline.node_folder import SUMMARY_CSV_COLUMNS
+from pipeline.results import SUMMARY_FIELDS
+from pipeline.stages import measure_node
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "outputs.md").read_text(encoding="utf-8")
+PX = 0.5
+
+
+def _shoelace(ring):
+    x, y = np.asarray(ring, float).T
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(0)
+    yx = np.concatenate([rng.uniform(50, 150, (40, 2)), [[400.0, 420.0]]])
+    r = rng.uniform(4, 7, len(yx))
+    cells = pd.DataFrame({"nucleus_id": np.arange(1, len(yx) + 1), "y_um": yx[:, 0], "x_um": yx[:, 1],
+                          "area_um2": np.pi * r**2, "radius_um": r, "hematoxylin_mean": 0.5,
+                          "tumor_probability": rng.uniform(0.5, 1, len(yx))})
+    cells.loc[3, "hematoxylin_mean"] = np.nan
+    return measure_node(cells, pixel_size_um=PX, stain="he", image="toy.tif", shape=(1000, 1000))
+
+
+@pytest.fixture(scope="module")
+def written(result, tmp_path_factory):
+    out = tmp_path_factory.mktemp("node")
+    write_node_outputs(out, result, geojson=True)
+    return out
+
+
+def test_deposit_area_is_outline_area(result, written):
+    deposits = pd.read_csv(written / "deposits.csv")
+    for area, outline in zip(deposits["area_um2"], deposits["outline"]):
+        assert area == pytest.approx(_shoelace(json.loads(outline)), rel=1e-3)
+    assert (deposits["tumour_cell_area_um2"] > 0).all()
+    gj = json.loads((written / "objects.geojson").read_text(encoding="utf-8"))
+    annotations = [f for f in gj["features"] if f["properties"]["objectType"] == "annotation"]
+    assert len(annotations) == len(deposits)
+    for f in annotations:
+        ring = np.asarray(f["geometry"]["coordinates"][0]) * PX
+        assert f["properties"]["measurements"]["Area µm^2"] == pytest.approx(_shoelace(ring), rel=1e-3)
+
+
+def test_x_before_y(written):
+    cells = pd.read_csv(written / "cells.csv")
+    deposits = pd.read_csv(written / "deposits.csv")
+    for table in (cells, deposits):
+        cols = list(table.columns)
+        for c in cols:
+            if c.endswith("_um") and "x" in c and c.replace("x", "y", 1) in cols:
+                assert cols.index(c) + 1 == cols.index(c.replace("x", "y", 1))
+    outline = np.asarray(json.loads(deposits.loc[0, "outline"]))
+    assert outline[:, 0].mean() == pytest.approx(deposits.loc[0, "centroid_x_um"], abs=30)
+    assert list(x_before_y(pd.DataFrame(columns=["y_um", "a", "x_um"]))) == ["x_um", "y_um", "a"]
+
+
+def test_geojson_cells(result, written):
+    gj = json.loads((written / "objects.geojson").read_text(encoding="utf-8"))
+    cells = [f for f in gj["features"] if f["properties"]["objectType"] == "detection"]
+    assert len(cells) == len(result.cells)
+    for f, (_, row) in zip(cells, result.cells.iterrows()):
+        assert f["geometry"]["type"] == "Polygon"
+        ring = np.asarray(f["geometry"]["coordinates"][0])
+        assert (ring[0] == ring[-1]).all()
+        assert _shoelace(ring) * PX**2 == pytest.approx(row["area_um2"], rel=0.01)
+        props = f["properties"]
+        assert props["classification"] == {"name": "Tumor", "color": [200, 0, 0]}
+        assert set(props["measurements"]) <= set(CELL_MEASUREMENTS.values())
+        assert props["measurements"]["Centroid X µm"] == pytest.approx(row["x_um"], abs=1e-3)
+    assert cells[3]["properties"]["measurements"]["Hematoxylin OD mean"] is None  # NaN -> null
+
+
+def test_geojson_all_nuclei(result, tmp_path):
+    nuclei = result.cells.assign(is_tumour=np.arange(len(result.cells)) % 2 == 0)
+    write_geojson(tmp_path / "o.geojson", result, nuclei=nuclei)
+    gj = json.loads((tmp_path / "o.geojson").read_text(encoding="utf-8"))
+    names = [f["properties"]["classification"]["name"] for f in gj["features"]
+             if f["properties"]["objectType"] == "detection"]
+    assert names == ["Tumor" if t else "Other" for t in nuclei["is_tumour"]]
+
+
+def test_cell_rings_empty():
+    empty = pd.DataFrame({"x_um": [], "y_um": [], "radius_um": []})
+    assert cell_rings_px(empty, 0.5).shape == (0, 13, 2)
+
+
+def _documented():
+    return set(re.findall(r"`([^`]+)`", DOC))
+
+
+def test_every_output_column_documented(result, written):
+    doc = _documented()
+    columns = (set(pd.read_csv(written / "cells.csv").columns) | set(pd.read_csv(written / "deposits.csv").columns)
+               | set(SUMMARY_CSV_COLUMNS) | set(SUMMARY_FIELDS) | {"is_tumour"})
+    assert sorted(columns - doc) == []
+    names = set(DEPOSIT_MEASUREMENTS.values()) | set(CELL_MEASUREMENTS.values())
+    assert sorted(names - doc) == []
+    # the columns the exports know about are documented too, whatever this toy result holds
+    assert sorted((set(DEPOSIT_MEASUREMENTS) | set(CELL_MEASUREMENTS)) - doc) == []
+    for name in ("summary.json", "summary.csv", "deposits.csv", "cells.csv", "objects.geojson",
+                 "report.html", "errors.csv", "nodescope.log", "patient_stages.csv",
+                 "review_labels.csv", "overlay.png", "nuclei.csv"):
+        assert f"### {name}" in DOC
