@@ -150,8 +150,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     ``dab_threshold`` and the image's own background there plus ``contrast``
     (:func:`dab_background`): faint diffuse brown on lymphoid tissue makes no
     tumour cells. A positive nucleus must be at least ``min_size_ratio`` times the
-    image's lymphocytes, unless its ring is stained all round (its 20th percentile
-    also positive) and fewer than 2 large positive cells lie within 20 µm: a small
+    image's lymphocytes, unless its ring is clearly stained all round (its 20th
+    percentile above the threshold by half the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
     lobular carcinoma cell, alone or in a single file, has its own cytokeratin-filled
     cytoplasm around it, while a lymphocyte wedged in a nest is brown where it touches
     its neighbours, which are many.
@@ -213,7 +213,9 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:
             large = d >= min_size_ratio * ref["diameter_um"]
-            small_ok = (low > threshold) & positive & ~large
+            # a small cell must be clearly stained all round (half the contrast above the
+            # threshold): a lymphocyte in a darker patch of diffuse brown is evenly brown too
+            small_ok = (low > threshold + 0.5 * contrast) & positive & ~large
             if small_ok.any() and {"y_um", "x_um"} <= set(nuclei.columns):
                 # stained all round by its own cytoplasm, not by a nest around it: a small cell
                 # with 2 or more large positive cells within 20 µm is wedged in a nest
