@@ -101,7 +101,7 @@ def legend_entries(result: NodeResult) -> list[tuple[str, str, tuple]]:
     >>> r = NodeResult(pd.DataFrame(), empty_deposits(), 0.5, "he", "negative",
     ...                "no tumour cells", "pN0", "camelyon", nucleus_count=12)
     >>> [label for _, label, _ in legend_entries(r)]
-    ['tissue analysed (12 nuclei segmented)', 'no tumour cells found']
+    ['tissue analysed (12 nuclei)', 'no tumour cells found']
     """
     rows = []
     nuclei = _nuclei_table(result)
@@ -109,19 +109,19 @@ def legend_entries(result: NodeResult) -> list[tuple[str, str, tuple]]:
         rows.append(("dot", f"segmented nuclei ({len(nuclei):,})", _NUCLEUS))
         rows.append(("outline", "tissue analysed", _TISSUE))
     else:
-        rows.append(("outline", f"tissue analysed ({int(result.nucleus_count):,} nuclei segmented)", _TISSUE))
+        rows.append(("outline", f"tissue analysed ({int(result.nucleus_count):,} nuclei)", _TISSUE))
     tmap = getattr(result, "tumour_map", None)
     if tmap is not None and getattr(tmap, "probability", np.zeros(0)).size:
         rows.append(("fill", "tumour probability > 0.5", _HEAT))
     n_dep = len(result.deposits)
     cells = result.cells
     if n_dep:
-        rows.append(("deposits", f"tumour deposit{'s' if n_dep > 1 else ''} ({n_dep}): outline and cells",
+        rows.append(("deposits", f"tumour deposit{'s' if n_dep > 1 else ''} ({n_dep}), by colour",
                      DEPOSIT_COLOURS[0]))
     if len(cells) and "dispersed" in cells.columns and cells["dispersed"].to_numpy(bool).any():
         rows.append(("dot", "dispersed tumour cells", _SINGLE_FILE))
     if n_dep:
-        rows.append(("line", "longest diameter (caliper)", (0, 0, 0)))
+        rows.append(("line", "longest diameter", (0, 0, 0)))
     if not len(cells):
         rows.append(("none", "no tumour cells found", (0, 0, 0)))
     return rows
@@ -290,7 +290,7 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
         (magenta), tumour cells as dots coloured by deposit except dispersed
         ones (single cells, small groups, single-file chains) which are amber,
         deposit outlines, the largest deposit's longest diameter (black with a
-        white halo) and every deposit's diameter in mm, a µm scale bar, the
+        white halo) and the diameter in mm of every deposit at least a quarter of its size, a µm scale bar, the
         title (category and pN; grey "not assessable: reason") and the legend,
         text placed where it covers least tissue. A picture whose shorter side
         is below ``TINY_SIDE`` gets no text on the image: title and legend go
@@ -313,7 +313,7 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
     h, w = out.shape[:2]
     tiny = min(h, w) < TINY_SIDE
     scale = max(0.4, max(h, w) / 1200)
-    font_size = max(11, int(round(max(h, w) * 0.017)))
+    font_size = max(11, int(round(max(h, w) * 0.024)))  # ~11 px on a 480 px thumbnail
     line_w = max(1, int(round(scale * 1.6)))
     tissue = _tissue_outline(out, 1.0 / um_to_px)
     busy = tissue.copy()
@@ -395,9 +395,11 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
             cv2.rectangle(out, (bx, by - bar_h), (bx + bar_px, by), (0, 0, 0), -1)
             texts.append((bar_label, (bx, rect[1] + pad), font_size, (0, 0, 0), None))
     # calipers and diameter labels: the largest deposit's caliper is drawn, every
-    # deposit (up to 6, largest first) gets its diameter, clear of the line and of the rest
+    # deposit of at least a quarter of its size (up to 4, largest first) gets its diameter,
+    # clear of the line and of the rest
     if len(deposits):
-        order = np.argsort(-deposits["longest_diameter_um"].to_numpy(float))[:6]
+        diameters = deposits["longest_diameter_um"].to_numpy(float)
+        order = [i for i in np.argsort(-diameters)[:4] if diameters[i] >= 0.25 * diameters.max()]
         lines = []
         for k, i in enumerate(order):
             dep = deposits.iloc[int(i)]

@@ -52,7 +52,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.thumb{padding:2px}td.thumb img{display:block;width:320px;max-width:40vw;height:auto}
+td.thumb{padding:2px}td.thumb img{display:block;width:auto;max-width:min(480px,45vw);height:auto}
 .cat{padding:1px 6px;border-radius:3px;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 figure{margin:0}figcaption{font-size:12px;color:#555;max-width:600px}

@@ -24,7 +24,7 @@ def test_legend_lists_what_is_drawn(results):
     pos_labels = [label for _, label, _ in legend_entries(pos)]
     neg_labels = [label for _, label, _ in legend_entries(neg)]
     assert pos.category != "negative" and neg.category == "negative"
-    assert any("caliper" in s for s in pos_labels) and any("deposit" in s for s in pos_labels)
+    assert "longest diameter" in pos_labels and any("deposit" in s for s in pos_labels)
     assert neg_labels[-1] == "no tumour cells found"
     assert any(s.startswith("tissue analysed") for s in neg_labels)
 
