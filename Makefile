@@ -13,7 +13,7 @@ OUT    ?= results
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[napari]" pyqt5
+	$(PIP) install -q -e ".[napari]" pyqt6
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.base
@@ -26,7 +26,7 @@ setup-test: $(VENV)/.test
 demo: $(VENV)/.base
 	$(VENV)/bin/nodescope analyze sample_data --out $(OUT)
 	@echo "Results are in $(abspath $(OUT)): summary.csv, report.html, nodescope.log and one folder per image (summary.json, deposits.csv, cells.csv, overlay.png, objects.geojson)"
-	@echo "Review in napari: $(VENV)/bin/napari, then File > Open Sample > NodeScope and Plugins > NodeScope > Analyze lymph node"
+	@echo "Review in napari: $(VENV)/bin/napari, then File > Open Sample > NodeScope and Plugins > Analyze lymph node (NodeScope)"
 
 # napari's tests need a display: use Xvfb when there is no screen.
 XVFB := $(shell [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null 2>&1 && echo "xvfb-run -a -s '-screen 0 1600x1000x24'")

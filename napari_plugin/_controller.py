@@ -278,6 +278,8 @@ class LayerController:
             self.set_layer(_layers.exclude_layer(translate=translate))
         self.show_tumour_map(result)
         self.viewer.layers.selection.active = self.layer(_layers.CELLS_LAYER)
+        # the canvas scale bar, in the layers' units (µm: napari >= 0.6 takes them from the layers)
+        self.viewer.scale_bar.visible = True
 
     def show_tumour_map(self, result) -> None:
         """Draw the result's tumour-probability map under the other result layers (or remove it).

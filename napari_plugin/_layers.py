@@ -187,18 +187,26 @@ def caliper_layer(result, *, translate=(0.0, 0.0)):
     """Shapes layer-data tuple: the longest-diameter line of the largest deposit."""
     deposits = result.deposits
     lines, labels = [], []
+    offset = [0.0, 0.0]
     if len(deposits):
         dep = deposits.iloc[int(np.argmax(deposits["longest_diameter_um"].to_numpy()))]
-        lines.append(np.array([[dep["feret_y0_um"], dep["feret_x0_um"]],
-                               [dep["feret_y1_um"], dep["feret_x1_um"]]], dtype=float))
+        line = np.array([[dep["feret_y0_um"], dep["feret_x0_um"]],
+                         [dep["feret_y1_um"], dep["feret_x1_um"]]], dtype=float)
+        lines.append(line)
         labels.append(_mm(dep["longest_diameter_um"]))
+        # the label beside the line, not on it: shifted across it by a tenth of its length
+        d = line[1] - line[0]
+        norm = float(np.hypot(*d))
+        if norm > 0:
+            offset = list(np.array([-d[1], d[0]]) / norm * max(10.0, 0.1 * norm))
     kwargs = _base_kwargs(CALIPER_LAYER, translate)
     kwargs.update(
         shape_type="line",
         features=pd.DataFrame({"label": pd.Series(labels, dtype=object)}),
         edge_color="yellow",
         edge_width=3.0,
-        text={"string": "{label}", "color": "yellow", "size": 11, "anchor": "center"},
+        text={"string": "{label}", "color": "yellow", "size": 11, "anchor": "center",
+              "translation": offset},
         opacity=1.0,
     )
     return (lines, kwargs, "shapes")

@@ -6,6 +6,7 @@ Heavy imports happen inside the commands, so ``nodescope --help`` is instant.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -20,9 +21,55 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="NodeScope: measure breast-cancer metastases in lymph-node histology.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: reads well at 80 columns, no <bool> placeholders
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from pipeline._version import __version__
+
+        typer.echo(f"nodescope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
+    """NodeScope: measure breast-cancer metastases in lymph-node histology."""
+
+
+def _pixel_size_option(help: str):
+    """The shared --pixel-size UM option, checked before any work."""
+    return typer.Option(None, "--pixel-size", metavar="UM", help=help, callback=_check_pixel_size_option)
+
+
+#: Library wording (keyword arguments) -> command-line wording (options), for messages shown by the CLI.
+_CLI_WORDING = (
+    (re.compile(r"pass pixel_size_um=\.\.\. \(CLI: --pixel-size UM\)"), "pass --pixel-size UM"),
+    (re.compile(r"more than max_pixels=([\d,]+); pass a larger max_pixels=\.\.\. \(CLI: --max-megapixels\)"),
+     lambda m: f"more than --max-megapixels {int(m.group(1).replace(',', '')) / 1e6:g}; "
+               "pass a larger --max-megapixels"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """A library message as the command line says it: options instead of keyword arguments.
+
+    Examples
+    --------
+    >>> cli_wording("a.tif: no pixel size in the file; pass pixel_size_um=... (CLI: --pixel-size UM)")
+    'a.tif: no pixel size in the file; pass --pixel-size UM'
+    >>> cli_wording("more than max_pixels=100,000; pass a larger max_pixels=... (CLI: --max-megapixels) if")
+    'more than --max-megapixels 0.1; pass a larger --max-megapixels if'
+    """
+    for pattern, replacement in _CLI_WORDING:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 # the choices of the options object, as typer enums
@@ -42,7 +89,7 @@ def _analysis_option(name: str, **kwargs):
 
 
 def _err(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
+    typer.secho(cli_wording(message), fg=typer.colors.RED, err=True)
 
 
 def _bad_option(message: str):
@@ -113,10 +160,7 @@ class _LogFile:
 def analyze(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    pixel_size: Optional[float] = typer.Option(
-        None, "--pixel-size", help="Pixel size in µm per pixel; overrides the file's.",
-        callback=_check_pixel_size_option,
-    ),
+    pixel_size: Optional[float] = _pixel_size_option("Pixel size in µm per pixel; overrides the file's."),
     stain: Stain = _analysis_option("stain"),
     rule: Rule = _analysis_option("rule"),
     link_um: float = _analysis_option("link_um", min=0.0),
@@ -260,7 +304,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
 
         def on_progress(done, total, name, error):
             if error:  # one line per failed image, as it happens (also with --quiet)
-                console.print(Text(error, style="red"))
+                console.print(Text(cli_wording(error), style="red"))
             progress.update(task, completed=done, description=name)
 
         tile_tasks = {}
@@ -351,10 +395,7 @@ def train(
              "(x_um, y_um, label[, image]) or NodeScope review_labels.csv files.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.json)."),
-    pixel_size: Optional[float] = typer.Option(
-        None, "--pixel-size", help="Pixel size in µm per pixel; overrides the files'.",
-        callback=_check_pixel_size_option,
-    ),
+    pixel_size: Optional[float] = _pixel_size_option("Pixel size in µm per pixel; overrides the files'."),
     base: Optional[Path] = typer.Option(None, "--base", dir_okay=False, help="Model to start from (default: the shipped one)."),
     class_map: List[str] = typer.Option(
         [], "--class-map", help="NAME=tumour|other|ignore for a class name NodeScope does not know (repeatable).",
@@ -410,7 +451,8 @@ def train(
 @app.command()
 def info(
     inputs: List[Path] = typer.Argument(..., help="Image files and/or folders."),
-    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", callback=_check_pixel_size_option),
+    pixel_size: Optional[float] = _pixel_size_option(
+        "Pixel size in µm per pixel; overrides the files' (shows what analyze would use)."),
 ) -> None:
     """Show each image's size, format and pixel size as NodeScope reads it."""
     from pipeline.batch import find_images, one_line

@@ -1,17 +1,22 @@
 """A self-contained HTML report of a batch: node table, overlay thumbnails, charts, patient pN.
 
-One file, no scripts, no external assets (images are base64 data URIs, charts
-are inline SVG, styles are inline), so it opens offline and can be e-mailed.
-All text from data is HTML-escaped.
+No scripts and no external assets: charts are inline SVG, styles are inline,
+and each node's overlay is a JPEG thumbnail (``thumbs/<output>.jpg`` next to
+``report.html``, or a data URI with ``embed=True`` for one file that can be
+e-mailed) that links to the full ``overlay.png``. Thumbnails are 640 px wide
+JPEGs kept under :data:`THUMB_MAX_BYTES`, so a 1,000-node report stays under
+about 50 MB. All text from data is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import math
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -24,7 +29,12 @@ from .patients import load_patients, node_frame
 from .staging import NOT_ASSESSABLE
 
 __all__ = ["write_report", "render_report", "deposit_histogram_svg", "discohesion_svg",
-           "thumbnail_data_uri", "load_patients"]
+           "thumbnail_data_uri", "thumbnail_jpeg", "load_patients", "THUMB_MAX_BYTES"]
+
+#: Largest thumbnail file (bytes): quality, then width, is lowered until it fits.
+THUMB_MAX_BYTES = 50_000
+#: (width fraction of ``max_width``, JPEG quality) tried in turn.
+_THUMB_STEPS = ((1.0, 80), (1.0, 65), (0.85, 65), (0.75, 60), (0.65, 55), (0.5, 50))
 
 #: AJCC size limits drawn on the deposit histogram (mm): ITC <= 0.2 < micro <= 2 < macro.
 SIZE_LIMITS_MM = (ITC_MAX_UM / 1000, MICRO_MAX_UM / 1000)
@@ -42,7 +52,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.thumb{padding:2px}td.thumb img{display:block;width:220px;height:auto}
+td.thumb{padding:2px}td.thumb img{display:block;width:auto;max-width:min(480px,45vw);height:auto}
 .cat{padding:1px 6px;border-radius:3px;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 figure{margin:0}figcaption{font-size:12px;color:#555;max-width:600px}
@@ -69,22 +79,26 @@ def _num(value, fmt: str) -> str:
     return format(v, fmt) if math.isfinite(v) else ""
 
 
-def thumbnail_data_uri(png_path, *, max_width: int = 320) -> str | None:
-    """A PNG downscaled to at most ``max_width`` pixels wide, as a ``data:image/png;base64,`` URI.
+def thumbnail_jpeg(png_path, *, max_width: int = 640, max_bytes: int = THUMB_MAX_BYTES) -> bytes | None:
+    """An overlay downscaled to at most ``max_width`` pixels wide, as JPEG bytes under ``max_bytes``.
 
-    Returns ``None`` when the file is missing or unreadable.
+    Quality starts at 80; quality then width are lowered until the file fits
+    (never below half the width and quality 50). Never upscaled. Returns
+    ``None`` when the file is missing or unreadable.
 
     Examples
     --------
     >>> import tempfile, pathlib, numpy as np, cv2
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "o.png"
     >>> _ = cv2.imwrite(str(p), np.zeros((100, 1000, 3), np.uint8))
-    >>> uri = thumbnail_data_uri(p)
-    >>> uri.startswith("data:image/png;base64,")
-    True
-    >>> thumbnail_data_uri(p.with_name("missing.png")) is None
+    >>> data = thumbnail_jpeg(p)
+    >>> data[:2] == b"\\xff\\xd8", cv2.imdecode(np.frombuffer(data, np.uint8), 1).shape
+    (True, (64, 640, 3))
+    >>> thumbnail_jpeg(p.with_name("missing.png")) is None
     True
     """
+    from PIL import Image
+
     try:
         data = np.fromfile(str(png_path), dtype=np.uint8)
     except OSError:
@@ -92,14 +106,36 @@ def thumbnail_data_uri(png_path, *, max_width: int = 320) -> str | None:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         return None
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     h, w = image.shape[:2]
-    if w > max_width:
-        new_h = max(1, round(h * max_width / w))
-        image = cv2.resize(image, (int(max_width), new_h), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
+    best = None
+    for fraction, quality in _THUMB_STEPS:
+        width = min(w, max(1, round(max_width * fraction)))
+        small = image if width == w else cv2.resize(image, (width, max(1, round(h * width / w))),
+                                                    interpolation=cv2.INTER_AREA)
+        buf = io.BytesIO()
+        Image.fromarray(small).save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+        best = buf.getvalue()
+        if len(best) <= max_bytes:
+            break
+    return best
+
+
+def thumbnail_data_uri(png_path, *, max_width: int = 640) -> str | None:
+    """:func:`thumbnail_jpeg` as a ``data:image/jpeg;base64,`` URI (``None`` when unreadable).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, cv2
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "o.png"
+    >>> _ = cv2.imwrite(str(p), np.zeros((100, 1000, 3), np.uint8))
+    >>> thumbnail_data_uri(p).startswith("data:image/jpeg;base64,")
+    True
+    """
+    data = thumbnail_jpeg(png_path, max_width=max_width)
+    if data is None:
         return None
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _nice_step(span: float, target: int = 5) -> float:
@@ -268,8 +304,13 @@ def _table(headers, rows, *, classes=None) -> str:
 
 
 def render_report(out_dir, summaries, *, patients=None, errors=None, title="NodeScope batch report",
-                  thumb_width: int = 320) -> str:
-    """The report as one HTML string (see :func:`write_report`)."""
+                  thumb_width: int = 640, thumbnails=None) -> str:
+    """The report as one HTML string (see :func:`write_report`).
+
+    ``thumbnails`` maps a node's ``output`` to its thumbnail's address relative
+    to the report; nodes not in it get an embedded JPEG data URI.
+    """
+    thumbnails = dict(thumbnails or {})
     out = Path(out_dir)
     summaries = [dict(s) for s in summaries]
     errors = list(errors or [])
@@ -277,8 +318,10 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
     node_rows = []
     for s in summaries:
         output = str(s.get("output", ""))
-        uri = thumbnail_data_uri(out / output / "overlay.png", max_width=thumb_width) if output else None
-        thumb = (f'<a href="{_e(output)}/overlay.png"><img src="{uri}" alt="overlay of {_e(s.get("image"))}" '
+        uri = thumbnails.get(output) if output else None
+        if uri is None and output:
+            uri = thumbnail_data_uri(out / output / "overlay.png", max_width=thumb_width)
+        thumb = (f'<a href="{_e(quote(output))}/overlay.png"><img src="{_e(uri)}" alt="overlay of {_e(s.get("image"))}" '
                  f'loading="lazy"></a>') if uri else '<span class="meta">no overlay</span>'
         cat = str(s.get("category", ""))
         largest = s.get("largest_deposit_um")
@@ -368,7 +411,7 @@ Dashed lines: 0.2 mm (isolated tumour cells / micrometastasis) and 2 mm
 
 
 def write_report(out_dir, summaries, *, patients=None, errors=None, title="NodeScope batch report",
-                 thumb_width: int = 320) -> Path:
+                 thumb_width: int = 640, embed: bool = False) -> Path:
     """Write ``out_dir/report.html``: a self-contained, offline HTML report of a batch.
 
     Parameters
@@ -386,15 +429,30 @@ def write_report(out_dir, summaries, *, patients=None, errors=None, title="NodeS
         ``file``, ``error`` rows of failed images.
     thumb_width : int, keyword-only
         Thumbnail width in pixels (overlays are downscaled, never upscaled).
+    embed : bool, keyword-only
+        Embed the thumbnails as data URIs (one file) instead of writing
+        ``out_dir/thumbs/<output>.jpg``.
 
     Returns
     -------
     pathlib.Path
         The report's path. Written atomically.
     """
+    thumbnails = {}
+    if not embed:
+        for s in summaries:
+            output = str(s.get("output", "") or "")
+            data = thumbnail_jpeg(Path(out_dir) / output / "overlay.png", max_width=thumb_width) if output else None
+            if data is None:
+                continue
+            target = Path(out_dir) / "thumbs" / f"{output}.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(target) as tmp:
+                tmp.write_bytes(data)
+            thumbnails[output] = f"thumbs/{quote(output)}.jpg"
     path = Path(out_dir) / "report.html"
     text = render_report(out_dir, summaries, patients=patients, errors=errors, title=title,
-                         thumb_width=thumb_width)
+                         thumb_width=thumb_width, thumbnails=thumbnails)
     with atomic_write(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

@@ -179,3 +179,11 @@ def test_tumour_map_layer_in_a_napari_layer(result):
 def test_no_tumour_map_no_layer(result):
     assert result.tumour_map is None
     assert _layers.tumour_map_layer(result) is None
+
+
+def test_caliper_label_sits_beside_the_line(result):
+    lines, kwargs, _ = _layers.caliper_layer(result)
+    (y0, x0), (y1, x1) = lines[0]
+    shift = np.asarray(kwargs["text"]["translation"], float)
+    assert np.hypot(*shift) >= 10.0  # µm away from the line's midpoint
+    assert abs(np.dot(shift, [y1 - y0, x1 - x0])) < 1e-6  # across the line, not along it

@@ -89,6 +89,7 @@ def test_run_shows_layers_panel_and_table(viewer_widget, sample_data):
     assert len(points.data) == len(result.cells)
     assert tuple(points.scale) == (1.0, 1.0)
     assert str(points.units[0]) == "micrometer"
+    assert viewer.scale_bar.visible  # on by default once results are shown, in µm
     assert {"cell_id", "deposit_id", "group_size", "degree", "dispersed"} <= set(points.features)
     deposits = viewer.layers[_layers.DEPOSITS_LAYER]
     assert deposits.nshapes == len(result.deposits)

@@ -179,3 +179,26 @@ def test_parallel_options_are_checked_before_any_work(batch, tmp_path, monkeypat
                               "--patients", str(_patients_csv(tmp_path, images=["node_a.tif"]))])
     assert res.exit_code == 2 and "no patient for image(s)" in res.output and "broken.tif" in res.output
     assert not out.exists()
+
+
+def test_version():
+    from pipeline import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"nodescope {__version__}"
+
+
+@pytest.mark.parametrize("command", ["analyze", "info", "stage", "train"])
+def test_help_reads_at_80_columns(command):
+    res = runner.invoke(app, [command, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert res.exit_code == 0
+    assert "<bool>" not in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    if command in ("analyze", "info", "train"):
+        assert re.search(r"--pixel-size UM\s+Pixel size in µm per pixel", res.output)
+
+
+def test_errors_use_command_line_wording(batch):
+    res = runner.invoke(app, ["info", str(batch / "no_calibration.tif")])
+    assert res.exit_code == 1
+    assert "pass --pixel-size UM" in res.output and "pixel_size_um" not in res.output

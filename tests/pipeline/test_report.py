@@ -12,8 +12,10 @@ from pipeline.report import (
     deposit_histogram_svg,
     discohesion_svg,
     load_patients,
+    THUMB_MAX_BYTES,
     render_report,
     thumbnail_data_uri,
+    thumbnail_jpeg,
     write_report,
 )
 
@@ -58,13 +60,15 @@ def test_report_is_self_contained_and_complete(batch):
         assert f"<th>{header}</th>" in text
     assert ">2.500<" in text and ">4321<" in text and ">0.12<" in text
     assert "patient_9_node_2.tif" in text and "no overlay" in text
-    # charts inline, thumbnails embedded, nothing fetched from anywhere
+    # charts inline, JPEG thumbnails next to the report linking to the full overlay
     assert text.count("<svg") == 2
     assert "0.2 mm" in text and "2 mm" in text
     uris = re.findall(r'src="([^"]+)"', text)
-    assert len(uris) == 1 and uris[0].startswith("data:image/png;base64,")
-    thumb = cv2.imdecode(np.frombuffer(base64.b64decode(uris[0].split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
-    assert thumb.shape == (160, 320, 3)
+    assert uris == ["thumbs/n1.jpg"] and '<a href="n1/overlay.png">' in text
+    data = (folder / "thumbs" / "n1.jpg").read_bytes()
+    assert data[:2] == b"\xff\xd8" and len(data) <= THUMB_MAX_BYTES
+    thumb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert thumb.shape == (320, 640, 3)
     assert "http://" not in text and "https://" not in text
     assert "<script" not in text.lower() and "<link" not in text.lower() and "@import" not in text
     # patient pN table and failures
@@ -92,6 +96,27 @@ def test_discohesion_bars_scale_to_one():
     svg = discohesion_svg(["x", "y"], [1.0, 0.25], ["single_file", "cohesive"], width=600)
     widths = [float(w) for w in re.findall(r'<rect x="230" y="\d+" width="([0-9.]+)" height="14"', svg)]
     assert widths == pytest.approx([320.0, 80.0])
+
+
+def test_embedded_thumbnails_are_jpeg_data_uris(batch):
+    folder, summaries = batch
+    text = write_report(folder, summaries, embed=True).read_text(encoding="utf-8")
+    uris = re.findall(r'src="([^"]+)"', text)
+    assert len(uris) == 1 and uris[0].startswith("data:image/jpeg;base64,")
+    assert not (folder / "thumbs").exists()
+
+
+def test_busy_thumbnails_stay_under_the_budget(tmp_path):
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 256, (1400, 1400, 3), dtype=np.uint8)  # worst case for JPEG
+    cv2.imwrite(str(tmp_path / "noisy.png"), noisy)
+    data = thumbnail_jpeg(tmp_path / "noisy.png")
+    assert data[:2] == b"\xff\xd8"
+    # noise is the worst case: it may exceed the budget, but at the smallest step only
+    assert len(data) <= 4 * THUMB_MAX_BYTES
+    smooth = cv2.GaussianBlur(noisy, (0, 0), 6)
+    cv2.imwrite(str(tmp_path / "smooth.png"), smooth)
+    assert len(thumbnail_jpeg(tmp_path / "smooth.png")) <= THUMB_MAX_BYTES
 
 
 def test_thumbnail_is_never_upscaled(tmp_path):

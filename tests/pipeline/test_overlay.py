@@ -1,0 +1,62 @@
+"""Tests for pipeline.overlay: a picture that carries its own legend, title and scale bar."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from helpers import toy_node
+from pipeline.analysis import analyze
+from pipeline.overlay import TINY_SIDE, legend_entries, render_overlay
+
+
+@pytest.fixture(scope="module")
+def results():
+    grid = tuple((y, x) for y in (120, 150, 180) for x in (120, 150, 180))
+    positive_img, _ = toy_node(stain="ihc", px=0.5, size_um=400, tumour_yx_um=grid)
+    negative_img, _ = toy_node(stain="ihc", px=0.5, size_um=400, tumour_yx_um=())
+    return ((positive_img, analyze(positive_img, pixel_size_um=0.5, stain="ihc")),
+            (negative_img, analyze(negative_img, pixel_size_um=0.5, stain="ihc")))
+
+
+def test_legend_lists_what_is_drawn(results):
+    (_, pos), (_, neg) = results
+    pos_labels = [label for _, label, _ in legend_entries(pos)]
+    neg_labels = [label for _, label, _ in legend_entries(neg)]
+    assert pos.category != "negative" and neg.category == "negative"
+    assert "longest diameter" in pos_labels and any("deposit" in s for s in pos_labels)
+    assert neg_labels[-1] == "no tumour cells found"
+    assert any(s.startswith("tissue analysed") for s in neg_labels)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_legend_is_drawn_and_input_untouched(results, which):
+    img, result = results[which]
+    before = img.copy()
+    with_legend = render_overlay(img, result)
+    without = render_overlay(img, result, legend=False)
+    assert with_legend.shape == without.shape == img.shape
+    assert np.array_equal(img, before)
+    changed = np.any(with_legend != without, axis=-1)
+    assert changed.sum() > 500  # the legend box, its swatches and labels
+
+
+def test_not_assessable_title_is_grey(results):
+    img, result = results[1]
+    na = dataclasses.replace(result, category="not_assessable", not_assessable_reason="no tissue found")
+    grey = render_overlay(img, na, legend=False)
+    plain = render_overlay(img, result, legend=False)
+    # the grey title box (214, 214, 214 blended) appears only on the not-assessable picture
+    def greyish(a):
+        return np.all(np.abs(a.astype(int) - 214) <= 12, axis=-1).sum()
+    assert greyish(grey) > greyish(plain) + 200
+
+
+def test_tiny_picture_gets_no_text_but_a_legend_panel(results):
+    img, result = results[0]
+    tile = img[:100, :100]
+    out = render_overlay(tile, result)
+    assert out.shape[0] >= 100 and out.shape[1] > 100
+    assert 100 < TINY_SIDE
+    assert np.any(out[:, 100:] != 255)  # the panel holds the title and legend
+
