@@ -47,7 +47,8 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
                              tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
                              measures=found.stats.quality if found.stats is not None else {},
                              tumour_found=len(tumour.cells) > 0, flags=found.flags,
-                             tumour_ids=tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else None)
+                             tumour_ids=tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else None,
+                             stain_vectors_source=found.stats.vectors_source if found.stats is not None else None)
     return measure_node(
         tumour.cells, pixel_size_um=found.pixel_size_um, stain=found.stain, options=options,
         image=image_name, shape=found.shape, nucleus_count=int(len(found.nuclei)),

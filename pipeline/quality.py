@@ -67,6 +67,8 @@ QUALITY_FLAGS = {
     "out_of_focus": "no detail finer than ~3 µm (not assessable)",
     "blurry": "little detail finer than 1 µm: nuclei may be missed or merged",
     "pen_marks": "marker ink on the tissue",
+    "stain_vectors_implausible": "the image's own stain vectors were more than 30° from the reference "
+                                 "(or too few stained pixels): the reference vectors were used",
     "low_tissue_fraction": "tissue covers less than 5 % of the image",
     "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
     "too_little_tissue": "no tumour found in too little tissue to call the node negative (not assessable)",
@@ -204,7 +206,7 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
 
 
 def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, tumour_found,
-                   flags=(), tumour_ids=None) -> ImageQuality:
+                   flags=(), tumour_ids=None, stain_vectors_source=None) -> ImageQuality:
     """Flags and, when the image cannot support a stage, the reason.
 
     Parameters
@@ -224,6 +226,9 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
         Flags already raised (e.g. ``"no_tissue"``).
     tumour_ids : array_like of int, optional, keyword-only
         ``nucleus_id`` of the tumour cells (they are not lymphocytes, whatever their size).
+    stain_vectors_source : str, optional, keyword-only
+        How the stain vectors were found (:func:`pipeline.stains.estimate_stain_vectors`);
+        ``"reference"`` means the image's own were implausible (or too few pixels).
 
     Returns
     -------
@@ -266,6 +271,8 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
                            "no detail finer than ~3 µm)")
         elif np.isfinite(focus) and focus >= t["blurry_focus_ratio"]:
             out.append("blurry")
+        if stain_vectors_source == "reference":
+            out.append("stain_vectors_implausible")
         if m.get("pen_fraction", 0.0) >= t["pen_fraction"]:
             out.append("pen_marks")
         if m["tissue_fraction"] < t["low_tissue_fraction"]:

@@ -137,3 +137,15 @@ def test_real_pcam_dense_lymphoid_stays_he(realdata_dir):
         stains = [detect_stain(np.asarray(Image.open(io.BytesIO(zf.read(names[f]))).convert("RGB")))[0]
                   for f in files]
     assert stains.count("he") >= 297
+
+
+def test_every_flag_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "quality.md").read_text(encoding="utf-8")
+    missing = [f for f in QUALITY_FLAGS if f"`{f}`" not in doc]
+    assert not missing
+    q = assess_quality(pixel_size_um=0.5, shape=(400, 400), tissue_area_mm2=0.03,
+                       nuclei=pd.DataFrame({"equivalent_diameter_um": [6.0] * 60}), measures={},
+                       tumour_found=True, stain_vectors_source="reference")
+    assert "stain_vectors_implausible" in q.flags and q.not_assessable_reason is None
