@@ -107,8 +107,8 @@ def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None
     >>> import numpy as np
     >>> glass = np.full((64, 64, 3), 245, np.uint8)
     >>> r = analyze(glass, pixel_size_um=0.5)
-    >>> r.category, r.flags
-    ('negative', ['no_tissue'])
+    >>> r.category, r.category_reason, r.flags
+    ('not_assessable', 'no tissue found', ['no_tissue'])
     """
     from ._validate import check_pixel_size
 

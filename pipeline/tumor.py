@@ -118,7 +118,12 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM) -> np.ndarray:
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
     small = (d >= lo) & (d <= hi)
-    overall = float(np.percentile(ring[small] if small.sum() >= 10 else ring, 75))
+    # the whole image's background: from its lymphocyte-sized nuclei only (never from all
+    # nuclei, which in a small field may be mostly tumour); none: no evidence, 0
+    if small.sum() >= 10:
+        overall = float(np.percentile(ring[small], 75))
+    else:
+        overall = float(np.median(ring[small])) if small.any() else 0.0
     step = float(radius_um) / 2.0
     by = np.floor(nuclei["y_um"].to_numpy(float) / step).astype(np.int64)
     bx = np.floor(nuclei["x_um"].to_numpy(float) / step).astype(np.int64)

@@ -35,7 +35,7 @@ from fuzzing import mutate, read_mutant, seed_files
 from helpers import toy_node
 from napari_plugin._reader import get_reader
 from pipeline.analysis import analyze
-from pipeline.cli import app
+from pipeline.cli import app, cli_wording
 from pipeline.io import (
     ImageFormatError,
     ImageReadError,
@@ -389,7 +389,7 @@ def test_one_batch_with_every_bad_file_and_good_ones(files, tmp_path):
         assert re.fullmatch(pattern, failed[name]), (case, failed[name])
     # one line per failure on the terminal, the same as its errors.csv row
     lines = _lines(res.output)
-    assert sorted(lines[:-2]) == sorted(failed.values())
+    assert sorted(lines[:-2]) == sorted(cli_wording(m) for m in failed.values())  # CLI wording on screen
     assert lines[-2].startswith(f"11 image(s) analysed, 0 skipped (already done), {len(BAD)} failed; results in")
     assert lines[-1] == f"failures are listed in {(out / 'errors.csv').resolve()}"
 
@@ -409,7 +409,7 @@ def test_one_batch_with_every_bad_file_and_good_ones(files, tmp_path):
         assert sorted(p.name for p in (out / folder).iterdir()) == [
             "cells.csv", "deposits.csv", "objects.geojson", "overlay.png", "summary.json"]
     # failures leave no folder behind
-    made = {p.name for p in out.iterdir() if p.is_dir()}
+    made = {p.name for p in out.iterdir() if p.is_dir() and p.name != "thumbs"}  # thumbs: the report's
     assert made == set(summary["output"])
     assert not list(out.rglob("*.tmp"))
 
@@ -424,7 +424,7 @@ def test_non_ascii_names_and_duplicate_stems(files, tmp_path):
     out = tmp_path / "sortie à part"
     res = runner.invoke(app, ["analyze", str(src), "--out", str(out), "--quiet"])
     assert res.exit_code == 1
-    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "thumbs")  # the report's
     assert len(folders) == 2 and "nœud lymphatique 2" in folders
     (dup,) = [f for f in folders if f != "nœud lymphatique 2"]
     assert re.fullmatch(r"nœud lymphatique 1-[0-9a-f]{8}", dup)
@@ -667,7 +667,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(twelve, tmp_path, workers):
                      "run the same command again to resume"]
     # the tables list exactly the finished images; nothing half-written anywhere
     assert sorted(pd.read_csv(out / "summary.csv")["output"]) == done
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == done
+    assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "thumbs") == done
     assert not list(out.rglob("*.tmp"))
     assert "interrupted:" in (out / "nodescope.log").read_text(encoding="utf-8")
     # resume: the same command finishes the rest and skips what was done
