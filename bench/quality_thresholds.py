@@ -18,7 +18,8 @@ and prints the distribution of the focus ratio and of the pixel-size factor
 (a), the detection rates on (b) and (c), and the nuclear-density flags (``low_nuclear_
 density`` and the density rule of ``pixel_size_suspect``) on every condition.
 
-Usage: python bench/quality_thresholds.py [--per-set 12] [--pcam 40] [--seed 0]
+Usage: python bench/quality_thresholds.py [--per-set 12] [--pcam 40] [--seed 0] [--sets crc,...]
+                                         [--synthetic 4] [--csv out.csv]
 """
 
 from __future__ import annotations
@@ -61,11 +62,13 @@ def _crop(rgb):
     return np.ascontiguousarray(rgb[r0:r0 + MAX_SIDE, c0:c0 + MAX_SIDE, :3])
 
 
-def real_images(per_set: int, pcam: int, rng):
+def real_images(per_set: int, pcam: int, rng, sets=None):
     """(set, name, rgb, true pixel size) of a sample of the real images."""
     from pipeline.io import read_image
 
     for name, pattern, px in SETS:
+        if sets and name not in sets:
+            continue
         files = sorted(REAL.glob(pattern))
         if len(files) > per_set:
             files = [files[i] for i in sorted(rng.choice(len(files), per_set, replace=False))]
@@ -182,11 +185,14 @@ def main() -> None:
     ap.add_argument("--pcam", type=int, default=40, help="PCam patches (96 x 96) to sample")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--csv", type=Path, default=None, help="write every measurement here")
+    ap.add_argument("--sets", default="", help="only these real sets (comma-separated names of SETS)")
+    ap.add_argument("--synthetic", type=int, default=4, help="synthetic nodes (0-4)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     rows = []
-    images = [("real", *im) for im in real_images(args.per_set, args.pcam, rng)]
-    images += [("synthetic", *im) for im in synthetic_images(96000 + args.seed)]
+    sets = {s for s in args.sets.split(",") if s}
+    images = [("real", *im) for im in real_images(args.per_set, args.pcam, rng, sets)]
+    images += [("synthetic", *im) for im in synthetic_images(96000 + args.seed)][:args.synthetic]
     for source, s, name, rgb, px in images:
         for cond, img, given in conditions(rgb, px):
             rows.append({"source": source, "set": s, "name": name, "condition": cond, "true_px": px,
