@@ -11,8 +11,17 @@ Nodes (seeds from --seed0, default 95000, never used for tuning) are generated w
    detected tumour cells with 10 % dropped at random (5 draws): does the label flip?
 4. the real ``../shared/realdata/breast-epithelium`` image (ER+ carcinoma, nests,
    cords and strands; manual epithelium mask): the index and the overlay.
+5. cut-off stability: nodes whose true dispersed fraction is near a cut-off (0.25-0.35,
+   0.65-0.75), H&E and IHC, rendered at a base pixel size and at 0.9, 0.95, 1.05 and
+   1.1 x it (the same cells, scanned a little finer or coarser): how often the label
+   differs from the base one, with the plain threshold call (``scale_span=0``, before)
+   and with the scale-interval call (after); a *confident* flip is one where neither
+   label is ``pattern_borderline``.
+6. resolution: solid (cohesive) nests rendered at 0.25, 0.5, 1.0 and 2.0 µm/px must be
+   cohesive; the same nodes downsampled to 2.5 and 4 µm/px must be ``not_assessable``.
 
 Usage: python bench/pattern.py [--workers 2] [--seed0 95000] [--out bench/out/pattern]
+                               [--only 1,2,3,4,5,6] [--base-px 1.0]
 """
 
 from __future__ import annotations
@@ -76,6 +85,82 @@ def stability_case(job):
     return {"job": job, "truth": node.growth_pattern, "px": labels, "drops": drops}
 
 
+def cutoff_case(job):
+    from pipeline.analysis import analyze
+    from pipeline.pattern import pattern_summary
+    from pipeline.synthetic import make_node
+
+    fraction, stain, base, seed = job
+    out = {}
+    for f in (1.0, 0.9, 0.95, 1.05, 1.1):
+        px = base * f
+        node = make_node(size_um=(800.0, 800.0), pixel_size_um=px, stain=stain, pattern="mixed",
+                         deposits=[{"diameter_um": 500.0, "pattern": "mixed", "dispersed_fraction": fraction}],
+                         seed=seed)
+        r = analyze(node.rgb, pixel_size_um=px)
+        s = r.summary()
+        plain = pattern_summary(r.cells, scale_span=0)
+        out[f] = {"before": plain["growth_pattern"], "after": s["growth_pattern"],
+                  "borderline": s["pattern_borderline"], "index": s["discohesion_index"],
+                  "low": s["pattern"]["discohesion_low"], "high": s["pattern"]["discohesion_high"]}
+    return {"job": job, "truth": node.growth_pattern, "true_fraction": node.dispersed_fraction, "px": out}
+
+
+def resolution_case(job):
+    import cv2
+
+    from pipeline.analysis import analyze
+    from pipeline.synthetic import make_node
+
+    stain, seed = job
+    rows = []
+    for px in (0.25, 0.5, 1.0, 2.0):
+        node = make_node(size_um=(700.0, 700.0), pixel_size_um=px, stain=stain, pattern="cohesive",
+                         deposits=[{"diameter_um": 350.0}], seed=seed)
+        s = analyze(node.rgb, pixel_size_um=px).summary()
+        rows.append((px, node.growth_pattern, s["growth_pattern"], s["discohesion_index"], s["flags"]))
+        if px == 1.0:
+            h, w = node.rgb.shape[:2]
+            for coarse in (2.5, 4.0):
+                rgb = cv2.resize(node.rgb, (round(w / coarse), round(h / coarse)), interpolation=cv2.INTER_AREA)
+                s = analyze(rgb, pixel_size_um=coarse).summary()
+                rows.append((coarse, "not_assessable", s["growth_pattern"], s["discohesion_index"], s["flags"]))
+    return {"job": job, "rows": sorted(rows)}
+
+
+def report_cutoffs(results) -> None:
+    print("cut-off stability (label at 0.9/0.95/1.05/1.1 x the base pixel size vs the base one)")
+    flips = {"before": 0, "after": 0, "confident": 0}
+    n = 0
+    for r in results:
+        fraction, stain, base, seed = r["job"]
+        b = r["px"][1.0]
+        for f in (0.9, 0.95, 1.05, 1.1):
+            o = r["px"][f]
+            n += 1
+            flips["before"] += o["before"] != b["before"]
+            flips["after"] += o["after"] != b["after"]
+            flips["confident"] += o["after"] != b["after"] and not (o["borderline"] or b["borderline"])
+        cells = ", ".join(f"{f:g}x {o['before']}->{o['after']}{'*' if o['borderline'] else ''} "
+                          f"{o['index']:.2f} [{o['low']:.2f}, {o['high']:.2f}]" for f, o in r["px"].items())
+        print(f"  {seed} {stain:4s} true {r['true_fraction']:.2f} ({r['truth']}): {cells}")
+    print(f"label flips over {n} perturbed renderings: before (plain threshold) {flips['before']}, "
+          f"after (scale interval) {flips['after']}, of which confident (neither borderline) "
+          f"{flips['confident']}   (* = borderline)")
+
+
+def report_resolution(results) -> None:
+    print("resolution: solid nests at 0.25-2 µm/px, the same downsampled to 2.5 and 4 µm/px")
+    ok = total = 0
+    for r in results:
+        for px, want, got, index, flags in r["rows"]:
+            total += 1
+            ok += got == want
+            print(f"  {r['job'][0]:4s} seed {r['job'][1]} {px:4.2f} µm/px: want {want:14s} got {got:14s} "
+                  f"index {index:.3f} flags {flags}{'' if got == want else '  <-- wrong'}")
+    print(f"resolution cases right: {ok} of {total}")
+
+
 def spearman(a, b) -> float:
     ra = np.argsort(np.argsort(a)).astype(float)
     rb = np.argsort(np.argsort(b)).astype(float)
@@ -122,8 +207,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed0", type=int, default=95000)
     ap.add_argument("--out", type=Path, default=HERE / "out" / "pattern")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 5,6")
+    ap.add_argument("--base-px", type=float, default=1.0, help="base pixel size of section 5, µm/px")
     args = ap.parse_args()
+    only = {int(v) for v in args.only.split(",")}
     s = args.seed0
+    cut = [(f, st, args.base_px, s + 300 + i) for i, (f, st) in enumerate(itertools.product(
+        (0.25, 0.3, 0.35, 0.65, 0.7, 0.75), ("ihc", "he")))]
+    res = [(st, s + 400 + i) for i, st in enumerate(("ihc", "he"))]
+    with ProcessPoolExecutor(args.workers) as pool:
+        cut_r = list(pool.map(cutoff_case, cut)) if 5 in only else []
+        res_r = list(pool.map(resolution_case, res)) if 6 in only else []
+    if 5 in only:
+        report_cutoffs(cut_r)
+    if 6 in only:
+        report_resolution(res_r)
+    if not only & {1, 2, 3, 4}:
+        return
     pure = [(c, p, st, px, s + i) for i, (c, p, st, px) in enumerate(itertools.product(
         ("micrometastasis", "macrometastasis"), ("cohesive", "single_file"), ("he", "ihc"), (0.5, 1.0)))]
     mixed = [(f, st, s + 100 + i) for i, (f, st) in enumerate(itertools.product(
@@ -158,7 +258,8 @@ def main() -> None:
               f"1.0 µm/px {b[0]} ({b[1]:.2f}); 10 % dropped: {', '.join(f'{d[0]} ({d[1]:.2f})' for d in r['drops'])}")
     print(f"label flips between 0.5 and 1.0 µm/px: {flips_px} of {len(stab_r)}; "
           f"after dropping 10 % of cells: {flips_drop} of {5 * len(stab_r)}")
-    real_epithelium(args.out)
+    if 4 in only:
+        real_epithelium(args.out)
 
 
 if __name__ == "__main__":

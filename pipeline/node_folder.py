@@ -50,7 +50,7 @@ SUMMARY_CSV_COLUMNS = (
     "image", "path", "output", "pixel_size_um", "stain", "rule", "category", "category_reason",
     "pn_category", "largest_deposit_um", "largest_deposit_cells", "deposit_count",
     "tumor_cell_count", "nucleus_count", "tissue_area_mm2", "growth_pattern", "discohesion_index",
-    "flags",
+    "pattern_borderline", "flags",
 )
 
 

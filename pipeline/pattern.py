@@ -58,6 +58,7 @@ __all__ = [
     "MIN_PATTERN_CELLS",
     "COHESIVE_MAX",
     "SINGLE_FILE_MIN",
+    "PATTERN_SCALE_SPAN",
     "NEIGHBOUR_FACTOR",
     "GRAPH_METHODS",
     "SIZE_CLASSES",
@@ -84,6 +85,13 @@ __all__ = [
 # units and sources there): MIN_PATTERN_CELLS (10 cells), COHESIVE_MAX (discohesion
 # index 0.3) and SINGLE_FILE_MIN (0.7), chosen on bench/pattern.py.
 
+#: Relative change of the linking distance over which a growth-pattern call must hold
+#: (the *scale interval*, see :func:`pattern_summary`): the index is also computed at
+#: ``(1 - span)`` and ``(1 + span)`` x the linking distance. The median nuclear diameter
+#: that sets the distance moves by up to ~10 % between scans of one metastasis at
+#: 0.25-2 µm/px (bench/pattern.py); 0 turns the interval off (a plain threshold call).
+PATTERN_SCALE_SPAN = 0.1
+
 #: Radii (µm) at which :func:`pattern_summary` reports Ripley's L.
 _SUMMARY_RADII_UM = (20.0, 50.0)
 
@@ -105,6 +113,9 @@ DEPOSIT_PATTERN_COLUMNS = (
     "deposit_id",
     "discohesion_index",
     "growth_pattern",
+    "discohesion_low",
+    "discohesion_high",
+    "pattern_borderline",
     "fraction_single",
     "fraction_linear",
     "mean_degree",
@@ -150,14 +161,35 @@ def _check_thresholds(min_cells, cohesive_max, single_file_min) -> tuple[int, fl
     return int(min_cells), cohesive_max, single_file_min
 
 
-def _call(index: float, n_cells: int, min_cells, cohesive_max, single_file_min) -> str:
+def _check_span(scale_span) -> float:
+    scale_span = check_positive(scale_span, name="scale_span", allow_zero=True)
+    if scale_span >= 1:
+        raise ValueError(f"scale_span must be a fraction in [0, 1), got {scale_span!r}")
+    return scale_span
+
+
+def _call(low: float, high: float, n_cells: int, min_cells, cohesive_max,
+          single_file_min) -> tuple[str, bool]:
+    """The call from the scale interval ``[low, high]`` of the index, and whether it is borderline.
+
+    Cohesive or single-file only when the whole interval is on that side of its
+    cut-off; an interval that contains a cut-off is ``"mixed"``, borderline.
+    """
     if n_cells < min_cells:
-        return "none"
-    if index <= cohesive_max:
-        return "cohesive"
-    if index >= single_file_min:
-        return "single_file"
-    return "mixed"
+        return "none", False
+    if high <= cohesive_max:
+        return "cohesive", False
+    if low >= single_file_min:
+        return "single_file", False
+    return "mixed", bool(low <= cohesive_max or high >= single_file_min)
+
+
+def _scaled_graphs(cells, graph: ContactGraph, scale_span: float) -> list:
+    """The contact graphs at (1 - span) and (1 + span) x the linking distance."""
+    if scale_span == 0 or len(graph.centres) < 2 or graph.distance_um <= 0:
+        return []
+    return [ContactGraph(cells, distance_um=graph.distance_um * f, method=graph.method)
+            for f in (1.0 - scale_span, 1.0 + scale_span)]
 
 
 def _cell_frame(graph: ContactGraph, groups: ContactGroups, index, *, dispersed: bool):
@@ -205,10 +237,15 @@ def _fractions(groups: ContactGroups) -> dict:
     }
 
 
-def _summary(graph: ContactGraph, groups: ContactGroups, thresholds, area_um2, bbox) -> dict:
+def _summary(graph: ContactGraph, groups: ContactGroups, thresholds, area_um2, bbox,
+             scaled=()) -> dict:
     n = len(graph.centres)
     frac = _fractions(groups)
-    index = frac["dispersed"] if n >= thresholds[0] else 0.0
+    called = n >= thresholds[0]
+    index = frac["dispersed"] if called else 0.0
+    indices = [index] + [_fractions(g.groups())["dispersed"] for g in scaled if called]
+    low, high = min(indices), max(indices)
+    call, borderline = _call(low, high, n, *thresholds)
     # Ripley's L checks area_um2 and bbox even when it is undefined (fewer than 2 cells)
     L = ripley_l(graph.centres, radii_um=_SUMMARY_RADII_UM, area_um2=area_um2, bbox=bbox)
     return {
@@ -225,11 +262,18 @@ def _summary(graph: ContactGraph, groups: ContactGroups, thresholds, area_um2, b
         "ripley_l_20um": float(L[0]),
         "ripley_l_50um": float(L[1]),
         "discohesion_index": float(index),
-        "growth_pattern": _call(index, n, *thresholds),
+        "discohesion_low": float(low),
+        "discohesion_high": float(high),
+        "pattern_borderline": borderline,
+        "growth_pattern": call,
     }
 
 
-def _deposit_frame(groups: ContactGroups, deposit: np.ndarray, thresholds) -> pd.DataFrame:
+def _dispersed_per_deposit(groups: ContactGroups, pos, inside, n_ids) -> np.ndarray:
+    return np.bincount(pos, groups.dispersed[groups.group[inside]], n_ids)
+
+
+def _deposit_frame(groups: ContactGroups, deposit: np.ndarray, thresholds, scaled=()) -> pd.DataFrame:
     min_cells = thresholds[0]
     ids = np.unique(deposit[deposit > 0])
     rows = {c: [] for c in DEPOSIT_PATTERN_COLUMNS}
@@ -245,18 +289,28 @@ def _deposit_frame(groups: ContactGroups, deposit: np.ndarray, thresholds) -> pd
         degree = np.bincount(pos, groups.degree[inside], len(ids)) / n_cells
         # groups never span deposits, so counting distinct groups per deposit is exact
         group_count = np.bincount(pos[np.unique(g, return_index=True)[1]], minlength=len(ids))
-        index = np.where(n_cells >= min_cells, dispersed, 0.0)
+        called = n_cells >= min_cells
+        index = np.where(called, dispersed, 0.0)
+        others = [np.where(called, _dispersed_per_deposit(g.groups(within=deposit), pos, inside,
+                                                          len(ids)) / n_cells, 0.0)
+                  for g in scaled]
+        low = np.minimum.reduce([index, *others])
+        high = np.maximum.reduce([index, *others])
+        calls = [_call(lo, hi, c, *thresholds) for lo, hi, c in zip(low, high, n_cells)]
         rows = {
             "deposit_id": ids.astype(np.int64),
             "discohesion_index": index.astype(float),
-            "growth_pattern": [_call(x, c, *thresholds) for x, c in zip(index, n_cells)],
+            "growth_pattern": [c for c, _ in calls],
+            "discohesion_low": low.astype(float),
+            "discohesion_high": high.astype(float),
+            "pattern_borderline": np.array([b for _, b in calls], dtype=bool),
             "fraction_single": single.astype(float),
             "fraction_linear": linear.astype(float),
             "mean_degree": degree.astype(float),
             "group_count": group_count.astype(np.int64),
         }
     table = pd.DataFrame(rows, columns=list(DEPOSIT_PATTERN_COLUMNS))
-    dtypes = (np.int64, float, object, float, float, float, np.int64)
+    dtypes = (np.int64, float, object, float, float, bool, float, float, float, np.int64)
     return table.astype(dict(zip(DEPOSIT_PATTERN_COLUMNS, dtypes)))
 
 
@@ -292,6 +346,7 @@ def growth_pattern(
     min_cells=MIN_PATTERN_CELLS,
     cohesive_max=COHESIVE_MAX,
     single_file_min=SINGLE_FILE_MIN,
+    scale_span=PATTERN_SCALE_SPAN,
     area_um2=None,
     bbox=None,
 ) -> GrowthPattern:
@@ -313,7 +368,11 @@ def growth_pattern(
         Fewest tumour cells for a pattern call (default 10); fewer: ``"none"``.
     cohesive_max, single_file_min : float, keyword-only
         Discohesion index at or below which growth is ``"cohesive"`` (default 0.3)
-        and at or above which it is ``"single_file"`` (default 0.7).
+        and at or above which it is ``"single_file"`` (default 0.7), over the whole
+        scale interval (see :func:`pattern_summary`).
+    scale_span : float, keyword-only
+        The scale interval spans ``(1 -+ scale_span)`` x the linking distance
+        (default 0.1, :data:`PATTERN_SCALE_SPAN`; 0: the index alone).
     area_um2, bbox : optional, keyword-only
         Window of Ripley's L in :attr:`GrowthPattern.summary` (see
         :func:`pattern_summary`): area in µm² and ``(y0, x0, y1, x1)`` in µm.
@@ -355,16 +414,18 @@ def growth_pattern(
     np.int64(1)
     """
     thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = _check_span(scale_span)
     graph = ContactGraph(cells, distance_um=distance_um)
     deposit = _deposit_ids(cells) if "deposit_id" in cells.columns else None
     whole = graph.groups()
+    scaled = _scaled_graphs(cells, graph, scale_span)
     return GrowthPattern(
         cells=_cell_frame(graph, whole, cells.index, dispersed=True),
         groups=_group_frame(whole),
         deposits=None if deposit is None else _deposit_frame(
-            graph.groups(within=deposit), deposit, thresholds
+            graph.groups(within=deposit), deposit, thresholds, scaled
         ),
-        summary=_summary(graph, whole, thresholds, area_um2, bbox),
+        summary=_summary(graph, whole, thresholds, area_um2, bbox, scaled),
     )
 
 
@@ -478,6 +539,7 @@ def pattern_summary(
     min_cells=MIN_PATTERN_CELLS,
     cohesive_max=COHESIVE_MAX,
     single_file_min=SINGLE_FILE_MIN,
+    scale_span=PATTERN_SCALE_SPAN,
     area_um2=None,
     bbox=None,
 ) -> dict:
@@ -502,11 +564,21 @@ def pattern_summary(
         of isolated tumour cells cannot tell lobular from ductal growth. The
         fractions are still reported.
     cohesive_max : float, keyword-only
-        ``"cohesive"`` when the index is <= this (default 0.3, :data:`COHESIVE_MAX`).
+        ``"cohesive"`` when the whole scale interval is <= this (default 0.3,
+        :data:`COHESIVE_MAX`).
     single_file_min : float, keyword-only
-        ``"single_file"`` when the index is >= this (default 0.7,
-        :data:`SINGLE_FILE_MIN`); in between the pattern is ``"mixed"``. Must exceed
+        ``"single_file"`` when the whole scale interval is >= this (default 0.7,
+        :data:`SINGLE_FILE_MIN`); otherwise the pattern is ``"mixed"``. Must exceed
         ``cohesive_max``.
+    scale_span : float, keyword-only
+        The *scale interval* of the index, ``[discohesion_low, discohesion_high]``,
+        is the lowest and highest index at ``1 - scale_span``, 1 and
+        ``1 + scale_span`` x the linking distance (default 0.1,
+        :data:`PATTERN_SCALE_SPAN`, in [0, 1)). A node whose interval contains a
+        cut-off is called ``"mixed"`` and ``pattern_borderline``: the call then does
+        not flip between cohesive and mixed (or mixed and single-file) when the
+        nuclei are measured a little larger or smaller, e.g. at another pixel size.
+        0 gives the plain threshold call on the index.
     area_um2, bbox : optional, keyword-only
         Window of Ripley's L (see :func:`~pipeline.spatial.ripley_l`), e.g. the tissue area and its
         bounding box. Default: the bounding box of the tumour cells.
@@ -521,8 +593,11 @@ def pattern_summary(
         single-file groups of >= 6 cells), ``mean_degree`` (contact neighbours per
         cell), ``median_nn_distance_um`` (µm), ``ripley_l_20um`` and
         ``ripley_l_50um`` (Ripley's L(r) in µm at r = 20 and 50 µm; compare with r),
-        ``discohesion_index`` in [0, 1] and ``growth_pattern`` (``"none"``,
-        ``"cohesive"``, ``"mixed"`` or ``"single_file"``). Undefined means are NaN.
+        ``discohesion_index`` in [0, 1], ``discohesion_low`` and
+        ``discohesion_high`` (its scale interval), ``pattern_borderline`` (bool, the
+        interval contains a cut-off) and ``growth_pattern`` (``"none"``,
+        ``"cohesive"``, ``"mixed"`` or ``"single_file"``). Without a call
+        (``"none"``) the index and its interval are 0.0. Undefined means are NaN.
 
     Examples
     --------
@@ -536,8 +611,10 @@ def pattern_summary(
     'none'
     """
     thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = _check_span(scale_span)
     graph = ContactGraph(cells, distance_um=distance_um)
-    return _summary(graph, graph.groups(), thresholds, area_um2, bbox)
+    return _summary(graph, graph.groups(), thresholds, area_um2, bbox,
+                    _scaled_graphs(cells, graph, scale_span))
 
 
 def deposit_pattern_table(
@@ -547,6 +624,7 @@ def deposit_pattern_table(
     min_cells=MIN_PATTERN_CELLS,
     cohesive_max=COHESIVE_MAX,
     single_file_min=SINGLE_FILE_MIN,
+    scale_span=PATTERN_SCALE_SPAN,
 ) -> pd.DataFrame:
     """Growth pattern of every tumour deposit.
 
@@ -563,14 +641,15 @@ def deposit_pattern_table(
     distance_um : float, optional, keyword-only
         Linking distance in µm, > 0. Default :func:`neighbour_distance_um` of the
         whole table.
-    min_cells, cohesive_max, single_file_min : keyword-only
-        As in :func:`pattern_summary` (defaults 10, 0.3, 0.7).
+    min_cells, cohesive_max, single_file_min, scale_span : keyword-only
+        As in :func:`pattern_summary` (defaults 10, 0.3, 0.7, 0.1).
 
     Returns
     -------
     pandas.DataFrame
         One row per deposit id > 0, ascending, columns ``deposit_id``,
-        ``discohesion_index``, ``growth_pattern``, ``fraction_single``,
+        ``discohesion_index``, ``growth_pattern``, ``discohesion_low``,
+        ``discohesion_high``, ``pattern_borderline``, ``fraction_single``,
         ``fraction_linear``, ``mean_degree``, ``group_count``.
 
     Examples
@@ -588,6 +667,8 @@ def deposit_pattern_table(
     1           2                1.0    single_file           10
     """
     thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = _check_span(scale_span)
     graph = ContactGraph(cells, distance_um=distance_um)
     deposit = _deposit_ids(cells)
-    return _deposit_frame(graph.groups(within=deposit), deposit, thresholds)
+    return _deposit_frame(graph.groups(within=deposit), deposit, thresholds,
+                          _scaled_graphs(cells, graph, scale_span))

@@ -53,6 +53,9 @@ SUMMARY_FIELDS = {
     "growth_pattern": "'cohesive', 'mixed', 'single_file', 'none' (too few cells) or 'not_assessable' "
                       "(the image cannot support a stage)",
     "discohesion_index": "fraction of tumour cells growing dispersed (0 cohesive .. 1 single file)",
+    "pattern_borderline": "true when the discohesion index computed at 0.9-1.1 x the linking distance "
+                          "straddles a cut-off of the call (growth_pattern is then 'mixed'; "
+                          "docs/growth_pattern.md)",
     "pattern": "growth-pattern measures of the node (docs/growth_pattern.md)",
     "pixel_size_source": "where the pixel size came from (file metadata, user, ...)",
     "input_sha256": "SHA-256 of the input file (batch runs)",
@@ -107,6 +110,10 @@ class NodeResult:
         ``"cohesive"``, ``"mixed"``, ``"single_file"`` or ``"none"``.
     discohesion_index : float
         Fraction of tumour cells growing dispersed (NaN without tumour cells).
+    pattern_borderline : bool
+        The index's scale interval (``pattern["discohesion_low"]`` ..
+        ``pattern["discohesion_high"]``) contains a cut-off of the call, which is
+        then ``"mixed"`` (:func:`pipeline.pattern.pattern_summary`).
     pattern : dict
         The node's other growth-pattern measures (:func:`pipeline.pattern.pattern_summary`).
     overview : (P, Q, 3) uint8 ndarray or None
@@ -161,6 +168,7 @@ class NodeResult:
     parameters: dict = field(default_factory=dict)
     growth_pattern: str = "none"
     discohesion_index: float = float("nan")
+    pattern_borderline: bool = False
     pattern: dict = field(default_factory=dict)
     overview: np.ndarray | None = field(default=None, repr=False)
     overview_pixel_size_um: float | None = None
@@ -246,6 +254,7 @@ class NodeResult:
             "parameters": dict(self.parameters),
             "growth_pattern": self.growth_pattern,
             "discohesion_index": float(self.discohesion_index),
+            "pattern_borderline": bool(self.pattern_borderline),
             "pattern": dict(self.pattern),
             "pixel_size_source": self.pixel_size_source,
             "input_sha256": self.input_sha256,

@@ -194,7 +194,7 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         # the image cannot support a stage: whatever was found, no category is claimed, and
         # no growth pattern either (nuclei too coarse or blurred for a contact graph)
         category, reason = NOT_ASSESSABLE, str(context["not_assessable_reason"])
-        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE}
+        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     context["flags"] = list(context.get("flags") or [])
     return NodeResult(
@@ -209,7 +209,9 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         parameters=parameters,
         growth_pattern=pattern["growth_pattern"],
         discohesion_index=float(pattern["discohesion_index"]),
-        pattern={k: v for k, v in pattern.items() if k not in ("growth_pattern", "discohesion_index")},
+        pattern_borderline=bool(pattern["pattern_borderline"]),
+        pattern={k: v for k, v in pattern.items()
+                 if k not in ("growth_pattern", "discohesion_index", "pattern_borderline")},
         options=options,
         **context,
     )

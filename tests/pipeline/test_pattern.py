@@ -335,11 +335,46 @@ def test_empty_and_too_few_cells_are_none():
 def test_thresholds_are_parameters():
     cells = mix(8)
     index = pattern_summary(cells)["discohesion_index"]
-    assert pattern_summary(cells, cohesive_max=index)["growth_pattern"] == "cohesive"
-    assert pattern_summary(cells, single_file_min=index)["growth_pattern"] == "single_file"
+    # on the index alone (no scale interval) the cut-offs are inclusive
+    assert pattern_summary(cells, cohesive_max=index, scale_span=0)["growth_pattern"] == "cohesive"
+    assert pattern_summary(cells, single_file_min=index, scale_span=0)["growth_pattern"] == "single_file"
     # a linking distance too short for any contact makes every cell single
     s = pattern_summary(cells, distance_um=2.0)
     assert s["fraction_single"] == 1.0 and s["growth_pattern"] == "single_file"
+
+
+def _nest_and_loose_nest(spacing_um):
+    """A 91-cell nest and, 400 µm away, a 37-cell nest whose cells are spacing_um apart."""
+    loose = hex_nest(4, spacing=spacing_um, centre=(400.0, 0.0), jitter=0.0)
+    return pd.concat([hex_nest(), loose], ignore_index=True)
+
+
+def test_scale_interval_and_borderline_call():
+    # the loose nest's cells lie 29 µm apart, just beyond the linking distance
+    # (2.3 x 12 µm = 27.6 µm) and within 10 % of it: single cells at the distance
+    # (index 37/128 = 0.29), one cohesive group at 1.1 x the distance (index 0)
+    cells = _nest_and_loose_nest(29.0)
+    s = pattern_summary(cells)
+    assert s["discohesion_index"] == pytest.approx(37 / 128)
+    assert (s["discohesion_low"], s["discohesion_high"]) == (0.0, s["discohesion_index"])
+    assert s["growth_pattern"] == "cohesive" and s["pattern_borderline"] is False
+    # a cut-off inside the interval: "mixed", flagged borderline, whichever side the index is
+    for cut in (0.1, 0.2, 0.28):
+        border = pattern_summary(cells, cohesive_max=cut)
+        assert border["growth_pattern"] == "mixed" and border["pattern_borderline"] is True
+    # without the interval (scale_span=0) the call is the plain threshold on the index
+    plain = pattern_summary(cells, cohesive_max=0.28, scale_span=0)
+    assert plain["growth_pattern"] == "mixed" and plain["pattern_borderline"] is False
+    assert plain["discohesion_low"] == plain["discohesion_high"] == plain["discohesion_index"]
+    # per deposit, the same rule
+    cells["deposit_id"] = np.r_[np.ones(91, int), np.full(37, 2)]
+    t = deposit_pattern_table(cells)
+    assert t["growth_pattern"].tolist() == ["cohesive", "mixed"]
+    assert t["pattern_borderline"].tolist() == [False, True]
+    assert t["discohesion_low"].tolist() == [0.0, 0.0]
+    assert t["discohesion_high"].tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match=r"scale_span must be a fraction in \[0, 1\)"):
+        pattern_summary(cells, scale_span=1.0)
 
 
 def test_deposit_pattern_table():
@@ -350,7 +385,8 @@ def test_deposit_pattern_table():
     cells = pd.concat([files, outside, nest, tiny], ignore_index=True)
     t = deposit_pattern_table(cells)
     assert list(t.columns) == [
-        "deposit_id", "discohesion_index", "growth_pattern", "fraction_single",
+        "deposit_id", "discohesion_index", "growth_pattern", "discohesion_low",
+        "discohesion_high", "pattern_borderline", "fraction_single",
         "fraction_linear", "mean_degree", "group_count",
     ]
     assert t["deposit_id"].tolist() == [1, 2, 3]
