@@ -1,18 +1,44 @@
 """Fixtures for the napari plugin tests.
 
-GUI tests (``pytest.mark.gui``: test_widget.py, test_plugin.py) need napari,
-pytest-qt and a display; they skip cleanly without them. Run them under Xvfb:
-``xvfb-run -a -s '-screen 0 1600x1000x24' python -m pytest tests/napari_plugin``.
+The GUI test modules (:data:`GUI_MODULES`) need napari, pytest-qt and a display;
+without them they are not collected and the session header says why. Run them under
+Xvfb: ``xvfb-run -a -s '-screen 0 1600x1000x24' python -m pytest tests/napari_plugin``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import sys
 
 import pytest
 
+#: Test modules that open a napari viewer.
+GUI_MODULES = ("test_plugin.py", "test_widget.py", "test_widget_results.py", "test_widget_training.py")
 
-@functools.lru_cache(maxsize=None)
+
+def _gui_missing() -> str | None:
+    """Why the GUI tests cannot run here, or None."""
+    for module in ("napari", "pytestqt"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[all]')"
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display: run the napari tests under xvfb-run"
+    return None
+
+
+_GUI_MISSING = _gui_missing()
+collect_ignore = list(GUI_MODULES) if _GUI_MISSING else []
+
+
+def pytest_report_header(config):
+    if _GUI_MISSING:
+        return f"napari GUI tests not collected ({', '.join(GUI_MODULES)}): {_GUI_MISSING}"
+    return None
+
+
+@functools.cache
 def _sample(key):
     from napari_plugin._sample_data import make_sample
 

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-pytest.importorskip("napari")
-pytest.importorskip("pytestqt")
-if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                             or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("no display: run the napari tests under xvfb-run", allow_module_level=True)
-
-from napari_plugin import _layers  # noqa: E402
-from napari_plugin._sample_data import SAMPLES  # noqa: E402
+from napari_plugin import _layers
+from napari_plugin._sample_data import SAMPLES
 
 pytestmark = [
     pytest.mark.gui,

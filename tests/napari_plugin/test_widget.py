@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("napari")
-pytest.importorskip("pytestqt")
-if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                             or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("no display: run the napari tests under xvfb-run", allow_module_level=True)
-
-from napari_plugin import _layers  # noqa: E402
-from napari_plugin._widget import AnalyzeWidget  # noqa: E402
+from napari_plugin import _layers
+from napari_plugin._widget import AnalyzeWidget
 
 pytestmark = [
     pytest.mark.gui,

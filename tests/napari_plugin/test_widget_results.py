@@ -10,23 +10,15 @@ result only. Most results are made with :func:`pipeline.stages.measure_node`
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("napari")
-pytest.importorskip("pytestqt")
-if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                             or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("no display: run the napari tests under xvfb-run", allow_module_level=True)
-
-from napari_plugin import _layers  # noqa: E402
-from pipeline.heatmap import TumourMap  # noqa: E402
-from pipeline.options import AnalysisOptions  # noqa: E402
-from pipeline.stages import measure_node  # noqa: E402
+from napari_plugin import _layers
+from pipeline.heatmap import TumourMap
+from pipeline.options import AnalysisOptions
+from pipeline.stages import measure_node
 
 pytestmark = [
     pytest.mark.gui,

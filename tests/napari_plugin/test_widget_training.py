@@ -8,24 +8,15 @@ the ``he_model`` fixture and skips while that model is not installed.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("napari")
-pytest.importorskip("pytestqt")
-if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                             or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("no display: run the napari tests under xvfb-run", allow_module_level=True)
-
-from napari_plugin import _layers  # noqa: E402
-from pipeline.heatmap import TumourMap  # noqa: E402
-from pipeline.labels import REVIEW_LABELS_FILE, read_labels  # noqa: E402
-from pipeline.options import AnalysisOptions  # noqa: E402
-from pipeline.stages import measure_node  # noqa: E402
+from napari_plugin import _layers
+from pipeline.heatmap import TumourMap
+from pipeline.labels import REVIEW_LABELS_FILE, read_labels
+from pipeline.options import AnalysisOptions
+from pipeline.stages import measure_node
 
 pytestmark = [
     pytest.mark.gui,
