@@ -27,6 +27,10 @@ from .tumor import classify_ihc, he_tumour_probability
 __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 
 #: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
+#: Coarsest pixel size (µm) at which an H&E growth pattern is called; coarser it is
+#: ``"not_assessable"`` (the H&E detector's range is 0.25-1.0 µm/px, its training 0.78-1.21).
+HE_PATTERN_MAX_PIXEL_UM = 1.25
+
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
                   "stain_vectors_source", "flags", "parameters", "overview",
                   "overview_pixel_size_um", "tumour_map", "pixel_size_source", "input_sha256",
@@ -194,6 +198,11 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         # the image cannot support a stage: whatever was found, no category is claimed, and
         # no growth pattern either (nuclei too coarse or blurred for a contact graph)
         category, reason = NOT_ASSESSABLE, str(context["not_assessable_reason"])
+        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
+    elif stain == "he" and px > HE_PATTERN_MAX_PIXEL_UM and len(cells):
+        # H&E tumour cells are found at 0.25-1.0 µm/px (the detector's range, trained to
+        # ~1.2): coarser, lymphocytes join the cells and single files merge into "cohesive"
+        # chains, so the contact graph cannot tell cohesive from discohesive growth
         pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     context["flags"] = list(context.get("flags") or [])

@@ -595,3 +595,18 @@ def test_growth_pattern_defaults_are_the_module_constants():
 def test_growth_pattern_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(hex_nest(3))
+
+
+def test_he_pattern_not_assessable_coarser_than_the_detector_range():
+    """An H&E growth pattern is called up to 1.25 µm/px; coarser it is not assessable
+    (the stage is still given); cytokeratin IHC keeps its pattern there."""
+    from pipeline.stages import HE_PATTERN_MAX_PIXEL_UM, measure_node
+
+    # a single file of 30 cells 12 µm apart: clearly "single_file" wherever it is called
+    chain = pd.DataFrame({"y_um": np.zeros(30), "x_um": np.arange(30) * 12.0, "radius_um": 5.0})
+    fine = measure_node(chain, pixel_size_um=1.0, stain="he")
+    coarse = measure_node(chain, pixel_size_um=HE_PATTERN_MAX_PIXEL_UM + 0.25, stain="he")
+    ihc = measure_node(chain, pixel_size_um=HE_PATTERN_MAX_PIXEL_UM + 0.25, stain="ihc")
+    assert fine.growth_pattern == ihc.growth_pattern != "not_assessable"
+    assert coarse.growth_pattern == "not_assessable" and not coarse.pattern_borderline
+    assert coarse.category == fine.category == "micrometastasis"
