@@ -15,9 +15,9 @@ coarse). Both classes come from the same tiles, so the gate cannot learn a diffe
 source instead of a difference of cell.
 
 Held out for choosing the thresholds: the other 6 tiles (nucleus AUC and F1: gate and
-candidate thresholds) and a fixed set of PCam train-split patches of both labels (the
-patch-level specificity that the seed threshold gives, through the same hysteresis as the
-analysis). Never used: the
+candidate thresholds) and the PCam patches the tumour map kept for its own validation (1,600 of the
+``train`` split, never trained on; the patch-level specificity that the seed threshold gives,
+through the same hysteresis as the analysis). Never used: the
 ``mini_test`` subset (32 tiles, incl. the tile with no tumour) and the PCam test split,
 which ``bench/real_he.py`` scores.
 
@@ -192,7 +192,7 @@ and relative to the image's own nuclei; no lymphocyte population is needed).
 - Gate, also: {td_syn['nuclei']} nuclei ({td_syn['tumour_nuclei']} tumour) of {td_syn['nodes']} synthetic H&E nodes
   (`pipeline.synthetic`, seeds {td_syn['seeds']}, exact truth; benign look-alikes included).
 - Thresholds: 6 further `mini_test-new` tiles and 6 held-out synthetic nodes (gate and candidate) and {v['pcam_patches_per_class']} + {v['pcam_patches_per_class']}
-  PatchCamelyon train-split patches (seed threshold; CC0).
+  PatchCamelyon patches of the tumour map's validation subset (never trained on; seed threshold; CC0).
 - Never used: the 32 `mini_test` tiles and the PatchCamelyon test split (`bench/real_he.py`
   scores them), CRC and PanNuke (research-only / CC BY-NC-SA: evaluation only).
 
@@ -228,7 +228,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realdata", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--val-patches", type=int, default=600, help="PCam train-split patches per class for validation")
+    ap.add_argument("--val-patches", type=int, default=800,
+                    help="PCam patches per class from the tumour map's validation subset (never trained on)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--card", type=Path, default=OUT.parent / "MODEL_CARD_he_cell_model.md")
     ap.add_argument("--synthetic-nodes", type=int, default=12,
@@ -245,9 +246,15 @@ def main() -> None:
     val_tiles = sorted(rng.choice(new, 6, replace=False).tolist())
     train_tiles = [t for t in new if t not in val_tiles]
     pcam = pd.read_csv(root / "pcam-patches" / "labels.csv")
-    train_split = pcam[pcam["split"] == "train"].sample(frac=1.0, random_state=SEED)
-    val_pos = train_split[train_split["label"] == 1].iloc[: args.val_patches]
-    val_neg = train_split[train_split["label"] == 0].iloc[: args.val_patches]
+    # the map's own validation subset (train_he_detector.split_train_val, its default fraction
+    # and seed): patches the tumour map never trained on, so the seed threshold meets the
+    # specificity it is chosen for on unseen patches too
+    from train_he_detector import split_train_val
+
+    _, map_val = split_train_val(pcam, 0.125, 0)
+    map_val = pcam.iloc[map_val].sample(frac=1.0, random_state=SEED)
+    val_pos = map_val[map_val["label"] == 1].iloc[: args.val_patches]
+    val_neg = map_val[map_val["label"] == 0].iloc[: args.val_patches]
 
     tr = tile_rows(root, train_tiles)
     n_real = len(tr)
