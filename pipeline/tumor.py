@@ -206,7 +206,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
     for a cell whose thin cytoplasm fills only that) exceeds both
     ``dab_threshold`` and the image's own background there plus ``contrast``
-    (:func:`dab_background`): faint diffuse brown on lymphoid tissue makes no
+    (:func:`dab_background`, from the lymphocytes around it, never from inside a
+    positive nest): faint diffuse brown on lymphoid tissue makes no
     tumour cells. A positive nucleus must be at least ``min_size_ratio`` times the
     image's lymphocytes, unless its ring is clearly stained all round (its 20th
     percentile above the threshold by half the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
