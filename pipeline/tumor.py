@@ -79,7 +79,45 @@ def lymphocyte_reference(nuclei) -> dict:
     }
 
 
-def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM) -> np.ndarray:
+def _ring(nuclei) -> np.ndarray:
+    """The ring DAB that decides positivity: the 4 µm ring median, or the 2 µm one if higher."""
+    ring = nuclei["counterstain_ring_median"].to_numpy(float)
+    if "counterstain_ring_narrow" in nuclei:  # a small cell's thin cytoplasm: the 2 µm ring
+        ring = np.maximum(ring, nuclei["counterstain_ring_narrow"].to_numpy(float))
+    return ring
+
+
+def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=20.0) -> np.ndarray:
+    """Lymphocyte-sized nuclei that sit in a DAB-positive nest, not among lymphocytes.
+
+    A first, image-wide background is the median ring DAB of all lymphocyte-sized
+    nuclei (robust while fewer than half of them are tumour). Nuclei larger than any
+    lymphocyte (over 8 µm) whose ring exceeds ``max(dab_threshold, first + contrast)``
+    are clearly positive against it; a lymphocyte-sized nucleus whose own ring exceeds
+    that level too and that has 2 or more such positive cells within ``reach_um`` is
+    in a nest: a small tumour nucleus, or a lymphocyte browned by the tumour
+    cytoplasm it touches, and no evidence of the background.
+    """
+    out = np.zeros(len(nuclei), bool)
+    if contrast <= 0 or not small.any():
+        return out
+    ring = _ring(nuclei)
+    d = nuclei["equivalent_diameter_um"].to_numpy(float)
+    first = float(np.median(nuclei["counterstain_ring_median"].to_numpy(float)[small]))
+    cut = max(float(dab_threshold), first + float(contrast))
+    anchors = (d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) & (ring > cut)
+    candidates = np.flatnonzero(small & (ring > cut))
+    if len(candidates) and anchors.sum() >= 2:
+        from scipy.spatial import cKDTree
+
+        yx = nuclei[["y_um", "x_um"]].to_numpy(float)
+        crowd = cKDTree(yx[anchors]).query_ball_point(yx[candidates], r=reach_um, return_length=True)
+        out[candidates[np.asarray(crowd) >= 2]] = True
+    return out
+
+
+def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=DAB_THRESHOLD,
+                   contrast=DAB_CONTRAST) -> np.ndarray:
     """The image's own non-specific DAB at each nucleus, from the lymphocytes around it.
 
     Cytokeratin does not stain lymphocytes, so the DAB in the rings of lymphocyte-sized
@@ -90,11 +128,25 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM) -> np.ndarray:
     widened to 5 x 5 and 9 x 9 bins where that holds fewer than 10 of them (a sinus,
     a large deposit), else the whole image's.
 
+    Lymphocyte-sized nuclei inside a DAB-positive nest are left out: a nucleus whose
+    ring exceeds ``max(dab_threshold, m + contrast)`` (``m``: the median ring DAB of
+    all lymphocyte-sized nuclei, a first, image-wide estimate) and that has 2 or more
+    nuclei over 8 µm as clearly positive within 20 µm. Inside a large cohesive deposit
+    they are small tumour nuclei or lymphocytes browned by the tumour around them;
+    counting them raised the background of a 3 mm nest to 0.6 OD and hid the weaker
+    half of its tumour cells (``bench/accuracy.py`` seed 90008: cell recall 0.43,
+    0.93 without them). Lymphocytes in a faint diffuse-brown patch have no clearly
+    positive large cells around them and still set the background there.
+
     Parameters
     ----------
     nuclei : pandas.DataFrame
-        ``y_um``, ``x_um``, ``equivalent_diameter_um`` and ``counterstain_ring_median``.
+        ``y_um``, ``x_um``, ``equivalent_diameter_um`` and ``counterstain_ring_median``
+        (``counterstain_ring_narrow`` is used when present).
     radius_um : float, keyword-only
+    dab_threshold, contrast : float, keyword-only
+        As for :func:`classify_ihc`: what "clearly positive" means when nests are
+        left out. ``contrast=0`` keeps every lymphocyte-sized nucleus.
 
     Returns
     -------
@@ -118,6 +170,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM) -> np.ndarray:
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
     small = (d >= lo) & (d <= hi)
+    small &= ~_in_nests(nuclei, small, dab_threshold=dab_threshold, contrast=contrast)
     # the whole image's background: from its lymphocyte-sized nuclei only (never from all
     # nuclei, which in a small field may be mostly tumour); none: no evidence, 0
     if small.sum() >= 10:
@@ -153,7 +206,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
     for a cell whose thin cytoplasm fills only that) exceeds both
     ``dab_threshold`` and the image's own background there plus ``contrast``
-    (:func:`dab_background`): faint diffuse brown on lymphoid tissue makes no
+    (:func:`dab_background`, from the lymphocytes around it, never from inside a
+    positive nest): faint diffuse brown on lymphoid tissue makes no
     tumour cells. A positive nucleus must be at least ``min_size_ratio`` times the
     image's lymphocytes, unless its ring is clearly stained all round (its 20th
     percentile above the threshold by half the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
@@ -200,9 +254,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     check_choice(compartment, ("cytoplasm", "nucleus", "cell"), name="compartment")
     _need(nuclei, ["counterstain_ring_median", "counterstain_inside", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
-    ring = nuclei["counterstain_ring_median"].to_numpy(float)
-    if "counterstain_ring_narrow" in nuclei:  # a small cell's thin cytoplasm: the 2 µm ring
-        ring = np.maximum(ring, nuclei["counterstain_ring_narrow"].to_numpy(float))
+    ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
     if compartment == "nucleus":
@@ -211,7 +263,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         ring, low = np.maximum(ring, inside), np.maximum(low, inside)
     threshold = np.full(len(ring), float(dab_threshold))
     if contrast > 0 and {"y_um", "x_um"} <= set(nuclei.columns):
-        threshold = np.maximum(threshold, dab_background(nuclei) + float(contrast))
+        threshold = np.maximum(threshold, dab_background(nuclei, dab_threshold=dab_threshold,
+                                                            contrast=contrast) + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):

@@ -67,3 +67,67 @@ def test_small_cell_stained_all_round_counts_wedged_lymphocyte_does_not():
 def test_dab_background_od_is_validated():
     with pytest.raises(ValueError, match="dab_background_od"):
         make_node(size_um=(200, 200), pixel_size_um=1.0, stain="ihc", pattern="none", dab_background_od=2.0)
+
+
+def _nest_with_weak_cells(seed=2):
+    """Lymphocytes (ring 0.05) around a 200 µm nest: strong (0.6) and weak (0.35) large
+    tumour cells, and lymphocyte-sized nuclei browned by the nest (0.55) among them."""
+    rng = np.random.default_rng(seed)
+
+    def cells(n, lo, hi, d, ring, low):
+        return pd.DataFrame({"y_um": rng.uniform(lo, hi, n), "x_um": rng.uniform(lo, hi, n),
+                             "equivalent_diameter_um": d, "counterstain_ring_median": ring,
+                             "counterstain_ring_low": low, "counterstain_inside": 0.02,
+                             "hematoxylin_mean": 0.7, "counterstain_ring": ring})
+
+    yx = rng.uniform(0, 600, (1200, 2))
+    yx = yx[~np.all((yx > 180) & (yx < 420), axis=1)][:400]
+    lymph = pd.DataFrame({"y_um": yx[:, 0], "x_um": yx[:, 1], "equivalent_diameter_um": 6.5,
+                          "counterstain_ring_median": rng.uniform(0.03, 0.07, len(yx)),
+                          "counterstain_ring_low": 0.02, "counterstain_inside": 0.02,
+                          "hematoxylin_mean": 0.9, "counterstain_ring": 0.05})
+    strong = cells(150, 200, 400, 12.0, 0.6, 0.45)
+    weak = cells(60, 200, 400, 12.0, 0.35, 0.25)
+    browned = cells(100, 200, 400, 6.5, 0.55, 0.3)
+    return pd.concat([lymph, strong, weak, browned], ignore_index=True), len(lymph)
+
+
+def test_large_nest_does_not_raise_its_own_background():
+    t, n_lymph = _nest_with_weak_cells()
+    bg = dab_background(t)
+    # inside the nest the background is the lymphocytes' (about 0.06), not the browned
+    # small nuclei's 0.55
+    assert np.all(bg < 0.1)
+    positive = classify_ihc(t)
+    strong, weak = slice(n_lymph, n_lymph + 150), slice(n_lymph + 150, n_lymph + 210)
+    assert positive[strong].all()
+    assert positive[weak].all()  # 0.35 is far above 0.06 + contrast
+    assert not positive[:n_lymph].any()
+
+
+def test_diffuse_patch_keeps_its_background():
+    # a brown patch (lymphocyte rings 0.22) with a few large cells at 0.26 (below 0.22 + contrast):
+    # no clearly positive cells, so the patch lymphocytes still set its background
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.uniform(0, 600, n)
+    ring = np.where(x > 300, 0.22, 0.04)
+    lymph = pd.DataFrame({"y_um": rng.uniform(0, 600, n), "x_um": x, "equivalent_diameter_um": 6.5,
+                          "counterstain_ring_median": ring, "counterstain_ring_low": ring - 0.02,
+                          "counterstain_inside": 0.02, "hematoxylin_mean": 0.9, "counterstain_ring": ring})
+    large = pd.DataFrame({"y_um": rng.uniform(0, 600, 30), "x_um": rng.uniform(320, 600, 30),
+                          "equivalent_diameter_um": 10.0, "counterstain_ring_median": 0.26,
+                          "counterstain_ring_low": 0.24, "counterstain_inside": 0.02,
+                          "hematoxylin_mean": 0.6, "counterstain_ring": 0.26})
+    t = pd.concat([lymph, large], ignore_index=True)
+    bg = dab_background(t)
+    assert np.all(bg[n:] > 0.2)
+    assert not classify_ihc(t).any()
+
+
+def test_dab_background_input_not_modified():
+    t, _ = _nest_with_weak_cells()
+    before = t.copy()
+    dab_background(t)
+    classify_ihc(t)
+    pd.testing.assert_frame_equal(t, before)

@@ -136,3 +136,44 @@ def test_detect_stain_on_real_images(realdata_dir):
     assert len(files) > 80
     # one PCam tile with a green annotation overlay is known to be called IHC
     assert len(wrong) <= 2, wrong
+
+
+def _greenish_haematoxylin(eosin=0.0, seed=0):
+    """Haematoxylin turned towards green (as a stain batch may be), with grey-level noise;
+    optionally an eosin counterstain on half the field."""
+    rng = np.random.default_rng(seed)
+    h = np.array([0.56, 0.80, 0.22]) / np.linalg.norm([0.56, 0.80, 0.22])
+    c = np.zeros((120, 120, 2))
+    c[..., 0] = rng.uniform(0.15, 0.9, (120, 120))
+    c[:, 60:, 1] = eosin * rng.uniform(0.5, 1.0, (120, 60))
+    rgb = _render(c, [h, E]).astype(float) + rng.normal(0, 3.0, (120, 120, 3))
+    return np.clip(rgb, 0, 255).round().astype(np.uint8)
+
+
+def test_greenish_haematoxylin_alone_is_ihc():
+    from pipeline.stains import stain_colour_fractions
+
+    rgb = _greenish_haematoxylin()
+    f = stain_colour_fractions(rgb, background=(250, 250, 250))
+    # its noisy pixels cross the pink line, but they are haematoxylin: not clearly pink, as blue as the nuclei
+    assert f["eosin"] >= 0.03
+    assert f["pink_purity"] < 0.2 and f["pink_blueness"] >= 0.9
+    stain, reason = detect_stain(rgb, background=(250, 250, 250))
+    assert stain == "ihc" and "greenish haematoxylin" in reason
+    # the same haematoxylin with eosin is H&E
+    assert detect_stain(_greenish_haematoxylin(eosin=0.3), background=(250, 250, 250))[0] == "he"
+
+
+@pytest.mark.parametrize("seed", [800014, 800029])
+def test_synthetic_haematoxylin_only_node_with_rotated_vectors_is_ihc(seed):
+    # synthetic cytokeratin slides without positive cells whose haematoxylin vector is turned
+    # towards green (6.6 % and 15 % pink-looking pixels): read as H&E before the purity rule
+    from pipeline import analyze
+    from pipeline.synthetic import make_node
+
+    node = make_node(size_um=(500, 500), pixel_size_um=1.0, stain="ihc", pattern="none", seed=seed,
+                     dab_background_od=0.02 + 0.1 * (seed % 10) / 9)
+    r = analyze(node.rgb, pixel_size_um=1.0)
+    assert r.stain == "ihc", r.stain_reason
+    assert "he_model" not in r.parameters  # never through the H&E classifier
+    assert r.category == "negative"
