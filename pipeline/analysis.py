@@ -57,7 +57,7 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         flags=list(quality.flags), quality=quality.measures,
         not_assessable_reason=quality.not_assessable_reason, parameters=parameters, overview=found.overview,
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
-        pixel_size_source=pixel_size_source,
+        pixel_size_source=pixel_size_source, outlines=found.outlines,
         nuclei=_all_nuclei(found.nuclei, tumour) if options.all_nuclei else None,
     )
 

@@ -217,7 +217,9 @@ def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
 
     Coordinates are full-resolution pixels (x, y), as QuPath expects;
     measurement names and classes are QuPath's (:mod:`pipeline.geojson`,
-    docs/outputs.md). The text is streamed in chunks.
+    docs/outputs.md). Cells are drawn with their segmented nucleus outlines
+    (``result.outlines``; a 12-gon of the nucleus' area for a cell without
+    one). The text is streamed in chunks.
 
     Parameters
     ----------
@@ -233,7 +235,8 @@ def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
         cells, tumour = nuclei, nuclei["is_tumour"].to_numpy(bool)
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         write_geojson_features(fh, deposits=result.deposits, cells=cells,
-                               pixel_size_um=result.pixel_size_um, tumour=tumour)
+                               pixel_size_um=result.pixel_size_um, tumour=tumour,
+                               outlines=result.outlines)
 
 
 def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format="csv", geojson=False) -> Path:

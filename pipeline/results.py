@@ -121,6 +121,9 @@ class NodeResult:
         Every segmented nucleus (``nucleus_id``, ``x_um``, ``y_um``, ...) with
         ``is_tumour`` and, in H&E, ``tumor_probability``; only with
         ``AnalysisOptions(all_nuclei=True)``.
+    outlines : pipeline.outlines.NucleusOutlines or None
+        The segmented outline of every nucleus, by ``nucleus_id``: the GeoJSON
+        draws the cells with them (a circle for a cell without one).
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
     path : str or None
@@ -166,6 +169,7 @@ class NodeResult:
     overview_pixel_size_um: float | None = None
     tumour_map: Any = field(default=None, repr=False)
     nuclei: pd.DataFrame | None = field(default=None, repr=False)
+    outlines: Any = field(default=None, repr=False)
     pixel_size_source: str | None = None
     path: str | None = None
     input_root: str | None = None
