@@ -112,8 +112,8 @@ def test_store_lookup_and_fallback():
 
 @pytest.fixture(scope="module")
 def node():
-    return make_node(size_um=(400.0, 400.0), pixel_size_um=PX, stain="he", pattern="cohesive",
-                     deposits=[{"diameter_um": 180.0}], seed=5)
+    return make_node(size_um=(320.0, 320.0), pixel_size_um=PX, stain="he", pattern="cohesive",
+                     deposits=[{"diameter_um": 150.0}], seed=5)
 
 
 def _detections(path):
