@@ -189,6 +189,11 @@ class NucleusOutlines:
         order = np.argsort(ids, kind="stable")
         return cls(ids[order], steps.astype(np.int16)[order], counts[order])
 
+    def take(self, nucleus_ids) -> NucleusOutlines:
+        """The outlines of some nuclei only (ids without one are left out)."""
+        keep = np.isin(self.ids, np.asarray(nucleus_ids, np.int64))
+        return NucleusOutlines(self.ids[keep], self.offsets[keep], self.counts[keep])
+
     def __len__(self) -> int:
         return len(self.ids)
 

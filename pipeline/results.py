@@ -122,8 +122,9 @@ class NodeResult:
         ``is_tumour`` and, in H&E, ``tumor_probability``; only with
         ``AnalysisOptions(all_nuclei=True)``.
     outlines : pipeline.outlines.NucleusOutlines or None
-        The segmented outline of every nucleus, by ``nucleus_id``: the GeoJSON
-        draws the cells with them (a circle for a cell without one).
+        The segmented outlines of the tumour cells' nuclei (of every nucleus with
+        ``all_nuclei``), by ``nucleus_id``: the GeoJSON draws the cells with them
+        (a 12-gon for a cell without one).
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
     path : str or None

@@ -108,6 +108,7 @@ def test_store_lookup_and_fallback():
     np.testing.assert_allclose(rings[3, : k[3]], vertices[0, : k[3]] + 3, atol=0.07)  # moved with its cell
     with pytest.raises(ValueError, match="one row per cell"):
         store.polygons_px([1, 2], [[0, 0]])
+    assert store.take([30, 10, 7]).ids.tolist() == [10, 30]
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +169,7 @@ def test_geojson_cells_are_nucleus_outlines_whole_slide(node, tmp_path):
 
 def test_cells_without_outline_are_circles(node, tmp_path):
     result = analyze(node.rgb, pixel_size_um=PX)
+    assert sorted(result.outlines.ids) == sorted(result.cells["nucleus_id"])  # the tumour cells' only
     added = pd.DataFrame({"cell_id": [10**6], "y_um": [20.0], "x_um": [30.0], "radius_um": [4.0]})
     cells = pd.concat([result.cells, added], ignore_index=True)
     write_geojson(tmp_path / "o.geojson", result.replace(cells=cells))
