@@ -258,6 +258,7 @@ def macro(args) -> None:
     print(f"peak memory {r['peak_mb']:.0f} MiB (target < 3072); nucleus outlines held {r['outlines_mb']:.0f} MiB")
     if not args.keep:
         path.unlink()
+        folder.rmdir()
 
 
 def gigapixel(args) -> None:
