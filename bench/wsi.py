@@ -13,7 +13,16 @@ not even here), then analysed with ``pipeline.analysis.analyze_slide``:
 - whether category and largest deposit equal the truth;
 - how time grows from about 100 MP to about 400 MP (same layout, more nodes).
 
+``--macro`` instead measures a macrometastasis slide: a grid of ``--macro-grid`` x
+``--macro-grid`` nodes, each a large macrometastasis (a 4000 µm field at 1 µm/px,
+one deposit 80 % of its width, ~14,000 tumour cells), so a 5 x 5 grid (400 MP)
+holds >= 300,000 tumour cells. It is analysed as ``nodescope analyze`` does
+(``pipeline.analysis.analyze_file`` in whole-slide mode, then
+``pipeline.export.write_node_outputs`` with the GeoJSON), timing the analysis and
+the writing of the outputs separately, with the peak memory of the process.
+
 Usage: python bench/wsi.py [--side-px 20000] [--pixel-size 0.5] [--keep DIR]
+       python bench/wsi.py --macro [--macro-grid 5] [--workers 2] [--all-nuclei]
 """
 
 from __future__ import annotations
@@ -53,6 +62,28 @@ print(json.dumps({"seconds": sec, "mp": shape[0] * shape[1] / 1e6, "category": r
 """
 
 
+MACRO_CHILD = r"""
+import json, sys, tempfile, time
+path, workers, all_nuclei = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "all"
+from pipeline.analysis import analyze_file
+from pipeline.export import write_node_outputs
+t0 = time.perf_counter()
+result, image = analyze_file(path, workers=workers, all_nuclei=all_nuclei)
+t1 = time.perf_counter()
+with tempfile.TemporaryDirectory() as d:
+    write_node_outputs(d, result, image, geojson=True)
+    geojson_mb = (__import__("pathlib").Path(d) / "objects.geojson").stat().st_size / 2**20
+t2 = time.perf_counter()
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(json.dumps({"analyse_seconds": t1 - t0, "write_seconds": t2 - t1, "mp": result.shape[0] * result.shape[1] / 1e6,
+                  "mode": result.parameters.get("mode", ""), "category": result.category,
+                  "cells": result.tumor_cell_count, "nuclei": result.nucleus_count,
+                  "deposits": len(result.deposits), "geojson_mb": geojson_mb,
+                  "outlines_mb": result.outlines.nbytes / 2**20 if result.outlines is not None else 0,
+                  "peak_mb": int(hwm.split()[1]) / 1024}))
+"""
+
+
 def make_patches(pixel_size_um: float, patch_um: float, seed: int):
     from pipeline.synthetic import make_node
 
@@ -65,8 +96,10 @@ def make_patches(pixel_size_um: float, patch_um: float, seed: int):
     return tumour.rgb, [n.rgb for n in negatives], truth
 
 
-def write_slide(path: Path, side_px: int, tumour, negatives, pixel_size_um: float, *, tile=512, levels=4):
-    """A grid of node patches, written tile by tile as a JPEG pyramidal TIFF."""
+def write_slide(path: Path, side_px: int, tumour, negatives, pixel_size_um: float, *, tile=512, levels=4,
+                tumour_everywhere=False):
+    """A grid of node patches, written tile by tile as a JPEG pyramidal TIFF (the tumour
+    patch in the middle, or in every cell of the grid)."""
     import tifffile
 
     p = tumour.shape[0]
@@ -75,7 +108,8 @@ def write_slide(path: Path, side_px: int, tumour, negatives, pixel_size_um: floa
     layout = {}
     for i in range(n_grid):
         for j in range(n_grid):
-            layout[i, j] = tumour if (i, j) == (n_grid // 2, n_grid // 2) else negatives[(i * 7 + j * 3) % len(negatives)]
+            middle = tumour_everywhere or (i, j) == (n_grid // 2, n_grid // 2)
+            layout[i, j] = tumour if middle else negatives[(i * 7 + j * 3) % len(negatives)]
 
     def canvas_block(y0, y1, x0, x1, f):
         out = np.full((y1 - y0, x1 - x0, 3), 243, np.uint8)
@@ -133,9 +167,18 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the slides in this folder")
     ap.add_argument("--gigapixel", action="store_true",
                     help="only measure a ~1-gigapixel slide (time and peak memory, 2 local workers)")
+    ap.add_argument("--macro", action="store_true",
+                    help="only measure a macrometastasis slide (>= 300,000 tumour cells at --macro-grid 5)")
+    ap.add_argument("--macro-grid", type=int, default=5, help="nodes per side of the macrometastasis slide")
+    ap.add_argument("--macro-pixel-size", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=2, help="tile threads of the --macro run")
+    ap.add_argument("--all-nuclei", action="store_true", help="--macro: export every nucleus too")
     args = ap.parse_args()
     if args.gigapixel:
         gigapixel(args)
+        return
+    if args.macro:
+        macro(args)
         return
     t0 = time.perf_counter()
     tumour, negatives, truth = make_patches(args.pixel_size, args.patch_um, seed=4242)
@@ -178,6 +221,44 @@ def main() -> None:
           f"(ratio {b['seconds'] / a['seconds']:.2f} for {b['mp'] / a['mp']:.2f}x the pixels)")
     speedup = results["1 local worker"]["seconds"] / results["2 local workers"]["seconds"]
     print(f"2 workers vs 1: {speedup:.2f}x; peak memory max {max(r['peak_mb'] for r in results.values()):.0f} MiB")
+
+
+def macro(args) -> None:
+    """A grid of large macrometastases, analysed and written as ``nodescope analyze`` does."""
+    from pipeline.synthetic import make_node
+
+    t0 = time.perf_counter()
+    side_um, px = 4000.0, args.macro_pixel_size
+    node = make_node(size_um=(side_um, side_um), pixel_size_um=px, stain="he", pattern="cohesive",
+                     deposits=[{"diameter_um": 0.8 * side_um}], seed=11)
+    truth_cells = int(node.deposits["cell_count"].sum())
+    p = node.rgb.shape[0]
+    side = args.macro_grid * p
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="nodescope-wsi-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"slide_macro_{args.macro_grid}x{args.macro_grid}.tif"
+    write_slide(path, side, node.rgb, [node.rgb], px, tumour_everywhere=True)
+    n_nodes = args.macro_grid**2
+    print(f"macrometastasis slide: {n_nodes} nodes of {side_um:.0f} µm at {px} µm/px ({p} px, "
+          f"{truth_cells} true tumour cells each: {n_nodes * truth_cells} in all); {side} x {side} px = "
+          f"{side * side / 1e6:.0f} MP, {path.stat().st_size / 2**20:.0f} MiB; made in {time.perf_counter() - t0:.0f} s")
+    del node
+    out = subprocess.run([sys.executable, "-c", MACRO_CHILD, str(path), str(args.workers),
+                          "all" if args.all_nuclei else "tumour"], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-2000:])
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    total = r["analyse_seconds"] + r["write_seconds"]
+    print(f"analysed ({args.workers} tile workers{', every nucleus exported' if args.all_nuclei else ''}): "
+          f"{r['mp']:.0f} MP, {r['nuclei']} nuclei, {r['cells']} tumour cells in {r['deposits']} deposits, "
+          f"category {r['category']}")
+    print(f"analysis {r['analyse_seconds']:.0f} s ({r['mp'] / r['analyse_seconds']:.2f} MP/s); writing the outputs "
+          f"{r['write_seconds']:.1f} s = {r['write_seconds'] / total:.1%} of {total:.0f} s (target < 15 %); "
+          f"objects.geojson {r['geojson_mb']:.0f} MiB")
+    print(f"peak memory {r['peak_mb']:.0f} MiB (target < 3072); nucleus outlines held {r['outlines_mb']:.0f} MiB")
+    if not args.keep:
+        path.unlink()
+        folder.rmdir()
 
 
 def gigapixel(args) -> None:

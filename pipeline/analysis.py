@@ -57,9 +57,16 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         flags=list(quality.flags), quality=quality.measures,
         not_assessable_reason=quality.not_assessable_reason, parameters=parameters, overview=found.overview,
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
-        pixel_size_source=pixel_size_source,
+        pixel_size_source=pixel_size_source, outlines=_exported_outlines(found.outlines, tumour, options),
         nuclei=_all_nuclei(found.nuclei, tumour) if options.all_nuclei else None,
     )
+
+
+def _exported_outlines(outlines, tumour, options):
+    """The outlines the exports draw: every nucleus' with ``all_nuclei``, else the tumour cells'."""
+    if outlines is None or options.all_nuclei:
+        return outlines
+    return outlines.take(tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else [])
 
 
 def _all_nuclei(nuclei, tumour):

@@ -24,6 +24,7 @@ from ._validate import check_pixel_size
 from .heatmap import TumourMap, tumour_map
 from .nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
 from .options import AnalysisOptions
+from .outlines import NucleusOutlines, nucleus_outlines
 from .sampling import (
     TILE_MARGIN_UM,
     UpsampledMask,
@@ -157,6 +158,9 @@ class FoundNuclei:
         H&E: the tissue-level tumour probability map (:func:`pipeline.heatmap.tumour_map`);
         each nucleus then has its value at its centre in the ``tumour_context`` column
         and the highest value within one map step in ``tumour_context_max``.
+    outlines : pipeline.outlines.NucleusOutlines or None
+        The outline of every nucleus, by ``nucleus_id`` (:func:`pipeline.outlines.nucleus_outlines`),
+        in both read modes.
     """
 
     nuclei: pd.DataFrame
@@ -173,6 +177,7 @@ class FoundNuclei:
     flags: list
     labels: np.ndarray | None = field(default=None, repr=False)
     tumour_map: TumourMap | None = field(default=None, repr=False)
+    outlines: NucleusOutlines | None = field(default=None, repr=False)
 
 
 def _check_rgb(image) -> np.ndarray:
@@ -256,7 +261,7 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         reason = "no tissue found" if options.stain == "auto" else "given"
         labels = np.zeros(shape, np.int32) if return_labels else None
         return FoundNuclei(nuclei=empty_nuclei(), stats=None, stain=stain, stain_reason=reason,
-                           flags=["no_tissue"], labels=labels, **common)
+                           flags=["no_tissue"], labels=labels, outlines=NucleusOutlines.empty(), **common)
     source = slide if slide is not None else rgb
     if slide is None:
         # the samples that set stains and thresholds are placed and masked as a slide's are
@@ -269,9 +274,9 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
     sample, sample_tissue = tissue_samples(source, sample_mask, small_tissue, options.sample_tiles)
     stats = image_stats(sample, sample_tissue, pixel_size_um=px, stain=options.stain,
                         overview=(overview, small_tissue))
-    nuclei, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats, tile_px=tile_px,
-                                    workers=workers, client=client, on_tile=on_tile,
-                                    return_labels=return_labels)
+    nuclei, outlines, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats,
+                                              tile_px=tile_px, workers=workers, client=client,
+                                              on_tile=on_tile, return_labels=return_labels)
     tmap = None
     if stats.stain == "he":
         # the tissue-level tumour probability around every nucleus (H&E only: in IHC the
@@ -280,12 +285,13 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         y, x = nuclei["y_um"].to_numpy(), nuclei["x_um"].to_numpy()
         nuclei = nuclei.assign(tumour_context=tmap.at(y, x), tumour_context_max=tmap.local_max().at(y, x))
     return FoundNuclei(nuclei=nuclei, stats=stats, stain=stats.stain, stain_reason=stats.stain_reason,
-                       flags=[], labels=labels, tumour_map=tmap, **common)
+                       flags=[], labels=labels, tumour_map=tmap, outlines=outlines, **common)
 
 
 def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, keep_labels=False):
-    """Nuclei of one tile whose centre lies in its core (the margin only gives context);
-    with ``keep_labels``, (table, label image of the padded tile holding those nuclei only)."""
+    """Nuclei of one tile whose centre lies in its core (the margin only gives context):
+    (table, outlines numbered by the table's ``label``), and with ``keep_labels`` also the
+    label image of the padded tile holding those nuclei only."""
     (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
     mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
     if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
@@ -297,11 +303,16 @@ def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, kee
     y = table["y_um"].to_numpy() / px
     x = table["x_um"].to_numpy() / px
     core = (y >= r0 - 0.5) & (y < r1 - 0.5) & (x >= c0 - 0.5) & (x < c1 - 0.5)
+    vertices, counts = nucleus_outlines(labels)
+    ids = table["label"].to_numpy()[core]
+    outlines = NucleusOutlines.from_vertices(
+        ids, vertices[ids - 1] + np.float32([pr0, pc0]), counts[ids - 1],
+        centres_px=np.stack([y[core], x[core]], axis=1))
     if not keep_labels:
-        return table[core]
+        return table[core], outlines
     kept = np.zeros(int(labels.max()) + 1, bool)
-    kept[table["label"].to_numpy()[core]] = True
-    return table[core], np.where(kept[labels], labels, 0)
+    kept[ids] = True
+    return table[core], outlines, np.where(kept[labels], labels, 0)
 
 
 def _cluster_tile(tile, *, source, job):
@@ -351,17 +362,20 @@ def _segment_tiles(image, tissue, *, pixel_size_um, stats, tile_px, workers=None
         for tile, part in zip(tiles, parts):
             if part is None or not len(part[0]):
                 continue
-            table, local = part
+            table, _, local = part
             lut = np.zeros(int(local.max()) + 1, np.int32)
             lut[table["label"].to_numpy()] = np.arange(start, start + len(table), dtype=np.int32)
             start += len(table)
             pr0, pr1, pc0, pc1 = tile[1]
             view = label_image[pr0:pr1, pc0:pc1]
             np.copyto(view, lut[local], where=local > 0)
-        parts = [None if p is None else p[0] for p in parts]
-    parts = [p for p in parts if p is not None and len(p)]
+    parts = [p[:2] for p in parts if p is not None and len(p[0])]
     if not parts:
-        return empty_nuclei(), label_image
-    nuclei = pd.concat(parts, ignore_index=True).drop(columns="label")
+        return empty_nuclei(), NucleusOutlines.empty(), label_image
+    nuclei = pd.concat([p[0] for p in parts], ignore_index=True).drop(columns="label")
     nuclei.insert(0, "nucleus_id", np.arange(1, len(nuclei) + 1, dtype=np.int64))
-    return nuclei, label_image
+    # each tile's outlines are in its table's order (by label): numbered as the nuclei
+    outlines = NucleusOutlines(nuclei["nucleus_id"].to_numpy(),
+                               np.concatenate([p[1].offsets for p in parts]),
+                               np.concatenate([p[1].counts for p in parts]))
+    return nuclei, outlines, label_image

@@ -202,14 +202,53 @@ def deposits_for_csv(deposits: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+_CSV_CHUNK = 4096
+
+
+def _csv_chunks(table: pd.DataFrame):
+    """The text of ``table.to_csv(index=False, float_format="%.4f", lineterminator="\\n")``, chunk by
+    chunk, made by one ``%`` per chunk on a row template (pandas formats floats one Python call
+    per value, about 5x slower); None when a column is not a plain NumPy number or bool."""
+    dtypes = [table[c].dtype for c in table.columns]
+    if not all(isinstance(d, np.dtype) and d.kind in "iufb" for d in dtypes):
+        return None
+    header = table.iloc[:0].to_csv(index=False, lineterminator="\n")  # pandas' header, quoting and all
+    row = ",".join("%.4f" if d.kind == "f" else "%d" if d.kind in "iu" else "%s" for d in dtypes) + "\n"
+    columns = [table[c].to_numpy() for c in table.columns]
+    has_float = any(d.kind == "f" for d in dtypes)
+
+    def chunks():
+        yield header
+        for start in range(0, len(table), _CSV_CHUNK):
+            stop = min(len(table), start + _CSV_CHUNK)
+            block = np.empty((stop - start, len(columns)), dtype=object)
+            for j, column in enumerate(columns):
+                block[:, j] = column[start:stop]
+            text = (row * (stop - start)) % tuple(block.ravel().tolist())
+            # a missing value is an empty field, as pandas writes it ("nan" cannot be anything else here)
+            yield text.replace("nan", "") if has_float else text
+
+    return chunks()
+
+
 def write_table(path, table: pd.DataFrame) -> None:
-    """Write a table as CSV or Parquet (by suffix), atomically; floats to 4 decimals in CSV."""
+    """Write a table as CSV or Parquet (by suffix), atomically; floats to 4 decimals in CSV.
+
+    The CSV text is what ``table.to_csv(index=False, float_format="%.4f")`` writes, made in
+    bulk for tables of numbers (a whole slide's nuclei).
+    """
     path = Path(path)
     with atomic_write(path) as tmp:
         if path.suffix == ".parquet":
             table.to_parquet(tmp, index=False)
-        else:
+            return
+        chunks = _csv_chunks(table)
+        if chunks is None:
             table.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
+            return
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for text in chunks:
+                fh.write(text)
 
 
 def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
@@ -217,7 +256,9 @@ def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
 
     Coordinates are full-resolution pixels (x, y), as QuPath expects;
     measurement names and classes are QuPath's (:mod:`pipeline.geojson`,
-    docs/outputs.md). The text is streamed in chunks.
+    docs/outputs.md). Cells are drawn with their segmented nucleus outlines
+    (``result.outlines``; a 12-gon of the nucleus' area for a cell without
+    one). The text is streamed in chunks.
 
     Parameters
     ----------
@@ -233,7 +274,8 @@ def write_geojson(path, result: NodeResult, *, nuclei=None) -> None:
         cells, tumour = nuclei, nuclei["is_tumour"].to_numpy(bool)
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         write_geojson_features(fh, deposits=result.deposits, cells=cells,
-                               pixel_size_um=result.pixel_size_um, tumour=tumour)
+                               pixel_size_um=result.pixel_size_um, tumour=tumour,
+                               outlines=result.outlines)
 
 
 def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format="csv", geojson=False) -> Path:

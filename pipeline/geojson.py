@@ -1,10 +1,14 @@
 """QuPath-native GeoJSON of a node: deposits as annotations, cells as detections.
 
 The text is built in bulk: every coordinate and measurement of a chunk of
-cells is computed with NumPy and formatted by one ``%`` operation on a repeated
-feature template, then streamed to the file, so writing takes time
-proportional to the number of cells with a small constant (no per-row
-pandas access, no recursive conversion).
+cells is computed with NumPy and formatted by one ``%`` operation on the
+feature templates (one per vertex count), then streamed to the file, so writing
+takes time proportional to the number of cells with a small constant (no
+per-row pandas access, no recursive conversion).
+
+Cells are drawn with their segmented nucleus outlines
+(:class:`pipeline.outlines.NucleusOutlines`, at most 16 vertices each); a cell
+without one (added by hand in a review) is a 12-gon of its nucleus' area.
 
 Coordinates are full-resolution pixels (x, y), as QuPath expects;
 measurement names follow QuPath's style (``"Area µm^2"``, ``"Max caliper µm"``)
@@ -25,6 +29,7 @@ __all__ = [
     "CELL_MEASUREMENTS",
     "CLASSIFICATIONS",
     "cell_rings_px",
+    "cell_polygons_px",
     "write_geojson_features",
 ]
 
@@ -74,7 +79,7 @@ CELL_MEASUREMENTS = {
     "dispersed": "Dispersed",
 }
 
-# Sides of the polygon standing for a nucleus; its area equals the nucleus area.
+# Sides of the polygon standing for a nucleus without an outline; its area equals the nucleus area.
 _RING_SIDES = 12
 _CHUNK = 2048
 
@@ -117,19 +122,18 @@ def cell_rings_px(cells: pd.DataFrame, pixel_size_um: float) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def _measurement_values(table: pd.DataFrame, names: dict) -> tuple[list, np.ndarray]:
-    """The present columns' formats and values ((N, K) object array)."""
-    cols = [c for c in names if c in table.columns]
-    fmts, values = [], np.empty((len(table), len(cols)), dtype=object)
-    for j, col in enumerate(cols):
+def _measurement_values(table: pd.DataFrame, names: dict) -> tuple[list, list]:
+    """The present columns' formats and values (one int64 or float64 array per column)."""
+    fmts, columns = [], []
+    for col in (c for c in names if c in table.columns):
         v = table[col].to_numpy()
         if v.dtype.kind in "iub":
             fmts.append(f"{json.dumps(names[col], ensure_ascii=False)}:%d")
-            values[:, j] = v.astype(np.int64)
+            columns.append(v.astype(np.int64))
         else:
             fmts.append(f"{json.dumps(names[col], ensure_ascii=False)}:%.6g")
-            values[:, j] = pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float)
-    return fmts, values
+            columns.append(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float))
+    return fmts, columns
 
 
 def _null_non_finite(text: str) -> str:
@@ -139,7 +143,10 @@ def _null_non_finite(text: str) -> str:
 
 def _deposit_features(deposits: pd.DataFrame, pixel_size_um: float):
     """One JSON text per deposit with an outline of >= 3 vertices (few per node)."""
-    fmts, values = _measurement_values(deposits, DEPOSIT_MEASUREMENTS)
+    fmts, columns = _measurement_values(deposits, DEPOSIT_MEASUREMENTS)
+    values = np.empty((len(deposits), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        values[:, j] = column
     cls = json.dumps(CLASSIFICATIONS["tumour"])
     for i, (dep_id, outline) in enumerate(zip(deposits["deposit_id"], deposits["outline"])):
         ring = np.asarray(outline, float).reshape(-1, 2)
@@ -153,34 +160,93 @@ def _deposit_features(deposits: pd.DataFrame, pixel_size_um: float):
                f'"classification":{cls},"measurements":{{{meas}}}}}}}')
 
 
-def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour):
-    """The cells' features as text, ``_CHUNK`` cells per string."""
+def cell_polygons_px(cells: pd.DataFrame, pixel_size_um: float, *, outlines=None) -> tuple[np.ndarray, np.ndarray]:
+    """Closed polygons of the cells in full-resolution pixels (x, y): nucleus outlines where known.
+
+    A cell whose ``nucleus_id`` has an outline in ``outlines`` (the segmented
+    nucleus' boundary, :mod:`pipeline.outlines`) is drawn with it, about the
+    cell's centre; any other cell (added by hand in a review, or without
+    ``outlines``) with the circle-like 12-gon of :func:`cell_rings_px`.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        ``x_um``, ``y_um``, ``radius_um`` and optionally ``area_um2`` and ``nucleus_id``.
+    pixel_size_um : float
+        µm per pixel of the full-resolution image.
+    outlines : pipeline.outlines.NucleusOutlines, optional, keyword-only
+
+    Returns
+    -------
+    vertices : (N, V + 1, 2) float ndarray
+        Vertices (x, y) in pixels; polygon ``i`` is ``vertices[i, :counts[i] + 1]``,
+        its last vertex equal to its first.
+    counts : (N,) int ndarray
+        Distinct vertices of each polygon (>= 3).
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"x_um": [10.0], "y_um": [5.0], "radius_um": [2.0]})
+    >>> vertices, counts = cell_polygons_px(cells, 0.5)
+    >>> counts.tolist(), bool((vertices[0, 0] == vertices[0, counts[0]]).all())
+    ([12], True)
+    """
+    n = len(cells)
+    circles = cell_rings_px(cells, pixel_size_um)
+    v = max(_RING_SIDES, outlines.offsets.shape[1] if outlines is not None else 0)
+    vertices = np.zeros((n, v + 1, 2))
+    vertices[:, : _RING_SIDES + 1] = circles
+    counts = np.full(n, _RING_SIDES, np.int64)
+    if outlines is not None and n and "nucleus_id" in cells:
+        centres = np.stack([cells["y_um"].to_numpy(float), cells["x_um"].to_numpy(float)], 1) / pixel_size_um
+        ids = pd.to_numeric(cells["nucleus_id"], errors="coerce").to_numpy(float)
+        rings, k = outlines.polygons_px(ids, centres)
+        has = k >= 3
+        vertices[has, : rings.shape[1]] = rings[has, :, ::-1]
+        counts[has] = k[has]
+    rows = np.arange(n)
+    vertices[rows, counts] = vertices[rows, 0]
+    return vertices, counts
+
+
+def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=None):
+    """The cells' features as text, ``_CHUNK`` cells per string.
+
+    Coordinates and measurements are NumPy arrays for all cells; the Python
+    objects that ``%`` formats are made one chunk at a time, so memory stays
+    bounded for a whole slide's nuclei.
+    """
     n = len(cells)
     if n == 0:
         return
-    rings = np.round(cell_rings_px(cells, pixel_size_um), 2).reshape(n, -1)
-    if not np.isfinite(rings).all():
+    vertices, counts = cell_polygons_px(cells, pixel_size_um, outlines=outlines)
+    slots = 2 * vertices.shape[1]
+    vertices = np.round(vertices, 2).reshape(n, slots)
+    used = np.arange(slots)[None, :] < 2 * (counts[:, None] + 1)
+    if not np.isfinite(vertices[used]).all():
         raise ValueError("cells have non-finite x_um, y_um, radius_um or area_um2; drop those rows first")
-    fmts, values = _measurement_values(cells, CELL_MEASUREMENTS)
+    fmts, columns = _measurement_values(cells, CELL_MEASUREMENTS)
     tumour = np.broadcast_to(np.asarray(tumour, bool), (n,))
     classes = np.where(tumour, json.dumps(CLASSIFICATIONS["tumour"]), json.dumps(CLASSIFICATIONS["other"]))
-    args = np.empty((n, rings.shape[1] + 1 + values.shape[1]), dtype=object)
-    args[:, : rings.shape[1]] = rings
-    args[:, rings.shape[1]] = classes
-    args[:, rings.shape[1] + 1:] = values
-    template = (
-        '{"type":"Feature","geometry":{"type":"Polygon","coordinates":[['
-        + ",".join(["[%.2f,%.2f]"] * (rings.shape[1] // 2))
-        + ']]},"properties":{"objectType":"detection","classification":%s,"measurements":{'
-        + ",".join(fmts) + "}}}"
-    )
+    tail = (']]},"properties":{"objectType":"detection","classification":%s,"measurements":{'
+            + ",".join(fmts) + "}}}")
+    templates = {int(k): '{"type":"Feature","geometry":{"type":"Polygon","coordinates":[['
+                 + ",".join(["[%.2f,%.2f]"] * (int(k) + 1)) + tail for k in np.unique(counts)}
     for start in range(0, n, _CHUNK):
-        block = args[start:start + _CHUNK]
-        yield _null_non_finite(",\n".join([template] * len(block)) % tuple(block.ravel().tolist()))
+        stop = min(n, start + _CHUNK)
+        block = np.empty((stop - start, slots + 1 + len(columns)), dtype=object)
+        block[:, :slots] = vertices[start:stop]
+        block[:, slots] = classes[start:stop]
+        for j, column in enumerate(columns):
+            block[:, slots + 1 + j] = column[start:stop]
+        keep = np.ones(block.shape, bool)
+        keep[:, :slots] = used[start:stop]
+        text = ",\n".join([templates[k] for k in counts[start:stop].tolist()])
+        yield _null_non_finite(text % tuple(block[keep].tolist()))
 
 
 def write_geojson_features(fh, *, deposits: pd.DataFrame, cells: pd.DataFrame, pixel_size_um: float,
-                           tumour=True) -> None:
+                           tumour=True, outlines=None) -> None:
     """Stream a FeatureCollection of deposits and cells to an open text file.
 
     Parameters
@@ -195,6 +261,9 @@ def write_geojson_features(fh, *, deposits: pd.DataFrame, cells: pd.DataFrame, p
         µm per pixel of the full-resolution image.
     tumour : bool or (N,) bool array, keyword-only
         Which cells are tumour cells (class "Tumor"); the others are "Other".
+    outlines : pipeline.outlines.NucleusOutlines, optional, keyword-only
+        Segmented nucleus outlines by ``nucleus_id``: cells are drawn with them
+        (:func:`cell_polygons_px`; a 12-gon of the nucleus' area where none).
 
     Examples
     --------
@@ -209,7 +278,7 @@ def write_geojson_features(fh, *, deposits: pd.DataFrame, cells: pd.DataFrame, p
     fh.write('{"type": "FeatureCollection", "features": [\n')
     first = True
     parts = _deposit_features(deposits, pixel_size_um) if len(deposits) else ()
-    for text in itertools.chain(parts, _cell_chunks(cells, pixel_size_um, tumour)):
+    for text in itertools.chain(parts, _cell_chunks(cells, pixel_size_um, tumour, outlines)):
         fh.write(("" if first else ",\n") + text)
         first = False
     fh.write("\n]}\n")

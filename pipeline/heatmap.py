@@ -171,11 +171,22 @@ class TumourMap:
 
     def resized(self, shape, pixel_size_um: float) -> np.ndarray:
         """The map resampled onto an image grid of ``shape`` at ``pixel_size_um`` (bilinear)."""
-        rows = np.arange(shape[0]) * pixel_size_um
-        cols = np.arange(shape[1]) * pixel_size_um
-        yy = np.repeat(rows[:, None], shape[1], axis=1)
-        xx = np.repeat(cols[None, :], shape[0], axis=0)
-        return self.at(yy, xx).astype(np.float32)
+        p = self.probability
+        if p.size == 0:
+            return np.zeros(shape, np.float32)
+
+        def axis(n, origin, size):
+            # grid position of every pixel along one axis: lower index, upper index, weight
+            t = np.clip((np.arange(n) * pixel_size_um - origin) / self.pixel_size_um, 0, size - 1)
+            lo = np.floor(t).astype(int)
+            return lo, np.minimum(lo + 1, size - 1), (t - lo)
+
+        # bilinear interpolation is separable on a grid: along the rows, then the columns
+        y0, y1, fy = axis(shape[0], self.origin_um[0], p.shape[0])
+        x0, x1, fx = axis(shape[1], self.origin_um[1], p.shape[1])
+        along = p[y0] * (1 - fy)[:, None] + p[y1] * fy[:, None]
+        out = along[:, x0] * (1 - fx) + along[:, x1] * fx
+        return np.ascontiguousarray(out, dtype=np.float32)  # fancy indexing gave Fortran order
 
 
 def _resample_dims(shape, scale):

@@ -128,6 +128,10 @@ class NodeResult:
         Every segmented nucleus (``nucleus_id``, ``x_um``, ``y_um``, ...) with
         ``is_tumour`` and, in H&E, ``tumor_probability``; only with
         ``AnalysisOptions(all_nuclei=True)``.
+    outlines : pipeline.outlines.NucleusOutlines or None
+        The segmented outlines of the tumour cells' nuclei (of every nucleus with
+        ``all_nuclei``), by ``nucleus_id``: the GeoJSON draws the cells with them
+        (a 12-gon for a cell without one).
     pixel_size_source : str or None
         Where the pixel size came from (file metadata or the user).
     path : str or None
@@ -174,6 +178,7 @@ class NodeResult:
     overview_pixel_size_um: float | None = None
     tumour_map: Any = field(default=None, repr=False)
     nuclei: pd.DataFrame | None = field(default=None, repr=False)
+    outlines: Any = field(default=None, repr=False)
     pixel_size_source: str | None = None
     path: str | None = None
     input_root: str | None = None

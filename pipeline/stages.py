@@ -34,7 +34,8 @@ HE_PATTERN_MAX_PIXEL_UM = 1.25
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
                   "stain_vectors_source", "flags", "parameters", "overview",
                   "overview_pixel_size_um", "tumour_map", "pixel_size_source", "input_sha256",
-                  "run_parameters", "review", "quality", "not_assessable_reason", "nuclei")
+                  "run_parameters", "review", "quality", "not_assessable_reason", "nuclei",
+                  "outlines")
 
 
 @dataclass(frozen=True, eq=False)

@@ -115,3 +115,20 @@ def test_every_output_column_documented(result, written):
                  "report.html", "errors.csv", "nodescope.log", "patient_stages.csv",
                  "review_labels.csv", "overlay.png", "nuclei.csv"):
         assert f"### {name}" in DOC
+
+
+@pytest.mark.parametrize("table", [
+    pd.DataFrame({"a b": [1.0, np.nan, np.inf, -np.inf, -1e-5, 1e20], "n": np.arange(6), "t": [True, False] * 3,
+                  "f32": np.float32([1.5, np.nan, 2, 3, 4, 5]), "u": np.uint8([1, 2, 3, 4, 5, 6])}),
+    pd.DataFrame({"x_um": np.linspace(0, 1, 10_000), "nucleus_id": np.arange(10_000)}),  # several chunks
+    pd.DataFrame({"x_um": pd.Series(dtype=float), "id": pd.Series(dtype="int64")}),  # empty: header only
+    pd.DataFrame({"x_um": [1.0, 2.0], "outline": ["[[1, 2]]", "a,b"]}),  # text: pandas writes it
+], ids=["special", "chunks", "empty", "text"])
+def test_csv_written_in_bulk_equals_pandas(table, tmp_path):
+    from pipeline.export import write_table
+
+    before = table.copy()
+    write_table(tmp_path / "t.csv", table)
+    expected = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8") == expected
+    pd.testing.assert_frame_equal(table, before)

@@ -60,3 +60,14 @@ def test_tiny_picture_gets_no_text_but_a_legend_panel(results):
     assert 100 < TINY_SIDE
     assert np.any(out[:, 100:] != 255)  # the panel holds the title and legend
 
+
+
+@pytest.mark.parametrize("shape, px", [((97, 130), 1.0), ((40, 23), 7.3), ((3, 2), 500.0)])
+def test_tumour_map_resized_is_the_map_at_every_pixel(shape, px):
+    from pipeline.heatmap import TumourMap
+
+    m = TumourMap(np.random.default_rng(1).random((20, 17)).astype(np.float32), 8.0, (3.0, -2.0))
+    out = m.resized(shape, px)
+    rows, cols = np.meshgrid(np.arange(shape[0]) * px, np.arange(shape[1]) * px, indexing="ij")
+    np.testing.assert_allclose(out, m.at(rows, cols), atol=1e-6)
+    assert out.dtype == np.float32 and out.flags.c_contiguous  # OpenCV draws on what it feeds
