@@ -638,19 +638,33 @@ def twelve(tmp_path_factory):
     return src
 
 
+def _start_batch(cmd, out):
+    """Start the CLI batch ``cmd`` and return once its first image is finished.
+
+    The child gets the default Ctrl-C handling even when this test runs with SIGINT
+    ignored (a job started in the background by a non-interactive shell, e.g. under
+    ``nohup``), where Python would keep ignoring it and never be interrupted.
+    """
+    # reset SIGINT to its default, then exec the command (a default disposition survives exec)
+    reset = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "os.execv(sys.argv[1], sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", reset, *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*/summary.json")):
+        assert proc.poll() is None, "the batch ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return proc
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_stops_cleanly_and_resumes(twelve, tmp_path, workers):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "pipeline.cli", "analyze", str(twelve), "--out", str(out),
            "--stain", "ihc", "--workers", workers, "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
-    while not list(out.glob("*/summary.json")):
-        assert proc.poll() is None, "the batch ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    proc = _start_batch(cmd, out)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -683,13 +697,7 @@ def test_second_ctrl_c_stops_now_and_its_count_is_true(twelve, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "pipeline.cli", "analyze", str(twelve), "--out", str(out),
            "--stain", "ihc", "--workers", "3", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
-    while not list(out.glob("*/summary.json")):
-        assert proc.poll() is None, "the batch ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    proc = _start_batch(cmd, out)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
