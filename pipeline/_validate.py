@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -75,3 +75,23 @@ def check_positive(value, *, name: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return value
+
+
+def check_fraction(value, *, name: str, below_one: bool = False) -> float:
+    """Return ``value`` as a float in [0, 1] ([0, 1) with ``below_one``), or raise naming ``name``."""
+    value = check_positive(value, name=name, allow_zero=True)
+    if value > 1 or (below_one and value == 1):
+        raise ValueError(f"{name} must be a fraction in [0, 1{')' if below_one else ']'}, got {value!r}")
+    return value
+
+
+def check_pattern_thresholds(min_cells, cohesive_max, single_file_min) -> tuple[int, float, float]:
+    """The growth-pattern call's thresholds, checked (see :func:`pipeline.pattern.pattern_summary`)."""
+    if isinstance(min_cells, bool) or not isinstance(min_cells, Integral) or min_cells < 1:
+        raise ValueError(f"min_cells must be a whole number of cells >= 1, got {min_cells!r}")
+    cohesive_max = check_fraction(cohesive_max, name="cohesive_max")
+    single_file_min = check_fraction(single_file_min, name="single_file_min")
+    if cohesive_max >= single_file_min:
+        raise ValueError(f"cohesive_max ({cohesive_max:g}) must be smaller than single_file_min "
+                         f"({single_file_min:g}); the indices in between are 'mixed'")
+    return int(min_cells), cohesive_max, single_file_min

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 from scipy.spatial import cKDTree
@@ -218,6 +219,29 @@ class ContactGroups:
                   path_ratio, linear.astype(bool), dispersed.astype(bool))
         _read_only(*(getattr(out, f) for f in cls.__dataclass_fields__))
         return out
+
+    def group_frame(self) -> pd.DataFrame:
+        """One row per group: the table of :func:`pipeline.pattern.group_table`."""
+        return pd.DataFrame({
+            "group_id": np.arange(1, len(self.cell_count) + 1, dtype=np.int64),
+            "cell_count": self.cell_count.astype(np.int64),
+            "size_class": pd.array(self.size_class, dtype=object),
+            "axis_ratio": self.axis_ratio.copy(),
+            "low_degree_fraction": self.low_degree_fraction.astype(float),
+            "mst_path_ratio": self.mst_path_ratio.copy(),
+            "linear": self.linear.astype(bool),
+            "dispersed": self.dispersed.astype(bool),
+        })
+
+    def cell_frame(self, nn_distance_um, index, *, dispersed: bool) -> pd.DataFrame:
+        """One row per cell (``index``): :func:`pipeline.pattern.cell_pattern_table`'s columns,
+        with ``dispersed`` when asked."""
+        g = self.group
+        columns = {"group_id": (g + 1).astype(np.int64), "group_size": self.cell_count[g].astype(np.int64),
+                   "degree": self.degree.astype(np.int64), "nn_distance_um": np.asarray(nn_distance_um, float)}
+        if dispersed:
+            columns["dispersed"] = self.dispersed[g].astype(bool)
+        return pd.DataFrame(columns, index=index.copy())
 
 
 class ContactGraph:

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
 
-from ._validate import check_positive
+from ._validate import check_fraction, check_pattern_thresholds
 from .contact import (
     GRAPH_METHODS,
     LINEAR_AXIS_RATIO_MAX,
@@ -139,35 +138,6 @@ def _deposit_ids(cells) -> np.ndarray:
     return out
 
 
-def _check_fraction(value, *, name: str) -> float:
-    value = check_positive(value, name=name, allow_zero=True)
-    if value > 1:
-        raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
-    return value
-
-
-def _check_thresholds(min_cells, cohesive_max, single_file_min) -> tuple[int, float, float]:
-    if isinstance(min_cells, bool) or not isinstance(min_cells, Integral) or min_cells < 1:
-        raise ValueError(
-            f"min_cells must be a whole number of cells >= 1, got {min_cells!r}"
-        )
-    cohesive_max = _check_fraction(cohesive_max, name="cohesive_max")
-    single_file_min = _check_fraction(single_file_min, name="single_file_min")
-    if cohesive_max >= single_file_min:
-        raise ValueError(
-            f"cohesive_max ({cohesive_max:g}) must be smaller than single_file_min "
-            f"({single_file_min:g}); the indices in between are 'mixed'"
-        )
-    return int(min_cells), cohesive_max, single_file_min
-
-
-def _check_span(scale_span) -> float:
-    scale_span = check_positive(scale_span, name="scale_span", allow_zero=True)
-    if scale_span >= 1:
-        raise ValueError(f"scale_span must be a fraction in [0, 1), got {scale_span!r}")
-    return scale_span
-
-
 def _call(low: float, high: float, n_cells: int, min_cells, cohesive_max,
           single_file_min) -> tuple[str, bool]:
     """The call from the scale interval ``[low, high]`` of the index, and whether it is borderline.
@@ -190,34 +160,6 @@ def _scaled_graphs(cells, graph: ContactGraph, scale_span: float) -> list:
         return []
     return [ContactGraph(cells, distance_um=graph.distance_um * f, method=graph.method)
             for f in (1.0 - scale_span, 1.0 + scale_span)]
-
-
-def _cell_frame(graph: ContactGraph, groups: ContactGroups, index, *, dispersed: bool):
-    g = groups.group
-    columns = {
-        "group_id": (g + 1).astype(np.int64),
-        "group_size": groups.cell_count[g].astype(np.int64),
-        "degree": groups.degree.astype(np.int64),
-        "nn_distance_um": graph.nn_distance_um.astype(float),
-    }
-    if dispersed:
-        columns["dispersed"] = groups.dispersed[g].astype(bool)
-    return pd.DataFrame(columns, index=index.copy())
-
-
-def _group_frame(groups: ContactGroups) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "group_id": np.arange(1, len(groups.cell_count) + 1, dtype=np.int64),
-            "cell_count": groups.cell_count.astype(np.int64),
-            "size_class": pd.array(groups.size_class, dtype=object),
-            "axis_ratio": groups.axis_ratio.copy(),
-            "low_degree_fraction": groups.low_degree_fraction.astype(float),
-            "mst_path_ratio": groups.mst_path_ratio.copy(),
-            "linear": groups.linear.astype(bool),
-            "dispersed": groups.dispersed.astype(bool),
-        }
-    )
 
 
 def _fractions(groups: ContactGroups) -> dict:
@@ -413,15 +355,15 @@ def growth_pattern(
     >>> gp.cells["dispersed"].sum()
     np.int64(1)
     """
-    thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
-    scale_span = _check_span(scale_span)
+    thresholds = check_pattern_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = check_fraction(scale_span, name="scale_span", below_one=True)
     graph = ContactGraph(cells, distance_um=distance_um)
     deposit = _deposit_ids(cells) if "deposit_id" in cells.columns else None
     whole = graph.groups()
     scaled = _scaled_graphs(cells, graph, scale_span)
     return GrowthPattern(
-        cells=_cell_frame(graph, whole, cells.index, dispersed=True),
-        groups=_group_frame(whole),
+        cells=whole.cell_frame(graph.nn_distance_um, cells.index, dispersed=True),
+        groups=whole.group_frame(),
         deposits=None if deposit is None else _deposit_frame(
             graph.groups(within=deposit), deposit, thresholds, scaled
         ),
@@ -468,7 +410,7 @@ def cell_pattern_table(cells, *, distance_um=None) -> pd.DataFrame:
     3         2           1       0           200.0
     """
     graph = ContactGraph(cells, distance_um=distance_um)
-    return _cell_frame(graph, graph.groups(), cells.index, dispersed=False)
+    return graph.groups().cell_frame(graph.nn_distance_um, cells.index, dispersed=False)
 
 
 def group_table(cells, *, distance_um=None) -> pd.DataFrame:
@@ -529,7 +471,7 @@ def group_table(cells, *, distance_um=None) -> pd.DataFrame:
        group_id  cell_count size_class  mst_path_ratio  linear
     0         1           8       6-19             1.0    True
     """
-    return _group_frame(ContactGraph(cells, distance_um=distance_um).groups())
+    return ContactGraph(cells, distance_um=distance_um).groups().group_frame()
 
 
 def pattern_summary(
@@ -610,8 +552,8 @@ def pattern_summary(
     >>> pattern_summary(nest.iloc[:3])["growth_pattern"]
     'none'
     """
-    thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
-    scale_span = _check_span(scale_span)
+    thresholds = check_pattern_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = check_fraction(scale_span, name="scale_span", below_one=True)
     graph = ContactGraph(cells, distance_um=distance_um)
     return _summary(graph, graph.groups(), thresholds, area_um2, bbox,
                     _scaled_graphs(cells, graph, scale_span))
@@ -666,8 +608,8 @@ def deposit_pattern_table(
     0           1                0.0       cohesive            1
     1           2                1.0    single_file           10
     """
-    thresholds = _check_thresholds(min_cells, cohesive_max, single_file_min)
-    scale_span = _check_span(scale_span)
+    thresholds = check_pattern_thresholds(min_cells, cohesive_max, single_file_min)
+    scale_span = check_fraction(scale_span, name="scale_span", below_one=True)
     graph = ContactGraph(cells, distance_um=distance_um)
     deposit = _deposit_ids(cells)
     return _deposit_frame(graph.groups(within=deposit), deposit, thresholds,
