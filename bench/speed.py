@@ -21,7 +21,7 @@ summary.json), for the tumour cells and, with every nucleus exported
 (``--all-nuclei``), for every nucleus as a GeoJSON feature.
 
 Usage: python bench/speed.py [--nodes default,macro] [--repeats 3] [--side-um 2000] [--pixel-size 0.5]
-       [--deposit 0.33] [--macro-side-um 4300] [--macro-pixel-size 1.0] [--macro-deposit 0.79]
+       [--deposit 0.33] [--macro-side-um 4300] [--macro-pixel-size 1.0] [--macro-deposit 0.84]
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--deposit", type=float, default=1 / 3, help="deposit diameter / node side (0.7: macro)")
     ap.add_argument("--macro-side-um", type=float, default=4300.0)
     ap.add_argument("--macro-pixel-size", type=float, default=1.0)
-    ap.add_argument("--macro-deposit", type=float, default=0.79)
+    ap.add_argument("--macro-deposit", type=float, default=0.84)
     args = ap.parse_args()
     specs = {"default": (args.side_um, args.pixel_size, args.deposit),
              "macro": (args.macro_side_um, args.macro_pixel_size, args.macro_deposit)}
