@@ -166,6 +166,7 @@ def analyze(
     link_um: float = _analysis_option("link_um", min=0.0),
     contact_um: float = _analysis_option("contact_um", min=0.0),
     dab_threshold: float = _analysis_option("dab_threshold", min=0.0),
+    dab_hysteresis: float = _analysis_option("dab_hysteresis", min=0.0, max=1.0),
     model: Optional[Path] = _analysis_option("model", dir_okay=False),
     tumour_threshold: Optional[float] = _analysis_option("tumour_threshold"),
     seed_probability: Optional[float] = _analysis_option("seed_probability"),
@@ -211,7 +212,7 @@ def analyze(
     try:
         options = AnalysisOptions(stain=stain.value, rule=rule.value, link_um=link_um,
                                   contact_um=contact_um, dab_threshold=dab_threshold,
-                                  model=None if model is None else str(model),
+                                  dab_hysteresis=dab_hysteresis, model=None if model is None else str(model),
                                   tumour_threshold=tumour_threshold, seed_probability=seed_probability,
                                   wsi_threshold_mp=wsi_threshold_mp, all_nuclei=all_nuclei)
     except (TypeError, ValueError) as exc:

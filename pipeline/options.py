@@ -34,6 +34,7 @@ from .defaults import (
     CAMELYON_LINK_UM,
     COHESIVE_MAX,
     CONTACT_UM,
+    DAB_HYSTERESIS,
     DAB_THRESHOLD,
     IN_MEMORY_TILE_PX,
     ITC_MAX_CELLS,
@@ -89,6 +90,12 @@ class AnalysisOptions:
     dab_threshold : float
         Median DAB optical density of a cytoplasm ring above which a cell is
         cytokeratin-positive (IHC).
+    dab_hysteresis : float
+        IHC hysteresis, in (0, 1]: a cell whose ring reaches this fraction of
+        ``dab_threshold`` (and of the contrast over the local background) joins
+        the tumour cells when a cell over ``dab_threshold`` lies within 20 µm
+        (weakly stained lobular cells in a file of positive ones); alone it does
+        not count. 1 switches it off.
     model : str or None
         H&E tumour-cell model file (``nodescope train`` makes one); None: the
         shipped model (``pipeline/models/he_cell_model.json``).
@@ -133,6 +140,9 @@ class AnalysisOptions:
                              "contact for the contiguous rule.", unit="µm", cli="--contact-um")
     dab_threshold: float = _opt(DAB_THRESHOLD, "Median DAB optical density of a cytoplasm ring "
                                 "above which an IHC cell is positive.", unit="OD", cli="--dab-threshold")
+    dab_hysteresis: float = _opt(DAB_HYSTERESIS, "IHC: a cell whose ring reaches this fraction of "
+                                 "--dab-threshold counts next to (20 µm) a cell over it (1: off).",
+                                 cli="--dab-hysteresis")
     model: str | None = _opt(None, "H&E tumour-cell model file made by `nodescope train` "
                              "(default: the shipped model).", cli="--model")
     tumour_threshold: float | None = _opt(None, "H&E operating point: tumour probability at or above "
@@ -166,6 +176,10 @@ class AnalysisOptions:
             set_(self, name, check_positive(getattr(self, name), name=name, allow_zero=True))
         for name in ("dab_threshold", "itc_max_um", "micro_max_um"):
             set_(self, name, check_positive(getattr(self, name), name=name))
+        value = check_positive(self.dab_hysteresis, name="dab_hysteresis")
+        if value > 1:
+            raise ValueError(f"dab_hysteresis must be in (0, 1] (1 switches it off), got {value!r}")
+        set_(self, "dab_hysteresis", value)
         for name in ("seed_probability", "cohesive_max", "single_file_min"):
             if getattr(self, name) is None and name == "seed_probability":
                 continue
@@ -242,7 +256,7 @@ class AnalysisOptions:
         batch (``wsi_threshold_mp``, ``sample_tiles``) are in its resume key.
         """
         out = {"stain": self.stain, "dab_threshold": self.dab_threshold,
-               "tile_px": self.tile_px_for(mode)}
+               "dab_hysteresis": self.dab_hysteresis, "tile_px": self.tile_px_for(mode)}
         if self.model is not None:
             out["model"] = self.model
         if mode == "whole-slide":

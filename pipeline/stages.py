@@ -20,7 +20,7 @@ from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
-from .defaults import STAIN_KINDS
+from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
 
@@ -75,6 +75,34 @@ def _confident(nuclei, is_tumor, prob, *, seed, options):
     return keep
 
 
+#: How near (µm) a weakly stained IHC cell must be to a clearly positive one to count.
+IHC_HYSTERESIS_REACH_UM = 20.0
+
+
+def _ihc_cells(nuclei, options):
+    """Cytokeratin-positive cells, with hysteresis: a weaker candidate (its ring at
+    ``dab_hysteresis`` x the threshold and the contrast, and 1.1 x the lymphocytes'
+    size unless stained all round) counts when a clearly positive cell lies within
+    ``IHC_HYSTERESIS_REACH_UM``: a lobular file keeps its weakly stained and small
+    cells, while faint brown on a lone histiocyte counts for nothing, and weak cells
+    never chain into a deposit of their own across a diffusely brown field."""
+    strong = classify_ihc(nuclei, dab_threshold=options.dab_threshold)
+    f = options.dab_hysteresis
+    if f >= 1 or not strong.any() or not {"y_um", "x_um"} <= set(nuclei.columns):
+        return strong
+    weak = classify_ihc(nuclei, dab_threshold=f * options.dab_threshold, contrast=f * DAB_CONTRAST,
+                        min_size_ratio=DAB_CANDIDATE_SIZE_RATIO) & ~strong
+    if not weak.any():
+        return strong
+    from scipy.spatial import cKDTree
+
+    yx = nuclei[["y_um", "x_um"]].to_numpy(float)
+    near = cKDTree(yx[strong]).query_ball_point(yx[weak], r=IHC_HYSTERESIS_REACH_UM, return_length=True)
+    out = strong.copy()
+    out[np.flatnonzero(weak)[np.asarray(near) > 0]] = True
+    return out
+
+
 def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
     """Which nuclei are tumour cells.
 
@@ -85,8 +113,8 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
     stain : {"he", "ihc"} or ImageStats
         The stain of the image (or the image's statistics, whose ``stain`` is used).
     options : AnalysisOptions, optional
-        ``dab_threshold`` (IHC), ``seed_probability`` and the linking rule (H&E
-        hysteresis) are used here.
+        ``dab_threshold`` and ``dab_hysteresis`` (IHC), ``seed_probability`` (H&E)
+        and the linking rule (the hysteresis of both) are used here.
 
     Returns
     -------
@@ -109,8 +137,7 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
         raise TypeError(f"nuclei must be a pandas DataFrame, got {type(nuclei).__name__}")
     recorded, prob = {}, None
     if stain == "ihc":
-        is_tumor = classify_ihc(nuclei, dab_threshold=options.dab_threshold) if len(nuclei) \
-            else np.zeros(0, bool)
+        is_tumor = _ihc_cells(nuclei, options) if len(nuclei) else np.zeros(0, bool)
     else:
         model = load_he_cell_model(options.model)
         prob = he_tumour_probability(nuclei, model=model)

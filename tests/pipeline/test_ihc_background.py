@@ -131,3 +131,44 @@ def test_dab_background_input_not_modified():
     dab_background(t)
     classify_ihc(t)
     pd.testing.assert_frame_equal(t, before)
+
+
+def _lymphoid_with(cells):
+    """60 unstained lymphocytes over 200 x 200 µm plus ``cells`` (dicts of ring ODs and sizes)."""
+    rng = np.random.default_rng(3)
+    n = 60
+    lymph = pd.DataFrame({"nucleus_id": np.arange(1, n + 1), "y_um": rng.uniform(0, 200, n),
+                          "x_um": rng.uniform(0, 200, n), "radius_um": 3.25,
+                          "equivalent_diameter_um": 6.5, "counterstain_ring_median": 0.02,
+                          "counterstain_ring_low": 0.0, "counterstain_inside": 0.0,
+                          "hematoxylin_mean": 0.8, "counterstain_ring": 0.02})
+    extra = pd.DataFrame([dict(nucleus_id=1000 + i, radius_um=4.5, equivalent_diameter_um=9.0,
+                               counterstain_inside=0.0, hematoxylin_mean=0.6, **c) for i, c in enumerate(cells)])
+    extra["counterstain_ring"] = extra["counterstain_ring_median"]
+    return pd.concat([lymph, extra], ignore_index=True)
+
+
+def test_ihc_hysteresis_keeps_weak_cells_of_a_file_not_a_lone_weak_cell():
+    from pipeline import AnalysisOptions, find_tumour_cells
+
+    strong = dict(counterstain_ring_median=0.35, counterstain_ring_low=0.2)
+    weak = dict(counterstain_ring_median=0.17, counterstain_ring_low=0.1)
+    # a file of three cells 12 µm apart, the middle one weakly stained; a lone weak cell far away
+    t = _lymphoid_with([dict(strong, y_um=50.0, x_um=50.0), dict(weak, y_um=50.0, x_um=62.0),
+                        dict(strong, y_um=50.0, x_um=74.0), dict(weak, y_um=180.0, x_um=180.0)])
+    ids = set(find_tumour_cells(t, "ihc").cells["nucleus_id"])
+    assert ids == {1000, 1001, 1002}
+    # switched off: only the clearly positive cells
+    off = set(find_tumour_cells(t, "ihc", AnalysisOptions(dab_hysteresis=1.0)).cells["nucleus_id"])
+    assert off == {1000, 1002}
+    # no clearly positive cell at all: nothing, however many weak ones
+    only_weak = _lymphoid_with([dict(weak, y_um=50.0, x_um=50.0 + 12 * i) for i in range(4)])
+    assert find_tumour_cells(only_weak, "ihc").cells.empty
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, -0.2])
+def test_dab_hysteresis_is_validated(value):
+    from pipeline import AnalysisOptions
+
+    with pytest.raises(ValueError, match="dab_hysteresis"):
+        AnalysisOptions(dab_hysteresis=value)
