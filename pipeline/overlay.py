@@ -257,12 +257,25 @@ def _halo_for(colour) -> tuple:
 
 
 def _tissue_outline(out: np.ndarray, pixel_size_um: float) -> np.ndarray:
+    """The tissue of the picture, found at ~4 µm per pixel (the mask's own working
+    resolution; ``tissue_mask`` shrinks only by whole factors, so a picture at
+    2-4 µm/px would otherwise be worked on at full size)."""
     from .tissue import tissue_mask
 
+    m, n = out.shape[:2]
+    factor = 4.0 / pixel_size_um
+    small, px = out, pixel_size_um
+    if 1.25 < factor < 4.0:
+        size = (max(1, round(n / factor)), max(1, round(m / factor)))
+        small = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+        px = pixel_size_um * n / size[0]
     try:
-        return tissue_mask(out, pixel_size_um=pixel_size_um).astype(bool)
+        mask = tissue_mask(small, pixel_size_um=px)
     except ValueError:
-        return np.zeros(out.shape[:2], bool)
+        return np.zeros((m, n), bool)
+    if small is not out:
+        mask = cv2.resize(mask.astype(np.uint8), (n, m), interpolation=cv2.INTER_NEAREST)
+    return mask.astype(bool)
 
 
 def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size_um=None,
