@@ -179,7 +179,10 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
 
         sharp = grad(h)[mask].mean()
         focus = float(grad(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um))[mask].mean() / max(sharp, 1e-6))
-    od = -np.log10(np.maximum(np.asarray(sample, np.float32)[np.asarray(tissue, bool)], 1.0) / 255.0)
+    # optical density of the tissue pixels through a 256-entry table (the same float32 values as
+    # computing it on a float copy of the sample, without its ~4 full-size temporaries)
+    lut = -np.log10(np.maximum(np.arange(256, dtype=np.float32), 1.0) / 255.0)
+    od = lut[np.asarray(sample)[np.asarray(tissue, bool)]]
     od = od[od.sum(1) > 0.3]
     pen = 0.0
     if len(od):
