@@ -52,7 +52,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.thumb{padding:2px}td.thumb img{display:block;width:auto;max-width:min(480px,45vw);height:auto}
+td.thumb{padding:2px}td.thumb img{display:block;width:auto;max-width:min(420px,40vw);height:auto}
+td.name{max-width:170px;overflow-wrap:anywhere}.wide{overflow-x:auto}
 .cat{padding:1px 6px;border-radius:3px;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 figure{margin:0}figcaption{font-size:12px;color:#555;max-width:600px}
@@ -333,7 +334,7 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
         shown = s.get("path") or s.get("image")
         node_rows.append([
             f'<td class="thumb">{thumb}</td>',
-            f"<td>{_e(shown)}</td>",
+            f'<td class="name">{_e(shown)}</td>',
             f'<td><span class="cat {_e(cat)}" style="background:{_CATEGORY_COLOURS.get(cat, "#eee")}">'
             f'{_e(cat.replace("_", " "))}</span>{why}</td>',
             f"<td>{_e(s.get('stain'))}</td>",
@@ -404,7 +405,7 @@ Dashed lines: 0.2 mm (isolated tumour cells / micrometastasis) and 2 mm
 (single-file or single cells). Dashed lines: the cohesive and single-file limits.</figcaption></figure>
 </div>
 <h2>Nodes</h2>
-{node_table}
+<div class="wide">{node_table}</div>
 </body>
 </html>
 """
