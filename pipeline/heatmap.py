@@ -35,7 +35,7 @@ __all__ = ["HeatmapModel", "TumourMap", "load_heatmap_model", "tumour_map", "DEF
 DEFAULT_HEATMAP_MODEL = Path(__file__).resolve().parent / "models" / "he_tumour_fcn.onnx"
 
 # Input chunk side (model pixels, before the receptive-field margin): bounds memory.
-_CHUNK_PX = 1024
+_CHUNK_PX = 512
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,13 +179,14 @@ class TumourMap:
             # grid position of every pixel along one axis: lower index, upper index, weight
             t = np.clip((np.arange(n) * pixel_size_um - origin) / self.pixel_size_um, 0, size - 1)
             lo = np.floor(t).astype(int)
-            return lo, np.minimum(lo + 1, size - 1), (t - lo)
+            return lo, np.minimum(lo + 1, size - 1), (t - lo).astype(np.float32)
 
         # bilinear interpolation is separable on a grid: along the rows, then the columns
         y0, y1, fy = axis(shape[0], self.origin_um[0], p.shape[0])
         x0, x1, fx = axis(shape[1], self.origin_um[1], p.shape[1])
-        along = p[y0] * (1 - fy)[:, None] + p[y1] * fy[:, None]
-        out = along[:, x0] * (1 - fx) + along[:, x1] * fx
+        along = np.ascontiguousarray(p[y0] * (1 - fy)[:, None] + p[y1] * fy[:, None], dtype=np.float32)
+        out = along[:, x0] * (1 - fx)  # float32 throughout: the picture-sized arrays stay small
+        out += along[:, x1] * fx
         return np.ascontiguousarray(out, dtype=np.float32)  # fancy indexing gave Fortran order
 
 
@@ -288,7 +289,7 @@ def _read_resampled(read, shape, scale, dims, y0, y1, x0, x1) -> np.ndarray:
     if scale < 1:  # shrinking: average first (area) so that fine texture is not aliased
         k = int(round(1 / scale))
         if k > 1:
-            src = cv2.blur(src, (k, k))
+            src = cv2.blur(src, (k, k), dst=src)  # in place: the float copy is the chunk's largest array
     mapy = np.repeat(ky[:, None], len(kx), axis=1).astype(np.float32)
     mapx = np.repeat(kx[None, :], len(ky), axis=0).astype(np.float32)
     dst = cv2.remap(src, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
