@@ -64,14 +64,15 @@ _DISC_VERTICES = 32
 
 
 def _hull_points(points: np.ndarray) -> np.ndarray:
-    """Vertices of the convex hull of ``points`` (or the points when degenerate)."""
-    points = np.unique(points, axis=0)
-    if len(points) <= 3:
-        return points
-    try:
-        return points[ConvexHull(points).vertices]
-    except QhullError:  # collinear points: the extreme points are all we need
-        return points
+    """Vertices of the convex hull of ``points`` (or the distinct points when degenerate)."""
+    # Qhull takes duplicate points as they are (a deposit's disc outlines hold many);
+    # removing them first (np.unique over rows) took 8x the hull's own time
+    if len(points) > 3:
+        try:
+            return points[ConvexHull(points).vertices]
+        except QhullError:  # collinear points: the extreme points are all we need
+            pass
+    return np.unique(points, axis=0)
 
 
 def _max_pairwise_distance(points: np.ndarray) -> float:
