@@ -116,7 +116,7 @@ def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=
         look = np.concatenate([overview[0][overview[1]], look])
     colour = stain_colour_fractions(look[None], background=background)
     if stain == "auto":
-        chosen, reason = detect_stain(look[None], background=background)
+        chosen, reason = detect_stain(look[None], background=background, fractions=colour)
     else:
         chosen, reason = stain, "given"
     vectors, source = estimate_stain_vectors(sample, stain=chosen, mask=sample_tissue, background=background)

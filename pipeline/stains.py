@@ -433,7 +433,7 @@ def stain_colour_fractions(rgb, *, mask=None, background=None) -> dict:
 
 
 def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, min_eosin_fraction=0.03,
-                 pigment_eosin_fraction=0.25, min_pink_purity=0.2):
+                 pigment_eosin_fraction=0.25, min_pink_purity=0.2, fractions=None):
     """Tell H&E from haematoxylin + DAB immunohistochemistry.
 
     From the colour fractions of :func:`stain_colour_fractions`:
@@ -478,6 +478,9 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, min_eo
         Pink pixels of which fewer than this fraction are clearly pink, and that are
         nearly as blue as the nuclei, are a greenish haematoxylin, not eosin (0
         switches rule 3 off).
+    fractions : dict, optional, keyword-only
+        :func:`stain_colour_fractions` of these same pixels when already known
+        (they are then not measured again).
 
     Returns
     -------
@@ -495,7 +498,7 @@ def detect_stain(rgb, *, mask=None, background=None, brown_fraction=0.04, min_eo
     >>> detect_stain(brown)[0]
     'ihc'
     """
-    f = stain_colour_fractions(rgb, mask=mask, background=background)
+    f = fractions if fractions is not None else stain_colour_fractions(rgb, mask=mask, background=background)
     if f["stained_pixels"] == 0:
         return "he", "no stained pixels (empty or glass-only image); H&E assumed"
     stats = f"brown pixels {f['brown']:.1%}, eosin-pink pixels {f['eosin']:.1%}"
