@@ -35,7 +35,7 @@ __all__ = ["HeatmapModel", "TumourMap", "load_heatmap_model", "tumour_map", "DEF
 DEFAULT_HEATMAP_MODEL = Path(__file__).resolve().parent / "models" / "he_tumour_fcn.onnx"
 
 # Input chunk side (model pixels, before the receptive-field margin): bounds memory.
-_CHUNK_PX = 512
+_CHUNK_PX = 1024
 
 
 @dataclass(frozen=True, eq=False)
