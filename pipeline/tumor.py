@@ -200,7 +200,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 
 
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
-                 min_size_ratio=1.2, contrast=DAB_CONTRAST):
+                 min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -208,9 +208,11 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     ``dab_threshold`` and the image's own background there plus ``contrast``
     (:func:`dab_background`, from the lymphocytes around it, never from inside a
     positive nest): faint diffuse brown on lymphoid tissue makes no
-    tumour cells. A positive nucleus must be at least ``min_size_ratio`` times the
-    image's lymphocytes, unless its ring is clearly stained all round (its 20th
-    percentile above the threshold by half the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
+    tumour cells. Its nucleus must be spared (``max_inside_ratio``): a haze of
+    brown over nucleus and cytoplasm alike is background. A positive nucleus must
+    be at least ``min_size_ratio`` times the image's lymphocytes, unless its ring
+    is clearly stained all round (its 20th percentile above the threshold by half
+    the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
     lobular carcinoma cell, alone or in a single file, has its own cytokeratin-filled
     cytoplasm around it, while a lymphocyte wedged in a nest is brown where it touches
     its neighbours, which are many.
@@ -236,6 +238,13 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         also stains lymphocytes).
     contrast : float, keyword-only
         How far above the local DAB background (OD) a positive ring must be.
+    max_inside_ratio : float, keyword-only
+        ``compartment="cytoplasm"`` only: the DAB inside the nucleus may be at most
+        this fraction of the ring's. Cytokeratin stains the cytoplasm and spares
+        the nucleus; diffuse non-specific brown lies over nucleus and cytoplasm
+        alike (a stromal cell in a brown patch: ring 0.22, nucleus 0.12 OD; true
+        tumour cells of the synthetic bench nodes: at most 0.39 of the ring).
+        0 switches it off.
 
     Returns
     -------
@@ -267,6 +276,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
                                                             contrast=contrast) + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
+    if compartment == "cytoplasm" and max_inside_ratio > 0:
+        positive &= inside <= float(max_inside_ratio) * ring
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:

@@ -172,3 +172,15 @@ def test_dab_hysteresis_is_validated(value):
 
     with pytest.raises(ValueError, match="dab_hysteresis"):
         AnalysisOptions(dab_hysteresis=value)
+
+
+def test_brown_over_the_nucleus_too_is_background_not_cytokeratin():
+    # the same ring DAB; cytokeratin spares the nucleus, a diffuse brown haze does not
+    haze = dict(counterstain_ring_median=0.3, counterstain_ring_low=0.25, y_um=50.0, x_um=50.0)
+    t = _lymphoid_with([dict(haze), dict(haze, x_um=150.0)])
+    t.loc[t["nucleus_id"] == 1000, "counterstain_inside"] = 0.05
+    t.loc[t["nucleus_id"] == 1001, "counterstain_inside"] = 0.2
+    assert classify_ihc(t)[-2:].tolist() == [True, False]
+    assert classify_ihc(t, max_inside_ratio=0)[-2:].tolist() == [True, True]
+    # a nuclear marker is judged inside the nucleus: the rule does not apply
+    assert classify_ihc(t, compartment="nucleus", min_size_ratio=0, dab_threshold=0.15)[-1]
