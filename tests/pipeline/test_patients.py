@@ -161,7 +161,7 @@ def test_report_shows_not_assessable_grey_with_reason_flags_stain_and_pixel_size
          "pn_category": "pN0", "flags": [], "stain": "ihc", "pixel_size_um": 0.5},
     ]
     html = render_report(tmp_path, summaries)
-    row = html[html.index("<td>a.tif</td>"):].split("</tr>")[0]
+    row = html[html.index(">a.tif</td>"):].split("</tr>")[0]
     assert "not assessable" in row and "#d6d6d6" in row and "#e8f5e9" not in row
     assert "no tissue found" in row and "no_tissue" in row and "0.243" in row and "<td>he</td>" in row
     for header in ("<th>Stain</th>", "<th>Pixel size (µm)</th>", "<th>Flags</th>"):
