@@ -17,7 +17,7 @@ __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
     "DAB_CONTRAST", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
-    "DAB_CANDIDATE_SIZE_RATIO", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
+    "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
 
@@ -65,6 +65,9 @@ DAB_THRESHOLD = 0.2
 #: (bench/ihc_background.py: lobular ITC cell counts within +-20 % in 18 -> 20 of 20 nodes,
 #: still 0 false cells in 20 negative nodes with diffuse DAB).
 DAB_HYSTERESIS = 0.75
+#: Neighbourhood (µm) of a cytokeratin cell: its nest (positive cells around a lymphocyte-sized
+#: nucleus) and, for a weakly stained cell, the clearly positive cell it must be near.
+IHC_NEIGHBOUR_UM = 20.0
 #: Size (times the lymphocyte diameter) above which a hysteresis candidate needs no all-round stain.
 DAB_CANDIDATE_SIZE_RATIO = 1.1
 #: How far (OD) above the image's own local DAB background a positive ring must be.

@@ -20,7 +20,7 @@ from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
-from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, STAIN_KINDS
+from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
 
@@ -75,15 +75,11 @@ def _confident(nuclei, is_tumor, prob, *, seed, options):
     return keep
 
 
-#: How near (µm) a weakly stained IHC cell must be to a clearly positive one to count.
-IHC_HYSTERESIS_REACH_UM = 20.0
-
-
 def _ihc_cells(nuclei, options):
     """Cytokeratin-positive cells, with hysteresis: a weaker candidate (its ring at
     ``dab_hysteresis`` x the threshold and the contrast, and 1.1 x the lymphocytes'
     size unless stained all round) counts when a clearly positive cell lies within
-    ``IHC_HYSTERESIS_REACH_UM``: a lobular file keeps its weakly stained and small
+    ``IHC_NEIGHBOUR_UM``: a lobular file keeps its weakly stained and small
     cells, while faint brown on a lone histiocyte counts for nothing, and weak cells
     never chain into a deposit of their own across a diffusely brown field."""
     strong = classify_ihc(nuclei, dab_threshold=options.dab_threshold)
@@ -97,7 +93,7 @@ def _ihc_cells(nuclei, options):
     from scipy.spatial import cKDTree
 
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
-    near = cKDTree(yx[strong]).query_ball_point(yx[weak], r=IHC_HYSTERESIS_REACH_UM, return_length=True)
+    near = cKDTree(yx[strong]).query_ball_point(yx[weak], r=IHC_NEIGHBOUR_UM, return_length=True)
     out = strong.copy()
     out[np.flatnonzero(weak)[np.asarray(near) > 0]] = True
     return out

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
-from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD
+from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD, IHC_NEIGHBOUR_UM
 from .he_cells import he_cell_features, load_he_cell_model
 
 __all__ = [
@@ -87,7 +87,7 @@ def _ring(nuclei) -> np.ndarray:
     return ring
 
 
-def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=20.0) -> np.ndarray:
+def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
     """Lymphocyte-sized nuclei that sit in a DAB-positive nest, not among lymphocytes.
 
     A first, image-wide background is the median ring DAB of all lymphocyte-sized
@@ -293,7 +293,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
                 yx = nuclei[["y_um", "x_um"]].to_numpy(float)
                 anchors = yx[positive & large]
                 if len(anchors):
-                    crowd = np.array([len(v) for v in cKDTree(anchors).query_ball_point(yx[small_ok], r=20.0)])
+                    crowd = np.array([len(v) for v in cKDTree(anchors).query_ball_point(yx[small_ok], r=IHC_NEIGHBOUR_UM)])
                     small_ok[np.flatnonzero(small_ok)[crowd >= 2]] = False
             positive &= large | small_ok
     return positive
