@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
 
 from .staging import NOT_ASSESSABLE
 
@@ -97,6 +96,26 @@ class ImageQuality:
     not_assessable_reason: str | None = None
 
 
+def _gaussian_kernels(sigma: float):
+    """The 1-D Gaussian and its second derivative as ``scipy.ndimage.gaussian_laplace`` builds
+    them (radius ``int(4 sigma + 0.5)``), float32."""
+    radius = int(4.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=float)
+    g = np.exp(-0.5 * x * x / (sigma * sigma))
+    g /= g.sum()
+    return g.astype(np.float32), ((x * x / sigma ** 4 - 1.0 / sigma ** 2) * g).astype(np.float32)
+
+
+def _gaussian_laplace(a: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_laplace(a, sigma)`` (mode "reflect") through OpenCV's separable
+    filters, in float32: the same kernels and border, several times faster."""
+    g, d2 = _gaussian_kernels(sigma)
+    a = np.asarray(a, np.float32)
+    out = cv2.sepFilter2D(a, cv2.CV_32F, d2, g, borderType=cv2.BORDER_REFLECT)  # d2/dx2 (x: columns)
+    out += cv2.sepFilter2D(a, cv2.CV_32F, g, d2, borderType=cv2.BORDER_REFLECT)  # d2/dy2
+    return out
+
+
 def nucleus_scale_px(hematoxylin, *, max_side=512) -> float:
     """Characteristic nuclear diameter in pixels, from scale-space blob responses.
 
@@ -140,8 +159,8 @@ def nucleus_scale_px(hematoxylin, *, max_side=512) -> float:
         if min(a.shape) < 8:
             scores.append(0.0)
             continue
-        r = -((s / ds) ** 2) * ndi.gaussian_laplace(a, s / ds)
-        peaks = r[(r == ndi.maximum_filter(r, size=3)) & (r > 0)]
+        r = -((s / ds) ** 2) * _gaussian_laplace(a, s / ds)
+        peaks = r[(r == cv2.dilate(r, np.ones((3, 3), np.uint8))) & (r > 0)]
         top = np.sort(peaks)[-max(10, len(peaks) // 20):]
         scores.append(float(top.mean()) if len(top) else 0.0)
     if max(scores) <= 0:

@@ -150,3 +150,14 @@ def test_every_flag_is_documented():
                        nuclei=pd.DataFrame({"equivalent_diameter_um": [6.0] * 60}), measures={},
                        tumour_found=True, stain_vectors_source="reference")
     assert "stain_vectors_implausible" in q.flags and q.not_assessable_reason is None
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.35, 3.2, 9.0])
+def test_nuclear_scale_filter_is_scipys_gaussian_laplace(sigma):
+    """The OpenCV Laplacian of Gaussian behind nucleus_scale_px equals SciPy's (kernels, border)."""
+    from scipy import ndimage as ndi
+
+    from pipeline.quality import _gaussian_laplace
+
+    a = np.random.default_rng(1).random((97, 130)).astype(np.float32)
+    np.testing.assert_allclose(_gaussian_laplace(a, sigma), ndi.gaussian_laplace(a, sigma), atol=1e-6)
