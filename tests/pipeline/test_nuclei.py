@@ -84,3 +84,19 @@ def test_errors():
         segment_nuclei(np.zeros((3, 3), np.float32), pixel_size_um=1, mask=np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="must match"):
         nucleus_features(np.zeros((3, 3), int), np.zeros((3, 3), np.float32), np.zeros((2, 2), np.float32), pixel_size_um=1)
+
+
+def test_pale_nuclear_interiors_are_filled_but_not_gaps_open_to_the_edge():
+    """A vesicular nucleus (dark rim, pale centre) is filled; background that reaches the tile's
+    edge is never a hole, however enclosed it looks inside the tile."""
+    from pipeline.nuclei import segment_nuclei
+
+    yy, xx = np.mgrid[:120, :120]
+    h = np.zeros((120, 120), np.float32)
+    ring = ((yy - 60) ** 2 + (xx - 60) ** 2 <= 14 ** 2) & ((yy - 60) ** 2 + (xx - 60) ** 2 >= 8 ** 2)
+    h[ring] = 1.0
+    edge = (yy < 30) & (xx < 30) & ~((yy < 26) & (xx < 26))  # an L open to the corner
+    h[edge] = 1.0
+    labels = segment_nuclei(h, pixel_size_um=0.5, threshold=0.5, smooth_um=0, local_um=0)
+    assert labels[60, 60] > 0 and labels[60, 60] == labels[60, 47]  # the pale centre joins its rim
+    assert labels[10, 10] == 0  # the corner gap stays background
