@@ -17,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ._validate import check_choice
@@ -121,11 +122,8 @@ def rgb_to_od(rgb, *, background=None) -> np.ndarray:
     if bg.shape != (3,) or not np.all(bg > 0):
         raise ValueError(f"background must be three positive intensities, got {background!r}")
     levels = np.maximum(np.arange(256, dtype=float), 1.0)
-    luts = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0).astype(np.float32)
-    out = np.empty(rgb.shape, np.float32)
-    for c in range(3):
-        out[..., c] = luts[c][rgb[..., c]]
-    return out
+    luts = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0).astype(np.float32)  # (3, 256)
+    return cv2.LUT(np.ascontiguousarray(rgb), np.ascontiguousarray(luts.T).reshape(256, 1, 3))
 
 
 def stain_matrix(vectors) -> np.ndarray:
@@ -338,21 +336,13 @@ def separate_stains(rgb, vectors, *, background=None) -> np.ndarray:
     bg = np.full(3, 255.0) if background is None else np.asarray(background, float)
     if bg.shape != (3,) or not np.all(bg > 0):
         raise ValueError(f"background must be three positive intensities, got {background!r}")
-    # OD is a function of each 8-bit channel value, so each stain's concentration is
-    # a sum of three 256-entry lookups: no (M, N, 3) OD array is built.
+    # OD is a function of each 8-bit channel value: one 256-entry lookup per channel
+    # (OpenCV), then the unmixing matrix applied to every pixel in place (no second
+    # (M, N, 3) array)
     levels = np.maximum(np.arange(256, dtype=float), 1.0)
     od_lut = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0)  # (3 channels, 256)
-    out = np.empty(rgb.shape, np.float32)
-    tmp = np.empty(rgb.shape[:2], np.float32)
-    for k in range(3):
-        acc = out[..., k]
-        for c in range(3):
-            lut = (od_lut[c] * inv[c, k]).astype(np.float32)
-            np.take(lut, rgb[..., c], out=tmp)
-            if c == 0:
-                acc[...] = tmp
-            else:
-                acc += tmp
+    out = cv2.LUT(np.ascontiguousarray(rgb), od_lut.T.astype(np.float32).reshape(256, 1, 3))
+    cv2.transform(out, inv.T.astype(np.float32), dst=out)
     np.maximum(out, 0, out=out)
     return out
 
