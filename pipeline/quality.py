@@ -202,11 +202,12 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
     # computing it on a float copy of the sample, without its ~4 full-size temporaries)
     lut = -np.log10(np.maximum(np.arange(256, dtype=np.float32), 1.0) / 255.0)
     od = lut[np.asarray(sample)[np.asarray(tissue, bool)]]
-    od = od[od.sum(1) > 0.3]
+    total = od[:, 0] + od[:, 1] + od[:, 2]  # = od.sum(1), faster
+    od, total = od[total > 0.3], total[total > 0.3]
     pen = 0.0
     if len(od):
         r, g, b = od[:, 0], od[:, 1], od[:, 2]
-        ink = ((r > 2.5 * g) & (r > 2.5 * b) & (od.sum(1) > 1.0)) | (od.min(1) > 1.5)
+        ink = ((r > 2.5 * g) & (r > 2.5 * b) & (total > 1.0)) | (np.minimum(np.minimum(r, g), b) > 1.5)
         pen = float(ink.mean())
     # the nuclear scale: median over crops that are mostly tissue (one crop of glass,
     # fat or a fold alone gives any scale)
