@@ -163,11 +163,13 @@ def _angle_deg(a, b):
 
 
 def _sample_od(rgb, mask, background, max_pixels=400_000):
-    od = rgb_to_od(rgb, background=background).reshape(-1, 3)
-    keep = (od[:, 0] + od[:, 1] + od[:, 2]) > _OD_FLOOR  # = od.sum(1), without numpy's slow short-axis reduce
-    if mask is not None:
-        keep &= np.asarray(mask, bool).reshape(-1)
-    od = od[keep]
+    """OD (K, 3) of the stained pixels (in ``mask``), in image order, at most ``max_pixels``
+    (evenly subsampled)."""
+    pixels = np.asarray(rgb).reshape(-1, 3)
+    if mask is not None:  # gather the 8-bit pixels first: the OD table then reads only those
+        pixels = pixels[np.asarray(mask, bool).reshape(-1)]
+    od = rgb_to_od(pixels[:, None, :], background=background).reshape(-1, 3)
+    od = od[(od[:, 0] + od[:, 1] + od[:, 2]) > _OD_FLOOR]  # = od.sum(1), without the slow short-axis reduce
     if len(od) > max_pixels:
         od = od[:: len(od) // max_pixels + 1]
     return od
