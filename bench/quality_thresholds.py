@@ -112,7 +112,7 @@ def measure(rgb, given_px) -> dict:
     reason = q.not_assessable_reason or ""
     return {"focus": m.get("focus_ratio", np.nan), "off": max(factor, 1 / factor) if factor > 0 else np.nan,
             "blurry": "blurry" in q.flags, "out_of_focus": "out_of_focus" in q.flags,
-            "suspect": "pixel_size_suspect" in q.flags,
+            "suspect": "pixel_size_suspect" in q.flags, "median_um": m.get("median_nucleus_um", np.nan),
             "factor_na": "the nuclei imply" in reason, "density_na": "nuclei per mm²" in reason,
             "low_density": "low_nuclear_density" in q.flags, "coarse": "coarse_pixels" in q.flags,
             "not_assessable": q.not_assessable_reason is not None, "flags": ";".join(q.flags)}
@@ -151,6 +151,7 @@ def report(t: pd.DataFrame) -> None:
             x = d[d["condition"] == c]
             print(f"{c:12s} focus ratio: {_dist(x['focus'])}")
             print(f"{'':12s} pixel-size factor: {_dist(x['off'])}")
+            print(f"{'':12s} median nucleus (µm): {_dist(x['median_um'])}")
             print(f"{'':12s} blurry or worse {_rate(x['blurry'] | x['out_of_focus'])}, out_of_focus "
                   f"{_rate(x['out_of_focus'])}, pixel_size_suspect {_rate(x['suspect'])}, factor >= 5x "
                   f"(not assessable) {_rate(x['factor_na'])}, low density {_rate(x['low_density'])}, "

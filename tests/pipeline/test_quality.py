@@ -49,6 +49,18 @@ def test_wrong_pixel_sizes_are_caught(micro):
     assert 1 / 3 < right.quality["pixel_size_factor"] < 3
 
 
+def test_pixel_size_off_by_two_is_flagged_by_the_nuclear_size(micro):
+    """Given twice the true pixel size, the nuclei measure larger than lymphocytes (median > 8 µm):
+    a flag (the analysis stands), which the true pixel size does not raise."""
+    rgb, px = micro
+    crop = np.ascontiguousarray(rgb[600:1400, 600:1400])
+    right = analyze(crop, pixel_size_um=px)
+    assert right.quality["median_nucleus_um"] < 8.0 and "pixel_size_suspect" not in right.flags
+    doubled = analyze(crop, pixel_size_um=2 * px)
+    assert doubled.quality["median_nucleus_um"] > 8.0 and "pixel_size_suspect" in doubled.flags
+    assert doubled.category != "not_assessable"
+
+
 def test_out_of_focus_and_blurry(micro):
     rgb, px = micro
     crop = np.ascontiguousarray(rgb[:800, :800])
