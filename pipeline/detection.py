@@ -120,7 +120,11 @@ def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=
     else:
         chosen, reason = stain, "given"
     vectors, source = estimate_stain_vectors(sample, stain=chosen, mask=sample_tissue, background=background)
-    h = separate_stains(sample, vectors, background=background)[..., 0]
+    # the haematoxylin of the samples, 256 rows at a time (one (M, N) array, not the (M, N, 3)
+    # concentrations of every stain: the samples can be as large as the image)
+    h = np.empty(sample.shape[:2], np.float32)
+    for r0 in range(0, sample.shape[0], 256):
+        h[r0:r0 + 256] = separate_stains(sample[r0:r0 + 256], vectors, background=background)[..., 0]
     threshold = nuclear_threshold(cv2.GaussianBlur(h, (0, 0), max(0.3, 0.5 / px)), mask=sample_tissue)
     quality = image_quality(sample, h, sample_tissue, pixel_size_um=px, colour=colour)
     return ImageStats(background=background, stain=chosen, stain_reason=reason, vectors=vectors,

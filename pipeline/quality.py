@@ -205,17 +205,20 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
 
         sharp = grad(h)[mask].mean()
         focus = float(grad(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um))[mask].mean() / max(sharp, 1e-6))
-    # optical density of the tissue pixels through a 256-entry table (the same float32 values as
-    # computing it on a float copy of the sample, without its ~4 full-size temporaries)
+    # pen ink among the stained tissue pixels: optical density through a 256-entry table (the
+    # same float32 values as computing it on a float copy of the sample), a million pixels at a
+    # time so that no (N, 3) float array of the whole sample is built
     lut = -np.log10(np.maximum(np.arange(256, dtype=np.float32), 1.0) / 255.0)
-    od = lut[np.asarray(sample)[np.asarray(tissue, bool)]]
-    total = od[:, 0] + od[:, 1] + od[:, 2]  # = od.sum(1), faster
-    od, total = od[total > 0.3], total[total > 0.3]
-    pen = 0.0
-    if len(od):
-        r, g, b = od[:, 0], od[:, 1], od[:, 2]
-        ink = ((r > 2.5 * g) & (r > 2.5 * b) & (total > 1.0)) | (np.minimum(np.minimum(r, g), b) > 1.5)
-        pen = float(ink.mean())
+    pixels = np.asarray(sample)[np.asarray(tissue, bool)]
+    stained = ink = 0
+    for start in range(0, len(pixels), 1 << 20):
+        r, g, b = (lut[pixels[start:start + (1 << 20), c]] for c in range(3))
+        total = r + g + b  # = od.sum(1)
+        keep = total > 0.3
+        r, g, b, total = r[keep], g[keep], b[keep], total[keep]
+        stained += len(total)
+        ink += int((((r > 2.5 * g) & (r > 2.5 * b) & (total > 1.0)) | (np.minimum(np.minimum(r, g), b) > 1.5)).sum())
+    pen = ink / stained if stained else 0.0
     # the nuclear scale: median over crops that are mostly tissue (one crop of glass,
     # fat or a fold alone gives any scale)
     side, scales = 384, []

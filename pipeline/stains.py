@@ -118,12 +118,19 @@ def rgb_to_od(rgb, *, background=None) -> np.ndarray:
     [0.0, 1.01, 0.0]
     """
     rgb = _check_rgb(rgb)
+    luts = _od_tables(background)
+    if rgb.size == 0:  # OpenCV returns nothing for an empty array
+        return np.zeros(rgb.shape, np.float32)
+    return cv2.LUT(np.ascontiguousarray(rgb), np.ascontiguousarray(luts.T).reshape(256, 1, 3))
+
+
+def _od_tables(background) -> np.ndarray:
+    """(3, 256) float32: the OD of each 8-bit value of each channel under ``background``."""
     bg = np.full(3, 255.0) if background is None else np.asarray(background, float)
     if bg.shape != (3,) or not np.all(bg > 0):
         raise ValueError(f"background must be three positive intensities, got {background!r}")
     levels = np.maximum(np.arange(256, dtype=float), 1.0)
-    luts = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0).astype(np.float32)  # (3, 256)
-    return cv2.LUT(np.ascontiguousarray(rgb), np.ascontiguousarray(luts.T).reshape(256, 1, 3))
+    return np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0).astype(np.float32)
 
 
 def stain_matrix(vectors) -> np.ndarray:
@@ -164,15 +171,20 @@ def _angle_deg(a, b):
 
 def _sample_od(rgb, mask, background, max_pixels=400_000):
     """OD (K, 3) of the stained pixels (in ``mask``), in image order, at most ``max_pixels``
-    (evenly subsampled)."""
+    (evenly subsampled). Which pixels are stained is decided from their total OD (three
+    one-channel lookups), so the (N, 3) float OD is built only for the pixels kept."""
     pixels = np.asarray(rgb).reshape(-1, 3)
     if mask is not None:  # gather the 8-bit pixels first: the OD table then reads only those
         pixels = pixels[np.asarray(mask, bool).reshape(-1)]
-    od = rgb_to_od(pixels[:, None, :], background=background).reshape(-1, 3)
-    od = od[(od[:, 0] + od[:, 1] + od[:, 2]) > _OD_FLOOR]  # = od.sum(1), without the slow short-axis reduce
-    if len(od) > max_pixels:
-        od = od[:: len(od) // max_pixels + 1]
-    return od
+    luts = _od_tables(background)
+    total = luts[0][pixels[:, 0]]
+    total += luts[1][pixels[:, 1]]
+    total += luts[2][pixels[:, 2]]  # = rgb_to_od(...).sum(1), in the same float32 order
+    keep = np.flatnonzero(total > _OD_FLOOR)
+    del total
+    if len(keep) > max_pixels:
+        keep = keep[:: len(keep) // max_pixels + 1]
+    return rgb_to_od(pixels[keep][:, None, :], background=background).reshape(-1, 3)
 
 
 def _macenko(od: np.ndarray, alpha: float = 1.0):
@@ -343,6 +355,8 @@ def separate_stains(rgb, vectors, *, background=None) -> np.ndarray:
     # (M, N, 3) array)
     levels = np.maximum(np.arange(256, dtype=float), 1.0)
     od_lut = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0)  # (3 channels, 256)
+    if rgb.size == 0:  # OpenCV returns nothing for an empty array
+        return np.zeros(rgb.shape, np.float32)
     out = cv2.LUT(np.ascontiguousarray(rgb), od_lut.T.astype(np.float32).reshape(256, 1, 3))
     cv2.transform(out, inv.T.astype(np.float32), dst=out)
     np.maximum(out, 0, out=out)

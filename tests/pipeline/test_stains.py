@@ -177,3 +177,14 @@ def test_synthetic_haematoxylin_only_node_with_rotated_vectors_is_ihc(seed):
     assert r.stain == "ihc", r.stain_reason
     assert "he_model" not in r.parameters  # never through the H&E classifier
     assert r.category == "negative"
+
+
+def test_empty_images_give_empty_optical_densities_and_concentrations():
+    """OpenCV's lookups return nothing for an empty array; the public functions keep the shape."""
+    from pipeline.stains import stain_colour_fractions
+
+    empty = np.zeros((0, 5, 3), np.uint8)
+    assert rgb_to_od(empty).shape == (0, 5, 3)
+    vectors = [REFERENCE_VECTORS["hematoxylin"], REFERENCE_VECTORS["eosin"]]
+    assert separate_stains(empty, vectors).shape == (0, 5, 3)
+    assert stain_colour_fractions(np.full((4, 4, 3), 255, np.uint8))["stained_pixels"] == 0
