@@ -1,7 +1,9 @@
-"""Ripley's L function of a point pattern, with the translation edge correction.
+"""Point patterns: Ripley's L function with the translation edge correction, and neighbour counts.
 
-Used by :func:`pipeline.pattern.pattern_summary` on tumour-cell centres (and
-re-exported from :mod:`pipeline.pattern`). Every length is in µm.
+Ripley's L is used by :func:`pipeline.pattern.pattern_summary` on tumour-cell
+centres (and re-exported from :mod:`pipeline.pattern`); :func:`count_within` by
+the cytokeratin rules of :mod:`pipeline.tumor` and :mod:`pipeline.stages`. Every
+length is in µm.
 
 References
 ----------
@@ -20,7 +22,36 @@ from scipy.spatial import cKDTree
 
 from ._validate import check_positive
 
-__all__ = ["ripley_l", "ripley_l_minus_r"]
+__all__ = ["ripley_l", "ripley_l_minus_r", "count_within"]
+
+
+def count_within(points_yx, anchors_yx, *, radius_um) -> np.ndarray:
+    """How many anchors lie within ``radius_um`` of each point.
+
+    Parameters
+    ----------
+    points_yx : (N, 2) array_like
+        Points (y, x), µm.
+    anchors_yx : (K, 2) array_like
+        The points counted (y, x), µm; a point counts itself if it is also an anchor.
+    radius_um : float, keyword-only
+        Distance, µm (inclusive).
+
+    Returns
+    -------
+    (N,) int64 ndarray
+
+    Examples
+    --------
+    >>> count_within([[0, 0], [0, 50]], [[0, 5], [3, 0], [0, 100]], radius_um=10).tolist()
+    [2, 0]
+    """
+    pts = np.asarray(points_yx, float).reshape(-1, 2)
+    anchors = np.asarray(anchors_yx, float).reshape(-1, 2)
+    r = check_positive(radius_um, name="radius_um", allow_zero=True)
+    if len(pts) == 0 or len(anchors) == 0:
+        return np.zeros(len(pts), np.int64)
+    return np.asarray(cKDTree(anchors).query_ball_point(pts, r=r, return_length=True), np.int64)
 
 
 def _check_points(points_yx) -> np.ndarray:

@@ -23,6 +23,7 @@ from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
+from .spatial import count_within
 
 __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 
@@ -90,12 +91,9 @@ def _ihc_cells(nuclei, options):
                         min_size_ratio=DAB_CANDIDATE_SIZE_RATIO) & ~strong
     if not weak.any():
         return strong
-    from scipy.spatial import cKDTree
-
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
-    near = cKDTree(yx[strong]).query_ball_point(yx[weak], r=IHC_NEIGHBOUR_UM, return_length=True)
     out = strong.copy()
-    out[np.flatnonzero(weak)[np.asarray(near) > 0]] = True
+    out[np.flatnonzero(weak)[count_within(yx[weak], yx[strong], radius_um=IHC_NEIGHBOUR_UM) > 0]] = True
     return out
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from ._validate import check_positive
 from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD, IHC_NEIGHBOUR_UM
 from .he_cells import he_cell_features, load_he_cell_model
+from .spatial import count_within
 
 __all__ = [
     "DAB_THRESHOLD",
@@ -108,11 +109,8 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
     anchors = (d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) & (ring > cut)
     candidates = np.flatnonzero(small & (ring > cut))
     if len(candidates) and anchors.sum() >= 2:
-        from scipy.spatial import cKDTree
-
         yx = nuclei[["y_um", "x_um"]].to_numpy(float)
-        crowd = cKDTree(yx[anchors]).query_ball_point(yx[candidates], r=reach_um, return_length=True)
-        out[candidates[np.asarray(crowd) >= 2]] = True
+        out[candidates[count_within(yx[candidates], yx[anchors], radius_um=reach_um) >= 2]] = True
     return out
 
 
@@ -288,13 +286,9 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
             if small_ok.any() and {"y_um", "x_um"} <= set(nuclei.columns):
                 # stained all round by its own cytoplasm, not by a nest around it: a small cell
                 # with 2 or more large positive cells within 20 µm is wedged in a nest
-                from scipy.spatial import cKDTree
-
                 yx = nuclei[["y_um", "x_um"]].to_numpy(float)
-                anchors = yx[positive & large]
-                if len(anchors):
-                    crowd = np.array([len(v) for v in cKDTree(anchors).query_ball_point(yx[small_ok], r=IHC_NEIGHBOUR_UM)])
-                    small_ok[np.flatnonzero(small_ok)[crowd >= 2]] = False
+                crowd = count_within(yx[small_ok], yx[positive & large], radius_um=IHC_NEIGHBOUR_UM)
+                small_ok[np.flatnonzero(small_ok)[crowd >= 2]] = False
             positive &= large | small_ok
     return positive
 

@@ -610,3 +610,16 @@ def test_he_pattern_not_assessable_coarser_than_the_detector_range():
     assert fine.growth_pattern == ihc.growth_pattern != "not_assessable"
     assert coarse.growth_pattern == "not_assessable" and not coarse.pattern_borderline
     assert coarse.category == fine.category == "micrometastasis"
+
+
+def test_count_within_counts_anchors_in_reach_and_handles_empty_sets():
+    from pipeline.spatial import count_within
+
+    pts = [[0.0, 0.0], [0.0, 50.0], [100.0, 100.0]]
+    anchors = [[0.0, 5.0], [3.0, 0.0], [0.0, 60.0], [0.0, 100.0]]
+    assert count_within(pts, anchors, radius_um=10.0).tolist() == [2, 1, 0]
+    assert count_within(pts, anchors, radius_um=5.0).tolist() == [2, 0, 0]  # inclusive at 5 µm
+    assert count_within(pts, np.zeros((0, 2)), radius_um=10.0).tolist() == [0, 0, 0]
+    assert count_within(np.zeros((0, 2)), anchors, radius_um=10.0).shape == (0,)
+    with pytest.raises(ValueError, match="radius_um"):
+        count_within(pts, anchors, radius_um=-1.0)
