@@ -345,20 +345,12 @@ def separate_stains(rgb, vectors, *, background=None) -> np.ndarray:
     [0.5, 0.2]
     """
     rgb = _check_rgb(rgb)
-    matrix = stain_matrix(vectors)
-    inv = np.linalg.inv(matrix)
-    bg = np.full(3, 255.0) if background is None else np.asarray(background, float)
-    if bg.shape != (3,) or not np.all(bg > 0):
-        raise ValueError(f"background must be three positive intensities, got {background!r}")
-    # OD is a function of each 8-bit channel value: one 256-entry lookup per channel
-    # (OpenCV), then the unmixing matrix applied to every pixel in place (no second
-    # (M, N, 3) array)
-    levels = np.maximum(np.arange(256, dtype=float), 1.0)
-    od_lut = np.maximum(-np.log10(levels[None, :] / bg[:, None]), 0)  # (3 channels, 256)
-    if rgb.size == 0:  # OpenCV returns nothing for an empty array
-        return np.zeros(rgb.shape, np.float32)
-    out = cv2.LUT(np.ascontiguousarray(rgb), od_lut.T.astype(np.float32).reshape(256, 1, 3))
-    cv2.transform(out, inv.T.astype(np.float32), dst=out)
+    inv = np.linalg.inv(stain_matrix(vectors))
+    # optical density through one 256-entry table per channel, then the unmixing matrix
+    # applied to every pixel in place (no second (M, N, 3) array)
+    out = rgb_to_od(rgb, background=background)
+    if out.size:
+        cv2.transform(out, inv.T.astype(np.float32), dst=out)
     np.maximum(out, 0, out=out)
     return out
 
