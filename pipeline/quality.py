@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .staging import NOT_ASSESSABLE
+from .stains import rgb_to_od
 
 __all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "ImageQuality", "image_quality", "nucleus_scale_px",
            "assess_quality", "NOT_ASSESSABLE"]
@@ -205,14 +206,13 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
 
         sharp = grad(h)[mask].mean()
         focus = float(grad(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um))[mask].mean() / max(sharp, 1e-6))
-    # pen ink among the stained tissue pixels: optical density through a 256-entry table (the
-    # same float32 values as computing it on a float copy of the sample), a million pixels at a
-    # time so that no (N, 3) float array of the whole sample is built
-    lut = -np.log10(np.maximum(np.arange(256, dtype=np.float32), 1.0) / 255.0)
+    # pen ink among the stained tissue pixels, a million pixels at a time so that no (N, 3)
+    # float array of the whole sample is built (OD against white glass, as rgb_to_od defines it)
     pixels = np.asarray(sample)[np.asarray(tissue, bool)]
     stained = ink = 0
     for start in range(0, len(pixels), 1 << 20):
-        r, g, b = (lut[pixels[start:start + (1 << 20), c]] for c in range(3))
+        od = rgb_to_od(pixels[start:start + (1 << 20), None, :])[:, 0]
+        r, g, b = od[:, 0], od[:, 1], od[:, 2]
         total = r + g + b  # = od.sum(1)
         keep = total > 0.3
         r, g, b, total = r[keep], g[keep], b[keep], total[keep]
