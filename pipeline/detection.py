@@ -38,6 +38,7 @@ from .stains import (
     detect_stain,
     estimate_background,
     estimate_stain_vectors,
+    masked_pixels,
     separate_stains,
     stain_colour_fractions,
 )
@@ -111,9 +112,9 @@ def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=
     # the stain from the whole tissue at low resolution (a few brown cells may fall
     # outside the samples) pooled with the full-resolution samples (a small image's
     # overview holds too few pixels to judge alone)
-    look = sample[sample_tissue]
+    look = masked_pixels(sample, sample_tissue)
     if overview is not None:
-        look = np.concatenate([overview[0][overview[1]], look])
+        look = np.concatenate([masked_pixels(*overview), look])
     colour = stain_colour_fractions(look[None], background=background)
     if stain == "auto":
         chosen, reason = detect_stain(look[None], background=background, fractions=colour)

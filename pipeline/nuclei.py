@@ -282,9 +282,10 @@ def _solidity(labels: np.ndarray, n: int) -> np.ndarray:
 
 def _ring_stats(labels, c, n, radius_px):
     """Mean, median and 20th percentile of ``c`` over each nucleus' ring of ``radius_px``."""
-    grown = cv2.dilate(labels.astype(np.float32), _disk(radius_px)).astype(np.int64)
+    # dilating the labels as uint16 (or float32 past 65,535 labels) is exact and keeps the largest
+    grown = cv2.dilate(labels.astype(np.uint16 if n < 2**16 else np.float32), _disk(radius_px))
     band = (labels == 0) & (grown > 0)
-    owner, values = grown[band], c[band].astype(np.float64)
+    owner, values = grown[band].astype(np.int64), c[band].astype(np.float64)
     ring_n = np.bincount(owner, minlength=n + 1)[1:]
     ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
     ring_median, ring_low = np.zeros(n), np.zeros(n)

@@ -90,7 +90,7 @@ def nucleus_outlines(labels, *, max_vertices=OUTLINE_VERTICES) -> tuple[np.ndarr
     if n == 0:
         return vertices, counts
     # keep a pixel unless an 8-neighbour has a higher label: touching nuclei come apart
-    labf = labels.astype(np.float32)
+    labf = labels.astype(np.uint16 if n < 2**16 else np.float32)  # exact either way; uint16 is faster
     higher = cv2.dilate(labf, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
     alone = cv2.bitwise_and(cv2.compare(higher, labf, cv2.CMP_EQ), cv2.compare(labf, 0, cv2.CMP_GT))
     contours, _ = cv2.findContours(alone, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)

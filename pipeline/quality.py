@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .staging import NOT_ASSESSABLE
-from .stains import rgb_to_od
+from .stains import masked_pixels, rgb_to_od
 
 __all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "ImageQuality", "image_quality", "nucleus_scale_px",
            "assess_quality", "NOT_ASSESSABLE"]
@@ -201,14 +201,17 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
     mask = np.asarray(tissue, bool) & (h > 0.15)
     focus = float("nan")
     if pixel_size_um <= 1.0 and mask.sum() >= 500:
-        def grad(a):
-            return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))
+        inside = mask.astype(np.uint8)
 
-        sharp = grad(h)[mask].mean()
-        focus = float(grad(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um))[mask].mean() / max(sharp, 1e-6))
+        def mean_gradient(a):  # mean Sobel gradient magnitude over the stained tissue
+            return cv2.mean(cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)),
+                            mask=inside)[0]
+
+        sharp = mean_gradient(h)
+        focus = float(mean_gradient(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um)) / max(sharp, 1e-6))
     # pen ink among the stained tissue pixels, a million pixels at a time so that no (N, 3)
     # float array of the whole sample is built (OD against white glass, as rgb_to_od defines it)
-    pixels = np.asarray(sample)[np.asarray(tissue, bool)]
+    pixels = masked_pixels(sample, tissue)
     stained = ink = 0
     for start in range(0, len(pixels), 1 << 20):
         od = rgb_to_od(pixels[start:start + (1 << 20), None, :])[:, 0]

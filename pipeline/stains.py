@@ -32,6 +32,7 @@ __all__ = [
     "separate_stains",
     "detect_stain",
     "stain_colour_fractions",
+    "masked_pixels",
 ]
 
 #: Reference OD vectors (R, G, B) of Ruifrok & Johnston (2001), unit length.
@@ -63,6 +64,36 @@ def _check_rgb(rgb, name="rgb"):
             "pipeline.io.read_image, which converts other depths by a stated rule"
         )
     return rgb
+
+
+def masked_pixels(rgb, mask) -> np.ndarray:
+    """The pixels of an RGB image where a mask is set, in image (row-major) order.
+
+    The same as ``rgb[mask]``, several times faster for large images (the pixels
+    are gathered as rows of a flat (M * N, 3) view with ``np.compress``).
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray
+    mask : (M, N) bool ndarray
+
+    Returns
+    -------
+    (K, 3) ndarray
+        A new array, K = ``mask.sum()``; ``rgb`` is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    >>> masked_pixels(rgb, np.array([[True, False], [False, True]])).tolist()
+    [[0, 1, 2], [9, 10, 11]]
+    """
+    rgb = np.asarray(rgb)
+    mask = np.asarray(mask, bool)
+    if rgb.ndim != 3 or mask.shape != rgb.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} must match the image's rows and columns {rgb.shape[:2]}")
+    return np.ascontiguousarray(rgb).reshape(-1, rgb.shape[2]).compress(mask.reshape(-1), axis=0)
 
 
 def estimate_background(rgb, *, tissue=None) -> np.ndarray:
@@ -173,9 +204,8 @@ def _sample_od(rgb, mask, background, max_pixels=400_000):
     """OD (K, 3) of the stained pixels (in ``mask``), in image order, at most ``max_pixels``
     (evenly subsampled). Which pixels are stained is decided from their total OD (three
     one-channel lookups), so the (N, 3) float OD is built only for the pixels kept."""
-    pixels = np.asarray(rgb).reshape(-1, 3)
-    if mask is not None:  # gather the 8-bit pixels first: the OD table then reads only those
-        pixels = pixels[np.asarray(mask, bool).reshape(-1)]
+    # gather the 8-bit pixels first: the OD table then reads only those
+    pixels = np.asarray(rgb).reshape(-1, 3) if mask is None else masked_pixels(rgb, mask)
     luts = _od_tables(background)
     total = luts[0][pixels[:, 0]]
     total += luts[1][pixels[:, 1]]
