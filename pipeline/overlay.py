@@ -346,11 +346,11 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
     if tmap is not None and tmap.probability.size:
         # the tumour-probability map: a tint that deepens with the probability, above 0.5
         prob = tmap.resized(out.shape[:2], 1.0 / um_to_px)
-        alpha = np.clip((prob - 0.5) / 0.5, 0, 1) * 0.45
-        tinted = alpha > 0  # blended where tinted only: no full-size float copies of the picture
-        if tinted.any():
-            a = alpha[tinted][:, None]
-            out[tinted] = np.round(out[tinted] * (1 - a) + np.array(_HEAT, float) * a).astype(np.uint8)
+        alpha = (np.clip((prob - 0.5) / 0.5, 0, 1) * 0.45).astype(np.float32)
+        if (alpha > 0).any():
+            # per-pixel blend in OpenCV (uint8 in and out, rounded): unchanged where alpha is 0
+            heat = cv2.rectangle(np.empty_like(out), (0, 0), (out.shape[1], out.shape[0]), _HEAT, -1)
+            out = cv2.blendLinear(out, heat, 1 - alpha, alpha)
         edge = (prob >= 0.5).astype(np.uint8)
         contours, _ = cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, _HEAT, line_w, cv2.LINE_AA)

@@ -30,6 +30,21 @@ def _pen_mask(rgb_small: np.ndarray) -> np.ndarray:
     return coloured_ink | black_ink
 
 
+def _percentile_u8(pixels, q):
+    """``np.percentile(pixels.astype(np.float32), q, axis=0)`` (linear interpolation) of (K, C)
+    uint8 values, from one histogram per channel instead of a sort."""
+    k = pixels.shape[0]
+    index = q / 100 * (k - 1)
+    lo = int(np.floor(index))
+    hi = min(lo + 1, k - 1)
+    out = np.empty(pixels.shape[1], np.float32)
+    for c in range(pixels.shape[1]):
+        cum = np.cumsum(np.bincount(pixels[:, c], minlength=256))
+        a, b = np.searchsorted(cum, [lo, hi], side="right").astype(np.float32)
+        out[c] = np.percentile(np.array([a, b], np.float32), (index - lo) * 100)
+    return out
+
+
 def tissue_mask(
     rgb,
     *,
@@ -90,9 +105,14 @@ def tissue_mask(
         rgb, (max(1, n // factor), max(1, m // factor)), interpolation=cv2.INTER_AREA
     ) if factor > 1 else rgb
     spx = px * factor
-    flat = small.reshape(-1, 3).astype(np.float32)
-    glass = np.clip(np.percentile(flat, 99.5, axis=0), 200, 255)
-    od = np.clip(-np.log10(np.maximum(small.astype(np.float32), 1.0) / glass), 0, None).sum(-1)
+    glass = np.clip(_percentile_u8(small.reshape(-1, 3), 99.5), 200, 255)
+    # summed OD of every pixel through a 256-entry table per channel (the same float32
+    # arithmetic as computing it pixel by pixel, and as summing the three channels)
+    table = np.clip(-np.log10(np.maximum(np.arange(256, dtype=np.float32)[:, None], 1.0) / glass), 0, None)
+    od_rgb = cv2.LUT(np.ascontiguousarray(small), np.ascontiguousarray(table.astype(np.float32)[None]))
+    od = od_rgb[..., 0] + od_rgb[..., 1]
+    od += od_rgb[..., 2]
+    del od_rgb
     od = cv2.GaussianBlur(od, (0, 0), max(0.5, 2.0 / spx))
     tissue = od > min_od
     if tissue.any() and (~tissue).any():
