@@ -188,3 +188,18 @@ def test_empty_images_give_empty_optical_densities_and_concentrations():
     vectors = [REFERENCE_VECTORS["hematoxylin"], REFERENCE_VECTORS["eosin"]]
     assert separate_stains(empty, vectors).shape == (0, 5, 3)
     assert stain_colour_fractions(np.full((4, 4, 3), 255, np.uint8))["stained_pixels"] == 0
+
+
+def test_masked_pixels_equals_boolean_indexing():
+    from pipeline.stains import masked_pixels
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    mask = rng.random((37, 53)) > 0.4
+    before = rgb.copy()
+    np.testing.assert_array_equal(masked_pixels(rgb, mask), rgb[mask])
+    np.testing.assert_array_equal(masked_pixels(rgb[:, ::2], mask[:, ::2]), rgb[:, ::2][mask[:, ::2]])  # a view
+    assert masked_pixels(rgb, np.zeros((37, 53), bool)).shape == (0, 3)
+    np.testing.assert_array_equal(rgb, before)
+    with pytest.raises(ValueError, match="mask shape"):
+        masked_pixels(rgb, mask[:10])

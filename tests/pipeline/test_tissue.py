@@ -42,3 +42,15 @@ def test_input_not_modified_and_errors():
         tissue_mask(img.astype(float), pixel_size_um=1.0)
     with pytest.raises(ValueError, match="pixel_size_um"):
         tissue_mask(img, pixel_size_um=0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 999, 40_000])
+def test_glass_percentile_from_histograms_equals_numpy(n):
+    # tissue_mask takes the glass brightness from channel histograms instead of a sort
+    from pipeline.tissue import _percentile_u8
+
+    rng = np.random.default_rng(n)
+    pixels = rng.integers(0, 256, (n, 3), dtype=np.uint8)
+    pixels[:, 2] = np.minimum(pixels[:, 2], 231)
+    for q in (0.0, 50.0, 99.5, 100.0):
+        np.testing.assert_array_equal(_percentile_u8(pixels, q), np.percentile(pixels.astype(np.float32), q, axis=0))
