@@ -232,6 +232,11 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
             + ",".join(fmts) + "}}}")
     templates = {int(k): '{"type":"Feature","geometry":{"type":"Polygon","coordinates":[['
                  + ",".join(["[%.2f,%.2f]"] * (int(k) + 1)) + tail for k in np.unique(counts)}
+    # rows with a NaN or infinite measurement (only their chunks need the null rewrite)
+    non_finite = np.zeros(n, bool)
+    for column in columns:
+        if column.dtype.kind == "f":
+            non_finite |= ~np.isfinite(column)
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         block = np.empty((stop - start, slots + 1 + len(columns)), dtype=object)
@@ -242,7 +247,8 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
         keep = np.ones(block.shape, bool)
         keep[:, :slots] = used[start:stop]
         text = ",\n".join([templates[k] for k in counts[start:stop].tolist()])
-        yield _null_non_finite(text % tuple(block[keep].tolist()))
+        text = text % tuple(block[keep].tolist())
+        yield _null_non_finite(text) if non_finite[start:stop].any() else text
 
 
 def write_geojson_features(fh, *, deposits: pd.DataFrame, cells: pd.DataFrame, pixel_size_um: float,
