@@ -18,6 +18,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from .detection import find_nuclei
 from .options import AnalysisOptions
 from .quality import assess_quality
@@ -59,6 +61,7 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
         pixel_size_source=pixel_size_source, outlines=_exported_outlines(found.outlines, tumour, options),
         nuclei=_all_nuclei(found.nuclei, tumour) if options.all_nuclei else None,
+        nucleus_centres_um=found.nuclei[["y_um", "x_um"]].to_numpy(np.float32),
     )
 
 

@@ -79,12 +79,17 @@ def _title(result: NodeResult) -> tuple[str, bool]:
     return f"{result.category.replace('_', ' ')}  {result.pn_category}", False
 
 
-def _nuclei_table(result: NodeResult):
-    """Every segmented nucleus (``y_um``, ``x_um``) when the result carries them, else None."""
+def _nucleus_centres(result: NodeResult):
+    """(y, x) µm of every segmented nucleus as a (K, 2) array when the result carries them
+    (its ``nuclei`` table or its ``nucleus_centres_um``), else None."""
     table = getattr(result, "nuclei", None)
-    if table is None or not hasattr(table, "columns") or not {"y_um", "x_um"} <= set(table.columns):
+    if table is not None and hasattr(table, "columns") and {"y_um", "x_um"} <= set(table.columns):
+        return table[["y_um", "x_um"]].to_numpy(float)
+    centres = getattr(result, "nucleus_centres_um", None)
+    if centres is None:
         return None
-    return table
+    centres = np.asarray(centres, float)
+    return centres if centres.ndim == 2 and centres.shape[1] == 2 else None
 
 
 def legend_entries(result: NodeResult) -> list[tuple[str, str, tuple]]:
@@ -104,7 +109,7 @@ def legend_entries(result: NodeResult) -> list[tuple[str, str, tuple]]:
     ['tissue analysed (12 nuclei)', 'no tumour cells found']
     """
     rows = []
-    nuclei = _nuclei_table(result)
+    nuclei = _nucleus_centres(result)
     if nuclei is not None and len(nuclei):
         rows.append(("dot", f"segmented nuclei ({len(nuclei):,})", _NUCLEUS))
         rows.append(("outline", "tissue analysed", _TISSUE))
@@ -333,10 +338,10 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
     if tissue.any():
         contours, _ = cv2.findContours(tissue.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, _TISSUE, line_w, cv2.LINE_AA)
-    nuclei = _nuclei_table(result)
+    nuclei = _nucleus_centres(result)
     if nuclei is not None and len(nuclei):
-        ys = np.clip(np.round(nuclei["y_um"].to_numpy(float) * um_to_px).astype(int), 0, h - 1)
-        xs = np.clip(np.round(nuclei["x_um"].to_numpy(float) * um_to_px).astype(int), 0, w - 1)
+        ys = np.clip(np.round(nuclei[:, 0] * um_to_px).astype(int), 0, h - 1)
+        xs = np.clip(np.round(nuclei[:, 1] * um_to_px).astype(int), 0, w - 1)
         dots = np.zeros((h, w), bool)
         dots[ys, xs] = True
         if scale >= 1:

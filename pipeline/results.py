@@ -128,6 +128,9 @@ class NodeResult:
         Every segmented nucleus (``nucleus_id``, ``x_um``, ``y_um``, ...) with
         ``is_tumour`` and, in H&E, ``tumor_probability``; only with
         ``AnalysisOptions(all_nuclei=True)``.
+    nucleus_centres_um : (K, 2) float32 ndarray or None
+        Centre (y, x) in µm of every segmented nucleus, kept by every analysis (8 bytes
+        per nucleus) so that the overlay shows what was looked at, even on a negative.
     outlines : pipeline.outlines.NucleusOutlines or None
         The segmented outlines of the tumour cells' nuclei (of every nucleus with
         ``all_nuclei``), by ``nucleus_id``: the GeoJSON draws the cells with them
@@ -178,6 +181,7 @@ class NodeResult:
     overview_pixel_size_um: float | None = None
     tumour_map: Any = field(default=None, repr=False)
     nuclei: pd.DataFrame | None = field(default=None, repr=False)
+    nucleus_centres_um: np.ndarray | None = field(default=None, repr=False)
     outlines: Any = field(default=None, repr=False)
     pixel_size_source: str | None = None
     path: str | None = None

@@ -27,16 +27,16 @@ from .spatial import count_within
 
 __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 
-#: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
 #: Coarsest pixel size (µm) at which an H&E growth pattern is called; coarser it is
 #: ``"not_assessable"`` (the H&E detector's range is 0.25-1.0 µm/px, its training 0.78-1.21).
 HE_PATTERN_MAX_PIXEL_UM = 1.25
 
+#: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",
                   "stain_vectors_source", "flags", "parameters", "overview",
                   "overview_pixel_size_um", "tumour_map", "pixel_size_source", "input_sha256",
                   "run_parameters", "review", "quality", "not_assessable_reason", "nuclei",
-                  "outlines")
+                  "nucleus_centres_um", "outlines")
 
 
 @dataclass(frozen=True, eq=False)

@@ -71,3 +71,21 @@ def test_tumour_map_resized_is_the_map_at_every_pixel(shape, px):
     rows, cols = np.meshgrid(np.arange(shape[0]) * px, np.arange(shape[1]) * px, indexing="ij")
     np.testing.assert_allclose(out, m.at(rows, cols), atol=1e-6)
     assert out.dtype == np.float32 and out.flags.c_contiguous  # OpenCV draws on what it feeds
+
+
+def test_negative_overlay_shows_the_segmented_nuclei(results):
+    # every analysis keeps the nuclei's centres, so a negative picture shows what was looked at
+    img, neg = results[1]
+    assert neg.category == "negative" and neg.nucleus_count > 0
+    centres = neg.nucleus_centres_um
+    assert centres.shape == (neg.nucleus_count, 2) and centres.dtype == np.float32
+    labels = [label for _, label, _ in legend_entries(neg)]
+    assert f"segmented nuclei ({neg.nucleus_count:,})" in labels
+    with_dots = render_overlay(img, neg, legend=False)
+    without = render_overlay(img, dataclasses.replace(neg, nucleus_centres_um=None), legend=False)
+    yx = np.round(centres / neg.pixel_size_um).astype(int)
+    inside = (yx[:, 0] < img.shape[0]) & (yx[:, 1] < img.shape[1])
+    changed = np.any(with_dots != without, axis=-1)
+    assert changed[yx[inside, 0], yx[inside, 1]].mean() > 0.9  # a dot at (nearly) every centre
+    assert "segmented nuclei" not in " ".join(
+        label for _, label, _ in legend_entries(dataclasses.replace(neg, nucleus_centres_um=None)))
