@@ -9,6 +9,7 @@ from pipeline.stains import (
     rgb_to_od,
     separate_stains,
     stain_matrix,
+    stain_colour_fractions,
 )
 
 H, E, D = (REFERENCE_VECTORS[k] for k in ("hematoxylin", "eosin", "dab"))
@@ -203,3 +204,28 @@ def test_masked_pixels_equals_boolean_indexing():
     np.testing.assert_array_equal(rgb, before)
     with pytest.raises(ValueError, match="mask shape"):
         masked_pixels(rgb, mask[:10])
+
+
+def _from_od(od, background=240.0):
+    return np.clip(np.round(background * 10.0 ** (-np.asarray(od, float))), 0, 255).astype(np.uint8)
+
+
+def test_bluish_pink_pixels_are_a_reddish_chromogen_not_eosin():
+    # haematoxylin nuclei, cells of a reddish DAB whose blue and green absorption are nearly
+    # equal (not "brown"), and 6 % pale chromogen + haematoxylin pixels that cross the pink line
+    h = np.array([0.598, 0.736, 0.315])
+    dab = np.array([0.223, 0.665, 0.712])
+    od = np.zeros((100, 100, 3))
+    od[:60] = 1.0 * h
+    od[60:90] = 0.8 * dab + 0.1 * h
+    od[90:96] = 0.33 * dab + 0.32 * h
+    rgb = _from_od(od)
+    f = stain_colour_fractions(rgb, background=(240, 240, 240))
+    assert f["brown"] < 0.04 and 0.03 <= f["eosin"] < 0.1 and f["pink_blueness"] >= 1.3
+    stain, reason = detect_stain(rgb, background=(240, 240, 240))
+    assert stain == "ihc" and "bluer than the nuclei" in reason
+    # the rule switched off reads it as H&E (what happened before it)
+    assert detect_stain(rgb, background=(240, 240, 240), bluish_pink=(0, 0))[0] == "he"
+    # real eosin is less blue than the nuclei: the same amount of pink stays H&E
+    od[90:96] = 0.5 * np.array([0.072, 0.992, 0.105]) + 0.1 * h
+    assert detect_stain(_from_od(od), background=(240, 240, 240))[0] == "he"
