@@ -61,7 +61,8 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
         overview_pixel_size_um=found.overview_pixel_size_um, tumour_map=found.tumour_map,
         pixel_size_source=pixel_size_source, outlines=_exported_outlines(found.outlines, tumour, options),
         nuclei=_all_nuclei(found.nuclei, tumour) if options.all_nuclei else None,
-        nucleus_centres_um=found.nuclei[["y_um", "x_um"]].to_numpy(np.float32),
+        nucleus_centres_um=np.stack([found.nuclei["y_um"].to_numpy(np.float32),
+                                     found.nuclei["x_um"].to_numpy(np.float32)], axis=1),
     )
 
 
