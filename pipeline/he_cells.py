@@ -67,6 +67,7 @@ HE_CELL_FEATURES = (
 )
 
 _NEIGHBOURS = 6
+_QUERY_BLOCK = 1 << 17  # nuclei per neighbour query (~20 MB of (block, k) arrays)
 _SMALL_UM = 7.0
 
 
@@ -124,12 +125,15 @@ def he_cell_features(nuclei) -> pd.DataFrame:
         tree = cKDTree(yx)
         count = tree.query_ball_point(yx, 20.0, return_length=True).astype(np.int64) - 1
         k = min(_NEIGHBOURS + 1, n)
-        dist, idx = tree.query(yx, k=k)
-        dist, idx = dist[:, 1:], idx[:, 1:]
-        nearest = dist[:, 0]
-        nbr = d[idx]
-        nbr_d = nbr.mean(1)
-        small = (nbr < _SMALL_UM).mean(1)
+        # the k nearest neighbours of a block of nuclei at a time: a whole slide's millions of
+        # nuclei would otherwise need several (n, k) arrays at once
+        for start in range(0, n, _QUERY_BLOCK):
+            stop = min(n, start + _QUERY_BLOCK)
+            dist, idx = tree.query(yx[start:stop], k=k)
+            nearest[start:stop] = dist[:, 1]
+            nbr = d[idx[:, 1:]]
+            nbr_d[start:stop] = nbr.mean(1)
+            small[start:stop] = (nbr < _SMALL_UM).mean(1)
     major = nuclei["major_axis_um"].to_numpy(float)
     minor = nuclei["minor_axis_um"].to_numpy(float)
     out = pd.DataFrame({

@@ -61,6 +61,8 @@ DEPOSIT_COLUMNS = (
 # circumscribed (vertices at r / cos(pi / n)), so a caliper across it is never
 # shorter than the disc; with 32 vertices it is at most 0.5 % longer.
 _DISC_VERTICES = 32
+#: Cells per block of the deposit-linking neighbour query (bounds the pairs held at once).
+_LINK_BLOCK = 1 << 15
 
 
 def _hull_points(points: np.ndarray) -> np.ndarray:
@@ -225,18 +227,40 @@ def _link_gap(rule, link_um, contact_um) -> float:
 
 
 def _link_deposits(centres: np.ndarray, radii: np.ndarray, gap: float) -> np.ndarray:
-    """Deposit ids 1..K (largest first) of discs linked when their outlines are <= gap apart."""
+    """Deposit ids 1..K (largest first) of discs linked when their outlines are <= gap apart.
+
+    Cells are taken ``_LINK_BLOCK`` at a time in order of their y, each block with the
+    cells within reach above it, so every linked pair is found in some block; of a
+    block's links only a spanning forest is kept. The groups are those of all pairs at
+    once, but a dense macrometastasis (hundreds of neighbours within 75 µm per cell)
+    never holds all its pairs together.
+    """
     n = len(centres)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    tree = cKDTree(centres)
-    pairs = tree.query_pairs(gap + 2 * float(radii.max()), output_type="ndarray")
-    if len(pairs):
-        dist = np.linalg.norm(centres[pairs[:, 0]] - centres[pairs[:, 1]], axis=1)
-        keep = dist - radii[pairs[:, 0]] - radii[pairs[:, 1]] <= gap
-        pairs = pairs[keep]
+    reach = gap + 2 * float(radii.max())
+    order = np.argsort(centres[:, 0], kind="stable")
+    ys = centres[order, 0]
+    firsts, seconds = [], []
+    for start in range(0, n, _LINK_BLOCK):
+        stop = min(n, start + _LINK_BLOCK)
+        idx = order[int(np.searchsorted(ys, ys[start] - reach, side="left")):stop]
+        pairs = cKDTree(centres[idx]).query_pairs(reach, output_type="ndarray")
+        if not len(pairs):
+            continue
+        dist = np.linalg.norm(centres[idx[pairs[:, 0]]] - centres[idx[pairs[:, 1]]], axis=1)
+        pairs = pairs[dist - radii[idx[pairs[:, 0]]] - radii[idx[pairs[:, 1]]] <= gap]
+        if n > _LINK_BLOCK:  # a spanning forest: each cell linked to its group's first cell
+            local, _ = link_groups(len(idx), pairs[:, 0], pairs[:, 1])
+            first = np.full(int(local.max()) + 1, -1)
+            first[local[::-1]] = np.arange(len(idx))[::-1]
+            pairs = np.stack([np.arange(len(idx)), first[local]], axis=1)
+            pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        firsts.append(idx[pairs[:, 0]])
+        seconds.append(idx[pairs[:, 1]])
     # largest deposit first, ties broken by the deposit's first cell (stable)
-    labels, _ = link_groups(n, pairs[:, 0], pairs[:, 1])
+    labels, _ = link_groups(n, np.concatenate(firsts) if firsts else np.zeros(0, np.intp),
+                            np.concatenate(seconds) if seconds else np.zeros(0, np.intp))
     return labels + 1
 
 

@@ -224,3 +224,25 @@ def test_linking_defaults_are_the_module_constants(func):
     assert params["link_um"].default is CAMELYON_LINK_UM == 75.0
     assert params["contact_um"].default is CONTACT_UM == 3.0
     assert params["rule"].default == RULES[0] == "camelyon"
+
+
+@pytest.mark.parametrize("gap", [3.0, 75.0])
+def test_linking_in_blocks_gives_the_same_deposits(monkeypatch, gap):
+    # the deposit-linking query runs a block of cells at a time (memory of a whole slide's
+    # macrometastasis); the groups must equal those of all pairs at once
+    from scipy.spatial import cKDTree
+
+    from pipeline import measure
+    from pipeline.celltable import link_groups
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    centres = np.concatenate([rng.random((n // 2, 2)) * 400, rng.random((n // 2, 2)) * 4000 + 500])
+    radii = rng.uniform(2, 6, n)
+    pairs = cKDTree(centres).query_pairs(gap + 2 * radii.max(), output_type="ndarray")
+    d = np.linalg.norm(centres[pairs[:, 0]] - centres[pairs[:, 1]], axis=1)
+    pairs = pairs[d - radii[pairs[:, 0]] - radii[pairs[:, 1]] <= gap]
+    want = link_groups(n, pairs[:, 0], pairs[:, 1])[0] + 1
+    for block in (257, 1000, 10**6):
+        monkeypatch.setattr(measure, "_LINK_BLOCK", block)
+        np.testing.assert_array_equal(measure._link_deposits(centres, radii, gap), want)
