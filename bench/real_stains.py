@@ -1,7 +1,10 @@
 """Stain detection on every real image in ../shared/realdata: H&E vs IHC, and the colour
 fractions behind it (pipeline.stains.stain_colour_fractions / detect_stain).
 
-Usage: python bench/real_stains.py [--realdata ../shared/realdata]
+Also the margin of the colour rules of ``detect_stain``: the pink purity and blueness of the
+real H&E images with few pink pixels (rules 3 and 4 must leave them H&E).
+
+Usage: python bench/real_stains.py [--realdata ../shared/realdata] [--save TABLE.csv]
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ def _one(rgb, px):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realdata", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "realdata")
-    root = ap.parse_args().realdata
+    ap.add_argument("--save", type=Path, default=None, help="write the per-image table (CSV)")
+    args = ap.parse_args()
+    root = args.realdata
     rows = []
     labels = pd.read_csv(root / "pcam-patches" / "labels.csv")
     with zipfile.ZipFile(root / "pcam-patches" / "patches.zip") as zf:
@@ -73,6 +78,16 @@ def main() -> None:
     wrong = df[df["stain"] != df["truth"]]
     for r in wrong.itertuples():
         print(f"  wrong: {r.group}/{r.file}: {r.reason} (colourless {r.colourless:.0%})")
+    # the colour rules' margins on real H&E with few pink pixels (3-10 %): rule 3 needs purity < 0.2
+    # and blueness >= 0.9, rule 4 blueness >= 1.3, to call an image IHC
+    few = df[(df["truth"] == "he") & (df["eosin"] >= 0.03) & (df["eosin"] < 0.1)]
+    if len(few):
+        top = few.loc[few["pink_blueness"].idxmax()]
+        print(f"real H&E with 3-10 % pink pixels: {len(few)} images; pink blueness max {top['pink_blueness']:.2f} "
+              f"({top['group']}/{top['file']}); pink purity min {few['pink_purity'].min():.2f}")
+    if args.save is not None:
+        df.to_csv(args.save, index=False)
+        print(f"table written to {args.save}")
 
 
 if __name__ == "__main__":
