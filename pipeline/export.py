@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -303,22 +304,32 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(out / f"cells.{cells_format}", cells_for_table(result.cells))
-    write_table(out / "deposits.csv", deposits_for_csv(result.deposits))
     picture, picture_um = _overlay_source(result, image)
-    if picture is not None:
-        overlay = render_overlay(picture, result, image_pixel_size_um=picture_um)
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise OSError(f"{out / 'overlay.png'}: could not encode the overlay")
-        with atomic_write(out / "overlay.png") as tmp:
-            tmp.write_bytes(buf.tobytes())
-    if result.nuclei is not None:
-        write_table(out / "nuclei.csv", cells_for_table(result.nuclei))
-    if geojson:
-        write_geojson(out / "objects.geojson", result, nuclei=result.nuclei)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        encoding = None
+        if picture is not None:
+            # drawn here (many short OpenCV calls); PNG-encoded and written in the
+            # background (one long call that releases the GIL) beside the text outputs
+            overlay = render_overlay(picture, result, image_pixel_size_um=picture_um)
+            encoding = pool.submit(_write_png, out / "overlay.png", overlay)
+        write_table(out / f"cells.{cells_format}", cells_for_table(result.cells))
+        write_table(out / "deposits.csv", deposits_for_csv(result.deposits))
+        if result.nuclei is not None:
+            write_table(out / "nuclei.csv", cells_for_table(result.nuclei))
+        if geojson:
+            write_geojson(out / "objects.geojson", result, nuclei=result.nuclei)
+        if encoding is not None:
+            encoding.result()
     write_json(out / "summary.json", result.summary())
     return out
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"{path}: could not encode the overlay")
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
 
 
 def _overlay_source(result: NodeResult, image):
