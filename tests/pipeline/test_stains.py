@@ -229,3 +229,29 @@ def test_bluish_pink_pixels_are_a_reddish_chromogen_not_eosin():
     # real eosin is less blue than the nuclei: the same amount of pink stays H&E
     od[90:96] = 0.5 * np.array([0.072, 0.992, 0.105]) + 0.1 * h
     assert detect_stain(_from_od(od), background=(240, 240, 240))[0] == "he"
+
+
+def test_reddish_dab_counts_as_brown():
+    # DAB vectors turned towards red (blue / green 1.02-1.1) are brown; haematoxylin, eosin
+    # and grey are not
+    od = np.zeros((40, 40, 3))
+    od[:10] = 0.9 * np.array([0.207, 0.673, 0.710])  # blue / green 1.055
+    od[10:20] = 0.9 * np.array([0.268, 0.570, 0.776])  # Ruifrok-Johnston DAB
+    od[20:30] = 0.9 * np.array([0.598, 0.736, 0.315])  # haematoxylin
+    od[30:35] = 0.9 * np.array([0.072, 0.990, 0.105])  # eosin
+    od[35:] = 0.9 * np.ones(3) / np.sqrt(3)  # grey
+    f = stain_colour_fractions(_from_od(od), background=(240, 240, 240))
+    assert f["brown"] == pytest.approx(0.5) and f["eosin"] == pytest.approx(0.125)
+
+
+def test_synthetic_ihc_with_reddish_dab_is_ihc():
+    # found by bench/pattern.py: a cytokeratin micrometastasis whose DAB (blue / green 1.055)
+    # was not "brown" read as H&E at 0.5 µm/px (2.7-4.5 % pink stroma) and staged negative
+    from pipeline.synthetic import make_node
+
+    node = make_node(size_um=(300.0, 300.0), pixel_size_um=0.5, stain="ihc", pattern="cohesive",
+                     deposits=[{"diameter_um": 150.0}], seed=95400)
+    f = stain_colour_fractions(node.rgb)
+    assert f["brown"] > 0.2  # 0.007 with the old cut (blue > 1.1 x green)
+    stain, reason = detect_stain(node.rgb)
+    assert stain == "ihc" and reason.startswith("DAB present")
