@@ -10,7 +10,8 @@ hand-made copy. Data (not redistributed): ``../shared/realdata``.
   running the tool on a patch gets) and on the nuclei of the labelled centre 32 x 32 px.
 - ``tiles``: camelyon-tiles-masks (62 lymph-node tiles, ~1 µm/px, coarse tumour masks):
   tumour found per tile, Dice of the reported tumour region (tumour map at the operating
-  point, on tissue) with the mask, the empty-mask tile. The ``mini_test`` subset (32 tiles)
+  point, on tissue) with the mask, the largest deposit's diameter against the mask's largest
+  region's (a stand-in for comparing H&E with its cytokeratin twin), the empty-mask tile. The ``mini_test`` subset (32 tiles)
   was never seen in training; 24 ``mini_test-new`` tiles trained the nucleus model.
 - ``crc`` / ``pannuke``: cell-level AUC of the tumour probability on held-out colorectal
   (epithelial vs the rest; the 20 ``test``-split images, ~0.5 µm/px) and breast (neoplastic
@@ -121,6 +122,19 @@ def _dice(a, b) -> float:
     return float(2 * (a & b).sum() / s) if s else 1.0
 
 
+def _largest_feret_um(mask, px, link_um=75.0) -> float:
+    """Longest Feret diameter (µm) of the mask's largest deposit, its regions linked as the
+    analysis links cells (``camelyon`` rule: parts closer than ``link_um`` are one deposit)."""
+    import cv2
+    from skimage.measure import label, regionprops
+
+    r = max(1, int(round(link_um / 2 / px)))
+    grown = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    groups = label(grown > 0) * mask
+    regions = regionprops(groups)
+    return max((p.feret_diameter_max * px for p in regions), default=0.0)
+
+
 def bench_tiles(root: Path) -> dict:
     from PIL import Image
 
@@ -143,6 +157,8 @@ def bench_tiles(root: Path) -> dict:
         rows.append({"tile": row.image, "subset": row.subset, "trained": row.image in trained,
                      "tumour_fraction": row.tumour_fraction, "stain": r.stain, "category": r.category,
                      "cells": r.tumor_cell_count, "largest_um": r.largest_deposit_um,
+                     "mask_largest_um": _largest_feret_um(mask, TILE_UM),
+                     "pattern": r.growth_pattern, "discohesion_index": r.discohesion_index,
                      "dice": _dice(region, mask) if mask.any() else float("nan"),
                      "region_fraction": float(region.mean())})
     rows = pd.DataFrame(rows)
@@ -155,6 +171,17 @@ def bench_tiles(root: Path) -> dict:
         print(f"  {name:22s}: tumour found in {int(tumour['category'].isin(POSITIVE).sum())}/{len(tumour)} "
               f"tumour tiles ({found:.3f}); Dice of the tumour region: median {tumour['dice'].median():.3f}, "
               f"mean {tumour['dice'].mean():.3f}, min {tumour['dice'].min():.3f}")
+    # the largest deposit against the mask's largest region (a stand-in for the H&E / cytokeratin
+    # twin comparison: deposits cut by the tile edge are cut the same way in both)
+    tumour = rows[(rows["tumour_fraction"] > 0) & (rows["mask_largest_um"] > 0)]
+    ratio = tumour["largest_um"].fillna(0) / tumour["mask_largest_um"]
+    print(f"  largest deposit / the mask's largest (regions within 75 µm linked; Feret): median {ratio.median():.2f}, "
+          f"quartiles {ratio.quantile(0.25):.2f}-{ratio.quantile(0.75):.2f}; within 25 %: "
+          f"{int(((ratio - 1).abs() <= 0.25).sum())}/{len(ratio)}, shorter by > 25 %: {int((ratio < 0.75).sum())}, "
+          f"longer by > 25 %: {int((ratio > 1.25).sum())}")
+    # growth pattern of the metastases (mostly ductal nests and cords; no pattern labels)
+    calls = tumour["pattern"].value_counts()
+    print("  growth pattern of the tumour tiles: " + ", ".join(f"{k} {v}" for k, v in calls.items()))
     empty = rows[rows["tumour_fraction"] == 0]
     for e in empty.itertuples():
         print(f"  empty-mask tile {e.tile}: {e.category}, {e.cells} tumour cells, tumour region "

@@ -17,6 +17,7 @@ from pipeline.pattern import (
     COHESIVE_MAX,
     DEPOSIT_PATTERN_COLUMNS,
     GROUP_COLUMNS,
+    MIN_NEIGHBOUR_DISTANCE_UM,
     MIN_PATTERN_CELLS,
     SINGLE_FILE_MIN,
     SIZE_CLASSES,
@@ -207,8 +208,9 @@ def test_results_depend_only_on_micrometres():
 
 
 @settings(max_examples=15, deadline=None)
-@given(scale=st.floats(0.2, 5.0), shift=st.floats(-1e4, 1e4))
+@given(scale=st.floats(1.0, 5.0), shift=st.floats(-1e4, 1e4))
 def test_scaling_all_lengths_gives_the_same_groups(scale, shift):
+    # scales >= 1 keep these cells' linking distance (>= 20 µm) above the 18 µm floor
     cells = pd.concat([hex_nest(4), chains(3, origin=(300.0, 0.0))], ignore_index=True)
     scaled = cells * scale
     scaled[["y_um", "x_um"]] += shift
@@ -314,6 +316,23 @@ def test_neighbour_distance_from_cell_size():
     assert neighbour_distance_um(cells) == pytest.approx(2.3 * 9.0)
     assert neighbour_distance_um(cells, factor=2.5) == pytest.approx(22.5)
     assert neighbour_distance_um(_table(np.zeros((0, 2)), 5.0)) == 0.0
+    # small nuclear profiles: the distance does not fall below the floor (18 µm), unless asked
+    small = cells.assign(radius_um=3.0)
+    assert neighbour_distance_um(small) == pytest.approx(MIN_NEIGHBOUR_DISTANCE_UM) == 18.0
+    assert neighbour_distance_um(small, min_distance_um=0) == pytest.approx(2.3 * 6.0)
+    with pytest.raises(ValueError, match="min_distance_um must be"):
+        neighbour_distance_um(small, min_distance_um=-1)
+
+
+def test_nest_of_small_nuclear_profiles_is_cohesive():
+    # a section's nuclear profiles measure ~6 µm in real carcinoma (MoNuSeg outlines) while
+    # the cells touch 14 µm apart: 2.3 x 6 µm = 13.8 µm would leave every cell single
+    nest = hex_nest(6, spacing=14.0, radius=3.0, jitter=0.0)
+    s = pattern_summary(nest)
+    assert s["neighbour_distance_um"] == pytest.approx(18.0)
+    assert s["growth_pattern"] == "cohesive" and s["discohesion_index"] == 0.0
+    unfloored = pattern_summary(nest, distance_um=neighbour_distance_um(nest, min_distance_um=0))
+    assert unfloored["discohesion_index"] == 1.0
 
 
 def test_empty_and_too_few_cells_are_none():
