@@ -132,3 +132,16 @@ def test_csv_written_in_bulk_equals_pandas(table, tmp_path):
     expected = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
     assert (tmp_path / "t.csv").read_text(encoding="utf-8") == expected
     pd.testing.assert_frame_equal(table, before)
+
+
+def test_overlay_encoding_failure_is_reported_and_leaves_no_summary(result, tmp_path, monkeypatch):
+    # the overlay is encoded on a background thread: its failure still reaches the caller,
+    # and summary.json (written last, the mark of a finished node) is not written
+    import pipeline.export as export
+
+    monkeypatch.setattr(export.cv2, "imencode", lambda *a, **k: (False, None))
+    image = np.full((200, 200, 3), 230, np.uint8)
+    with pytest.raises(OSError, match="overlay.png: could not encode the overlay"):
+        write_node_outputs(tmp_path, result, image, geojson=True)
+    assert (tmp_path / "objects.geojson").exists() and not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "overlay.png").exists()
