@@ -17,7 +17,7 @@ __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
     "DAB_CONTRAST", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
-    "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
+    "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "MIN_RING_COVERAGE", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
 
@@ -68,6 +68,13 @@ DAB_HYSTERESIS = 0.75
 #: Neighbourhood (µm) of a cytokeratin cell: its nest (positive cells around a lymphocyte-sized
 #: nucleus) and, for a weakly stained cell, the clearly positive cell it must be near.
 IHC_NEIGHBOUR_UM = 20.0
+#: Least ``ring_coverage`` (the part of a full 4 µm ring around a nucleus that is not other
+#: nuclei) for a cytokeratin call: a lymphocyte packed among lymphocytes has almost no ring
+#: of its own, and one brown speck can fill what is left (synthetic negative seed 780006 of
+#: bench/ihc_background.py: coverage 0.13, ring median 0.90 OD, a false 1-cell ITC); true
+#: tumour cells of synthetic cohesive and single-file nodes at 0.25-1 µm/px: 0.21 at least,
+#: 0.56-0.66 at the 5th percentile.
+MIN_RING_COVERAGE = 0.17
 #: Size (times the lymphocyte diameter) above which a hysteresis candidate needs no all-round stain.
 DAB_CANDIDATE_SIZE_RATIO = 1.1
 #: How far (OD) above the image's own local DAB background a positive ring must be.

@@ -43,6 +43,7 @@ NUCLEUS_COLUMNS = (
     "counterstain_ring_median",
     "counterstain_ring_low",
     "counterstain_ring_narrow",
+    "ring_coverage",
 )
 
 
@@ -306,7 +307,8 @@ def _solidity(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def _ring_stats(labels, c, n, radius_px):
-    """Mean, median and 20th percentile of ``c`` over each nucleus' ring of ``radius_px``."""
+    """Mean, median and 20th percentile of ``c`` over each nucleus' ring of ``radius_px``,
+    and the ring's pixel count."""
     # dilating the labels as uint16 (or float32 past 65,535 labels) is exact and keeps the largest
     grown = cv2.dilate(labels.astype(np.uint16 if n < 2**16 else np.float32), _disk(radius_px))
     band = (labels == 0) & (grown > 0)
@@ -323,7 +325,7 @@ def _ring_stats(labels, c, n, radius_px):
         has = ring_n > 0
         ring_median[has] = sorted_values[starts[has] + ring_n[has] // 2]
         ring_low[has] = sorted_values[starts[has] + ring_n[has] // 5]  # stained all round?
-    return ring_mean, ring_median, ring_low
+    return ring_mean, ring_median, ring_low, ring_n
 
 
 def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, origin_px=(0, 0)):
@@ -355,7 +357,10 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         standard deviation (chromatin texture), counterstain inside the nucleus
         and in the surrounding ring (mean, median and 20th-percentile OD: the
         median stays low for a cell that touches a stained neighbour on one side
-        only; the 20th percentile is high only for a cell stained all round).
+        only; the 20th percentile is high only for a cell stained all round), and
+        ``ring_coverage``: the ring's area over that of a full ``ring_um`` ring
+        around a disk of the nucleus' area (0-1; low where other nuclei crowd
+        round, so little of the cell's own cytoplasm can be seen).
 
     Examples
     --------
@@ -409,10 +414,11 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     # ring: non-nuclear pixels within ring_um of each nucleus (a pixel near two
     # nuclei goes to one of them); its mean, median and 20th percentile counterstain.
     # The narrow ring (ring_um / 2) holds a small cell's own cytoplasm only.
-    ring_mean, ring_median, ring_low = _ring_stats(labels, c, n, ring_um / px)
-    _, narrow_median, _ = _ring_stats(labels, c, n, ring_um / 2 / px)
+    ring_mean, ring_median, ring_low, ring_n = _ring_stats(labels, c, n, ring_um / px)
+    _, narrow_median, _, _ = _ring_stats(labels, c, n, ring_um / 2 / px)
     area_um2 = area * px * px
     radius = np.sqrt(area_um2 / np.pi)
+    full_ring_um2 = np.pi * ((radius + ring_um) ** 2 - radius**2)
     table = pd.DataFrame(
         {
             "label": np.arange(1, n + 1, dtype=np.int64),
@@ -432,6 +438,7 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "counterstain_ring_median": ring_median,
             "counterstain_ring_low": ring_low,
             "counterstain_ring_narrow": narrow_median,
+            "ring_coverage": np.clip(ring_n * px * px / full_ring_um2, 0, 1),
         }
     )
     return table[table["area_um2"] > 0].reset_index(drop=True)

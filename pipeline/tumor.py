@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
-from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD, IHC_NEIGHBOUR_UM
+from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD, IHC_NEIGHBOUR_UM, MIN_RING_COVERAGE
 from .he_cells import he_cell_features, load_he_cell_model
 from .spatial import count_within
 
@@ -198,7 +198,8 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 
 
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
-                 min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5):
+                 min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
+                 min_ring_coverage=MIN_RING_COVERAGE):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -243,6 +244,12 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         alike (a stromal cell in a brown patch: ring 0.22, nucleus 0.12 OD; true
         tumour cells of the synthetic bench nodes: at most 0.39 of the ring).
         0 switches it off.
+    min_ring_coverage : float, keyword-only
+        ``compartment="cytoplasm"`` only, when the table has ``ring_coverage``: a
+        cell whose ring is mostly other nuclei (less than this part of a full ring
+        free) shows too little cytoplasm of its own to call; a brown speck beside a
+        lymphocyte packed among others can fill that little (default 0.17, see
+        :data:`pipeline.defaults.MIN_RING_COVERAGE`). 0 switches it off.
 
     Returns
     -------
@@ -276,6 +283,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     positive = (ring > threshold) & (d >= min_diameter_um)
     if compartment == "cytoplasm" and max_inside_ratio > 0:
         positive &= inside <= float(max_inside_ratio) * ring
+    if compartment == "cytoplasm" and min_ring_coverage > 0 and "ring_coverage" in nuclei:
+        positive &= nuclei["ring_coverage"].to_numpy(float) >= float(min_ring_coverage)
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:

@@ -184,3 +184,15 @@ def test_brown_over_the_nucleus_too_is_background_not_cytokeratin():
     assert classify_ihc(t, max_inside_ratio=0)[-2:].tolist() == [True, True]
     # a nuclear marker is judged inside the nucleus: the rule does not apply
     assert classify_ihc(t, compartment="nucleus", min_size_ratio=0, dab_threshold=0.15)[-1]
+
+
+def test_cell_without_a_ring_of_its_own_is_not_called():
+    # a small cell "stained all round", but its ring is mostly other nuclei (coverage 0.13):
+    # a brown speck beside a packed lymphocyte (synthetic seed 780006), not cytokeratin
+    # (no positions: the local background, judged from lymphocytes around, is not the point here)
+    cell = {"equivalent_diameter_um": 6.1, "counterstain_ring_median": 0.9, "counterstain_ring_low": 0.45,
+            "counterstain_inside": 0.06, "hematoxylin_mean": 0.9, "counterstain_ring": 0.84}
+    t = pd.DataFrame([dict(cell, ring_coverage=0.13), dict(cell, ring_coverage=0.6)])
+    assert classify_ihc(t).tolist() == [False, True]
+    assert classify_ihc(t, min_ring_coverage=0).tolist() == [True, True]
+    assert classify_ihc(t.drop(columns="ring_coverage")).tolist() == [True, True]  # older tables

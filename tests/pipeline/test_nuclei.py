@@ -120,3 +120,22 @@ def test_wide_gaussian_matches_opencv(sigma, shape):
     assert got.shape == img.shape and got.dtype == np.float32
     assert np.abs(got - want).max() < 1e-3
     np.testing.assert_array_equal(img, before)
+
+
+def test_ring_coverage_is_low_where_other_nuclei_crowd_round():
+    # a lone nucleus has its whole ring; one in the middle of a tight 3 x 3 block of
+    # nuclei (1 px gaps) has almost none of it
+    px = 0.5
+    labels = np.zeros((120, 200), np.int32)
+    labels[20:36, 20:36] = 1  # alone
+    k = 2
+    for i in range(3):
+        for j in range(3):
+            r0, c0 = 40 + i * 17, 100 + j * 17
+            labels[r0:r0 + 16, c0:c0 + 16] = k
+            k += 1
+    h = (labels > 0).astype(np.float32)
+    t = nucleus_features(labels, h, np.zeros_like(h), pixel_size_um=px).set_index("label")
+    assert 0.8 <= t.loc[1, "ring_coverage"] <= 1.0
+    assert t.loc[6, "ring_coverage"] < 0.1  # the centre of the block
+    assert t["ring_coverage"].between(0, 1).all()
