@@ -422,9 +422,7 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR, min_distance_um=MIN
     18.0
     """
     factor = check_positive(factor, name="factor")
-    min_distance_um = float(min_distance_um)
-    if not np.isfinite(min_distance_um) or min_distance_um < 0:
-        raise ValueError(f"min_distance_um must be a finite number >= 0, got {min_distance_um!r}")
+    min_distance_um = check_positive(min_distance_um, name="min_distance_um", allow_zero=True)
     _, radii = cell_arrays(cells)
     return _default_distance(radii, factor, min_distance_um)
 
