@@ -4,7 +4,7 @@ The growth-pattern measures of :mod:`pipeline.pattern` all rest on one graph, th
 *contact graph* (:class:`ContactGraph`):
 
 * two cells are *candidates* when their centres lie within the linking distance,
-  ``factor`` (default 2.3) x the median nuclear diameter of the table
+  ``factor`` (default 2.1) x the median nuclear diameter of the table
   (:func:`neighbour_distance_um`): neighbours in a file or a nest, not the next file;
 * a candidate pair is kept when no third cell lies strictly inside the circle whose
   diameter is the pair (the Gabriel rule [1]_): only cells that face each other
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Default linking distance in median nuclear diameters (see :func:`neighbour_distance_um`).
-NEIGHBOUR_FACTOR = 2.3
+NEIGHBOUR_FACTOR = 2.1
 #: Shortest default linking distance, µm: touching carcinoma cells (12-20 µm across with
 #: their cytoplasm) have centres this close even when their nuclear profiles measure small
 #: (see :func:`neighbour_distance_um`).
@@ -292,7 +292,7 @@ class ContactGraph:
     ...                       "radius_um": 4.5})
     >>> graph = ContactGraph(chain)
     >>> graph.i.tolist(), graph.j.tolist(), round(graph.distance_um, 1)
-    ([0, 1], [1, 2], 20.7)
+    ([0, 1], [1, 2], 18.9)
     >>> groups = graph.groups()
     >>> groups.group.tolist(), groups.cell_count.tolist(), groups.degree.tolist()
     ([0, 0, 0, 1], [3, 1], [1, 2, 1, 0])
@@ -375,9 +375,12 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR, min_distance_um=MIN
     table, and at least ``min_distance_um``. Cells in single-file chains of lobular
     carcinoma lie about 1.2-1.6 nuclear diameters apart (nuclei 8-11 µm, centres
     11-14 µm apart) and cells in cohesive nests 1.4-1.8 diameters apart, so a factor of
-    2.3 links touching cells while parallel files 2.5 or more diameters apart
+    2.1 links touching cells while parallel files 2.5 or more diameters apart
     (infiltrating between lymphocytes) stay separate instead of merging into a ladder
-    that reads as a nest. A missed cell breaks a file into two shorter files or small
+    that reads as a nest. The call is also made at 0.95 and 1.05 x the distance
+    (:data:`pipeline.pattern.PATTERN_SCALE_SPAN`): 2.0-2.2 diameters, between the two
+    (bench/pattern.py: a factor of 2.3 with a 10 % span reached 2.5 diameters and read
+    single-file nodes "mixed"; 1.8 diameters broke nests apart). A missed cell breaks a file into two shorter files or small
     groups, which still count as dispersed, so the discohesion index barely moves.
     Because the distance is a multiple of the measured cell size, it follows the scale
     of the cells, not the pixel size.
@@ -387,16 +390,17 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR, min_distance_um=MIN
     equivalent diameter 4.9-7.0 µm by the manual outlines, and the same by
     segmentation at 0.25-1 µm/px), while touching carcinoma cells, 12-20 µm across
     with their cytoplasm, keep their centres 12-18 µm apart. 2.3 x a 6 µm profile is
-    14 µm, too short to link them: on 60 real lymph-node metastases
+    14 µm (2.1 x: 12.6 µm), too short to link them: on 60 real lymph-node metastases
     (``camelyon-tiles-masks``) 55 read "mixed" and 3 "single_file" without the floor,
-    51 cohesive and 9 mixed with it (docs/growth_pattern.md).
+    51 cohesive and 9 mixed with it (54 and 6 with the present scale interval,
+    docs/growth_pattern.md).
 
     Parameters
     ----------
     cells : pandas.DataFrame
         Tumour cells with ``y_um``, ``x_um`` and ``radius_um`` (µm).
     factor : float, keyword-only
-        Multiple of the median nuclear diameter, > 0. Default 2.3.
+        Multiple of the median nuclear diameter, > 0. Default 2.1.
     min_distance_um : float, keyword-only
         Shortest distance returned, µm, >= 0. Default 18 (0: no floor).
 
@@ -416,8 +420,8 @@ def neighbour_distance_um(cells, *, factor=NEIGHBOUR_FACTOR, min_distance_um=MIN
     --------
     >>> import pandas as pd
     >>> cells = pd.DataFrame({"y_um": [0.0, 12.0], "x_um": [0.0, 0.0], "radius_um": [4.5, 4.5]})
-    >>> round(neighbour_distance_um(cells), 2)
-    20.7
+    >>> round(neighbour_distance_um(cells.assign(radius_um=5.0)), 2)
+    21.0
     >>> round(neighbour_distance_um(cells.assign(radius_um=3.0)), 2)  # small profiles: the floor
     18.0
     """

@@ -15,7 +15,8 @@ References
 
 __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
-    "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN", "DAB_THRESHOLD",
+    "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN",
+    "PATTERN_SCALE_SPAN", "PATTERN_CUTOFF_MARGIN", "DAB_THRESHOLD",
     "DAB_CONTRAST", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
     "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "MIN_RING_COVERAGE", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
@@ -52,6 +53,20 @@ COHESIVE_MAX = 0.3
 
 #: Discohesion index at or above which growth is called single-file (bench/pattern.py).
 SINGLE_FILE_MIN = 0.7
+
+#: Relative change of the linking distance over which a growth-pattern call must hold
+#: (the *scale interval*, see :func:`pipeline.pattern.pattern_summary`): the index is also computed at
+#: ``(1 - span)`` and ``(1 + span)`` x the linking distance, 2.0-2.2 nuclear diameters
+#: with the default factor of 2.1 (docs/growth_pattern.md gives the measurements);
+#: 0 turns the interval off (a plain threshold call).
+PATTERN_SCALE_SPAN = 0.05
+
+#: Distance of the discohesion index from a cut-off within which a call is borderline
+#: ``"mixed"`` even when the index does not move with the scale (cells all far apart
+#: or all touching): a node at 0.29 and the same node rescanned at 0.31 must not get
+#: two confident labels. Applies with the scale interval (``scale_span > 0``); never
+#: wider than the band between a cut-off and 0 or 1.
+PATTERN_CUTOFF_MARGIN = 0.02
 
 #: Median DAB optical density of a cytoplasm ring above which an IHC cell is positive
 #: (bench/accuracy.py, bench/ihc_background.py; QuPath's positive-cell detection uses a

@@ -52,6 +52,7 @@ from .contact import (
     neighbour_graph,
 )
 from .defaults import COHESIVE_MAX, MIN_PATTERN_CELLS, SINGLE_FILE_MIN
+from .defaults import PATTERN_CUTOFF_MARGIN, PATTERN_SCALE_SPAN
 from .spatial import ripley_l, ripley_l_minus_r
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "COHESIVE_MAX",
     "SINGLE_FILE_MIN",
     "PATTERN_SCALE_SPAN",
+    "PATTERN_CUTOFF_MARGIN",
     "NEIGHBOUR_FACTOR",
     "MIN_NEIGHBOUR_DISTANCE_UM",
     "GRAPH_METHODS",
@@ -84,14 +86,8 @@ __all__ = [
 
 # The growth-pattern call's defaults, written once in :mod:`pipeline.defaults` (values,
 # units and sources there): MIN_PATTERN_CELLS (10 cells), COHESIVE_MAX (discohesion
-# index 0.3) and SINGLE_FILE_MIN (0.7), chosen on bench/pattern.py.
-
-#: Relative change of the linking distance over which a growth-pattern call must hold
-#: (the *scale interval*, see :func:`pattern_summary`): the index is also computed at
-#: ``(1 - span)`` and ``(1 + span)`` x the linking distance. The median nuclear diameter
-#: that sets the distance moves by up to ~10 % between scans of one metastasis at
-#: 0.25-2 µm/px (bench/pattern.py); 0 turns the interval off (a plain threshold call).
-PATTERN_SCALE_SPAN = 0.1
+# index 0.3) and SINGLE_FILE_MIN (0.7), chosen on bench/pattern.py; PATTERN_SCALE_SPAN
+# (0.05) and PATTERN_CUTOFF_MARGIN (0.02), the scale interval of the call.
 
 #: Radii (µm) at which :func:`pattern_summary` reports Ripley's L.
 _SUMMARY_RADII_UM = (20.0, 50.0)
@@ -141,19 +137,22 @@ def _deposit_ids(cells) -> np.ndarray:
 
 
 def _call(low: float, high: float, n_cells: int, min_cells, cohesive_max,
-          single_file_min) -> tuple[str, bool]:
+          single_file_min, margin: float = 0.0) -> tuple[str, bool]:
     """The call from the scale interval ``[low, high]`` of the index, and whether it is borderline.
 
-    Cohesive or single-file only when the whole interval is on that side of its
-    cut-off; an interval that contains a cut-off is ``"mixed"``, borderline.
+    Cohesive or single-file only when the whole interval, widened by ``margin``, is
+    on that side of its cut-off; an interval that reaches a cut-off is ``"mixed"``,
+    borderline.
     """
     if n_cells < min_cells:
         return "none", False
-    if high <= cohesive_max:
+    m_low = min(margin, cohesive_max)
+    m_high = min(margin, 1.0 - single_file_min)
+    if high + m_low <= cohesive_max:
         return "cohesive", False
-    if low >= single_file_min:
+    if low - m_high >= single_file_min:
         return "single_file", False
-    return "mixed", bool(low <= cohesive_max or high >= single_file_min)
+    return "mixed", bool(low - m_low <= cohesive_max or high + m_high >= single_file_min)
 
 
 def _scaled_graphs(cells, graph: ContactGraph, scale_span: float) -> list:
@@ -189,7 +188,7 @@ def _summary(graph: ContactGraph, groups: ContactGroups, thresholds, area_um2, b
     index = frac["dispersed"] if called else 0.0
     indices = [index] + [_fractions(g.groups())["dispersed"] for g in scaled if called]
     low, high = min(indices), max(indices)
-    call, borderline = _call(low, high, n, *thresholds)
+    call, borderline = _call(low, high, n, *thresholds, PATTERN_CUTOFF_MARGIN if scaled else 0.0)
     # Ripley's L checks area_um2 and bbox even when it is undefined (fewer than 2 cells)
     L = ripley_l(graph.centres, radii_um=_SUMMARY_RADII_UM, area_um2=area_um2, bbox=bbox)
     return {
@@ -240,7 +239,8 @@ def _deposit_frame(groups: ContactGroups, deposit: np.ndarray, thresholds, scale
                   for g in scaled]
         low = np.minimum.reduce([index, *others])
         high = np.maximum.reduce([index, *others])
-        calls = [_call(lo, hi, c, *thresholds) for lo, hi, c in zip(low, high, n_cells)]
+        margin = PATTERN_CUTOFF_MARGIN if scaled else 0.0
+        calls = [_call(lo, hi, c, *thresholds, margin) for lo, hi, c in zip(low, high, n_cells)]
         rows = {
             "deposit_id": ids.astype(np.int64),
             "discohesion_index": index.astype(float),
@@ -316,7 +316,7 @@ def growth_pattern(
         scale interval (see :func:`pattern_summary`).
     scale_span : float, keyword-only
         The scale interval spans ``(1 -+ scale_span)`` x the linking distance
-        (default 0.1, :data:`PATTERN_SCALE_SPAN`; 0: the index alone).
+        (default 0.05, :data:`PATTERN_SCALE_SPAN`; 0: the index alone).
     area_um2, bbox : optional, keyword-only
         Window of Ripley's L in :attr:`GrowthPattern.summary` (see
         :func:`pattern_summary`): area in µm² and ``(y0, x0, y1, x1)`` in µm.
@@ -517,7 +517,7 @@ def pattern_summary(
     scale_span : float, keyword-only
         The *scale interval* of the index, ``[discohesion_low, discohesion_high]``,
         is the lowest and highest index at ``1 - scale_span``, 1 and
-        ``1 + scale_span`` x the linking distance (default 0.1,
+        ``1 + scale_span`` x the linking distance (default 0.05,
         :data:`PATTERN_SCALE_SPAN`, in [0, 1)). A node whose interval contains a
         cut-off is called ``"mixed"`` and ``pattern_borderline``: the call then does
         not flip between cohesive and mixed (or mixed and single-file) when the

@@ -53,8 +53,8 @@ SUMMARY_FIELDS = {
     "growth_pattern": "'cohesive', 'mixed', 'single_file', 'none' (too few cells) or 'not_assessable' "
                       "(the image cannot support a stage)",
     "discohesion_index": "fraction of tumour cells growing dispersed (0 cohesive .. 1 single file)",
-    "pattern_borderline": "true when the discohesion index computed at 0.9-1.1 x the linking distance "
-                          "straddles a cut-off of the call (growth_pattern is then 'mixed'; "
+    "pattern_borderline": "true when the discohesion index computed at 0.95-1.05 x the linking distance "
+                          "reaches a cut-off of the call or comes within 0.02 of it (growth_pattern is then 'mixed'; "
                           "docs/growth_pattern.md)",
     "pattern": "growth-pattern measures of the node (docs/growth_pattern.md)",
     "pixel_size_source": "where the pixel size came from (file metadata, user, ...)",

@@ -15,7 +15,7 @@ def test_contact_graph_edges_groups_and_nearest_neighbours():
     cells = pd.concat([_chain(4), pd.DataFrame({"y_um": [300.0], "x_um": [0.0],
                                                 "radius_um": [4.5]})], ignore_index=True)
     graph = ContactGraph(cells)
-    assert graph.distance_um == pytest.approx(2.3 * 9.0)
+    assert graph.distance_um == pytest.approx(2.1 * 9.0)
     assert graph.i.tolist() == [0, 1, 2] and graph.j.tolist() == [1, 2, 3]
     np.testing.assert_allclose(graph.length_um, 12.0)
     groups = graph.groups()

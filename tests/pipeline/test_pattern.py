@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from pipeline.contact import ContactGraph
 from pipeline.measure import assign_deposits
 from pipeline.pattern import (
+    PATTERN_CUTOFF_MARGIN,
     CELL_PATTERN_COLUMNS,
     COHESIVE_MAX,
     DEPOSIT_PATTERN_COLUMNS,
@@ -312,21 +313,21 @@ def test_neighbour_graph_is_symmetric_and_has_the_radius_graph_components():
 
 
 def test_neighbour_distance_from_cell_size():
-    cells = _table([[0, 0], [12, 0], [24, 0]], [4.0, 4.5, 5.0])
-    assert neighbour_distance_um(cells) == pytest.approx(2.3 * 9.0)
-    assert neighbour_distance_um(cells, factor=2.5) == pytest.approx(22.5)
+    cells = _table([[0, 0], [12, 0], [24, 0]], [5.0, 5.5, 6.0])
+    assert neighbour_distance_um(cells) == pytest.approx(2.1 * 11.0)
+    assert neighbour_distance_um(cells, factor=2.5) == pytest.approx(27.5)
     assert neighbour_distance_um(_table(np.zeros((0, 2)), 5.0)) == 0.0
     # small nuclear profiles: the distance does not fall below the floor (18 µm), unless asked
     small = cells.assign(radius_um=3.0)
     assert neighbour_distance_um(small) == pytest.approx(MIN_NEIGHBOUR_DISTANCE_UM) == 18.0
-    assert neighbour_distance_um(small, min_distance_um=0) == pytest.approx(2.3 * 6.0)
+    assert neighbour_distance_um(small, min_distance_um=0) == pytest.approx(2.1 * 6.0)
     with pytest.raises(ValueError, match="min_distance_um must be"):
         neighbour_distance_um(small, min_distance_um=-1)
 
 
 def test_nest_of_small_nuclear_profiles_is_cohesive():
     # a section's nuclear profiles measure ~6 µm in real carcinoma (MoNuSeg outlines) while
-    # the cells touch 14 µm apart: 2.3 x 6 µm = 13.8 µm would leave every cell single
+    # the cells touch 14 µm apart: 2.1 x 6 µm = 12.6 µm would leave every cell single
     nest = hex_nest(6, spacing=14.0, radius=3.0, jitter=0.0)
     s = pattern_summary(nest)
     assert s["neighbour_distance_um"] == pytest.approx(18.0)
@@ -363,30 +364,32 @@ def test_thresholds_are_parameters():
 
 
 def _nest_and_loose_nest(spacing_um):
-    """A 91-cell nest and, 400 µm away, a 37-cell nest whose cells are spacing_um apart."""
-    loose = hex_nest(4, spacing=spacing_um, centre=(400.0, 0.0), jitter=0.0)
+    """A 91-cell nest and, 400 µm away, a 19-cell nest whose cells are spacing_um apart."""
+    loose = hex_nest(3, spacing=spacing_um, centre=(400.0, 0.0), jitter=0.0)
     return pd.concat([hex_nest(), loose], ignore_index=True)
 
 
 def test_scale_interval_and_borderline_call():
-    # the loose nest's cells lie 29 µm apart, just beyond the linking distance
-    # (2.3 x 12 µm = 27.6 µm) and within 10 % of it: single cells at the distance
-    # (index 37/128 = 0.29), one cohesive group at 1.1 x the distance (index 0)
-    cells = _nest_and_loose_nest(29.0)
+    # the loose nest's cells lie 25.8 µm apart, just beyond the linking distance
+    # (2.1 x 12 µm = 25.2 µm) and within 5 % of it: single cells at the distance
+    # (index 19/110 = 0.17), one cohesive group at 1.05 x the distance (index 0)
+    cells = _nest_and_loose_nest(25.8)
     s = pattern_summary(cells)
-    assert s["discohesion_index"] == pytest.approx(37 / 128)
+    assert s["discohesion_index"] == pytest.approx(19 / 110)
     assert (s["discohesion_low"], s["discohesion_high"]) == (0.0, s["discohesion_index"])
     assert s["growth_pattern"] == "cohesive" and s["pattern_borderline"] is False
-    # a cut-off inside the interval: "mixed", flagged borderline, whichever side the index is
-    for cut in (0.1, 0.2, 0.28):
+    # a cut-off inside the interval, or within PATTERN_CUTOFF_MARGIN (0.02) of it:
+    # "mixed", flagged borderline, whichever side the index is
+    for cut in (0.1, 0.16, 0.19):
         border = pattern_summary(cells, cohesive_max=cut)
         assert border["growth_pattern"] == "mixed" and border["pattern_borderline"] is True
+    assert pattern_summary(cells, cohesive_max=0.2)["growth_pattern"] == "cohesive"
     # without the interval (scale_span=0) the call is the plain threshold on the index
-    plain = pattern_summary(cells, cohesive_max=0.28, scale_span=0)
+    plain = pattern_summary(cells, cohesive_max=0.16, scale_span=0)
     assert plain["growth_pattern"] == "mixed" and plain["pattern_borderline"] is False
     assert plain["discohesion_low"] == plain["discohesion_high"] == plain["discohesion_index"]
     # per deposit, the same rule
-    cells["deposit_id"] = np.r_[np.ones(91, int), np.full(37, 2)]
+    cells["deposit_id"] = np.r_[np.ones(91, int), np.full(19, 2)]
     t = deposit_pattern_table(cells)
     assert t["growth_pattern"].tolist() == ["cohesive", "mixed"]
     assert t["pattern_borderline"].tolist() == [False, True]
@@ -394,6 +397,24 @@ def test_scale_interval_and_borderline_call():
     assert t["discohesion_high"].tolist() == [0.0, 1.0]
     with pytest.raises(ValueError, match=r"scale_span must be a fraction in \[0, 1\)"):
         pattern_summary(cells, scale_span=1.0)
+
+
+def test_cutoff_margin_when_the_index_does_not_move_with_scale():
+    # a nest and isolated cells 100 µm apart: the index is the same at every scale, so the
+    # scale interval is a point; near a cut-off the call is still borderline
+    def nest_and_singles(n_single):
+        singles = _table([[1000.0, 100.0 * k] for k in range(n_single)], 6.0)
+        return pd.concat([hex_nest(), singles], ignore_index=True)
+
+    near = pattern_summary(nest_and_singles(37))  # 37 / 128 = 0.289
+    assert near["discohesion_low"] == near["discohesion_high"] == pytest.approx(37 / 128)
+    assert 0.3 - PATTERN_CUTOFF_MARGIN < near["discohesion_index"] <= 0.3
+    assert near["growth_pattern"] == "mixed" and near["pattern_borderline"] is True
+    assert pattern_summary(nest_and_singles(37), scale_span=0)["growth_pattern"] == "cohesive"
+    clear = pattern_summary(nest_and_singles(30))  # 30 / 121 = 0.248
+    assert clear["growth_pattern"] == "cohesive" and clear["pattern_borderline"] is False
+    # the margin never exceeds the band: with a cut-off at 0, an index of 0 is cohesive
+    assert pattern_summary(hex_nest(), cohesive_max=0.0)["growth_pattern"] == "cohesive"
 
 
 def test_deposit_pattern_table():
