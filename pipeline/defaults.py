@@ -17,7 +17,7 @@ __all__ = [
     "STAIN_KINDS", "RULES", "CAMELYON_LINK_UM", "CONTACT_UM", "ITC_MAX_UM", "MICRO_MAX_UM",
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN",
     "PATTERN_SCALE_SPAN", "PATTERN_CUTOFF_MARGIN", "DAB_THRESHOLD",
-    "DAB_CONTRAST", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
+    "DAB_CONTRAST", "DAB_STRONG_FACTOR", "DAB_STRONG_MIN_COVERAGE", "DAB_STRONG_MAX_INSIDE_RATIO", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
     "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "MIN_RING_COVERAGE", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
@@ -94,6 +94,24 @@ MIN_RING_COVERAGE = 0.17
 DAB_CANDIDATE_SIZE_RATIO = 1.1
 #: How far (OD) above the image's own local DAB background a positive ring must be.
 DAB_CONTRAST = 0.12
+#: A cytoplasm ring this many times a cell's own threshold is positive even when its
+#: nucleus looks brown too: the spared-nucleus rule is there for diffuse haze (0.05-0.12
+#: OD; a stromal cell in a brown patch: ring 0.22, nucleus 0.12), not for a cell whose
+#: cytokeratin-filled cytoplasm also lies over or under its nucleus in the section
+#: (ring 0.45, nucleus 0.50 OD in a rendering where DAB fills the whole cell).
+DAB_STRONG_FACTOR = 2.0
+#: Least ``ring_coverage`` for a small nucleus to count on a strong ring alone: a cell
+#: with its own cytoplasm has most of its ring free of other nuclei (true tumour cells of
+#: synthetic cohesive and single-file nodes: 5th percentile 0.56-0.66), while a lymphocyte
+#: packed among others beside a brown speck has little (bench/ihc_background.py seeds
+#: 780002, 780018, 800004: ring median 0.51-0.57 OD, coverage 0.25-0.30).
+DAB_STRONG_MIN_COVERAGE = 0.5
+#: Most DAB over the nucleus, as a multiple of the ring's, for a strong ring to count
+#: although the nucleus is brown: cytokeratin over or under the nucleus browns it about as
+#: much as the cytoplasm (1.1 in a whole-cell rendering), while a nuclear marker read as
+#: cytoplasmic (Ki67, OpenSlide OS-2) browns the nucleus more than its ring (1.1-2.6 among
+#: the 21 cells a cap of 1.5 let through; 1.2 leaves 8, 1.1 leaves 3).
+DAB_STRONG_MAX_INSIDE_RATIO = 1.1
 #: Neighbourhood (µm) over which the local DAB background is taken from lymphocytes.
 DAB_BACKGROUND_RADIUS_UM = 150.0
 

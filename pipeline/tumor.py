@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
-from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_THRESHOLD, IHC_NEIGHBOUR_UM, MIN_RING_COVERAGE
+from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_STRONG_FACTOR, DAB_THRESHOLD, IHC_NEIGHBOUR_UM
+from .defaults import DAB_STRONG_MAX_INSIDE_RATIO, DAB_STRONG_MIN_COVERAGE, MIN_RING_COVERAGE
 from .he_cells import he_cell_features, load_he_cell_model
 from .spatial import count_within
 
@@ -97,7 +98,10 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
     are clearly positive against it; a lymphocyte-sized nucleus whose own ring exceeds
     that level too and that has 2 or more such positive cells within ``reach_um`` is
     in a nest: a small tumour nucleus, or a lymphocyte browned by the tumour
-    cytoplasm it touches, and no evidence of the background.
+    cytoplasm it touches, and no evidence of the background. So is a lymphocyte-sized
+    nucleus whose ring reaches :data:`~pipeline.defaults.DAB_STRONG_FACTOR` x that
+    level with 2 or more such nuclei within ``reach_um``: a nest of carcinoma cells
+    with small nuclear profiles (real sections: ~6 µm), which no diffuse haze matches.
     """
     out = np.zeros(len(nuclei), bool)
     if contrast <= 0 or not small.any():
@@ -108,9 +112,13 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
     cut = max(float(dab_threshold), first + float(contrast))
     anchors = (d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) & (ring > cut)
     candidates = np.flatnonzero(small & (ring > cut))
+    yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     if len(candidates) and anchors.sum() >= 2:
-        yx = nuclei[["y_um", "x_um"]].to_numpy(float)
         out[candidates[count_within(yx[candidates], yx[anchors], radius_um=reach_um) >= 2]] = True
+    strong = np.flatnonzero(small & (ring >= DAB_STRONG_FACTOR * cut))
+    if len(strong) >= 3:
+        # each counts itself among the strong nuclei within reach: 3 = itself and 2 more
+        out[strong[count_within(yx[strong], yx[strong], radius_um=reach_um) >= 3]] = True
     return out
 
 
@@ -133,8 +141,11 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     they are small tumour nuclei or lymphocytes browned by the tumour around them;
     counting them raised the background of a 3 mm nest to 0.6 OD and hid the weaker
     half of its tumour cells (``bench/accuracy.py`` seed 90008: cell recall 0.43,
-    0.93 without them). Lymphocytes in a faint diffuse-brown patch have no clearly
-    positive large cells around them and still set the background there.
+    0.93 without them). So are lymphocyte-sized nuclei with a ring
+    :data:`~pipeline.defaults.DAB_STRONG_FACTOR` x that level and 2 more such nuclei
+    within 20 µm: a nest of carcinoma cells with small nuclear profiles. Lymphocytes in a
+    faint diffuse-brown patch have no clearly positive large cells around them, nor rings
+    that brown, and still set the background there.
 
     Parameters
     ----------
@@ -199,7 +210,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
                  min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
-                 min_ring_coverage=MIN_RING_COVERAGE):
+                 strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -211,7 +222,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     brown over nucleus and cytoplasm alike is background. A positive nucleus must
     be at least ``min_size_ratio`` times the image's lymphocytes, unless its ring
     is clearly stained all round (its 20th percentile above the threshold by half
-    the contrast) and fewer than 2 large positive cells lie within 20 µm: a small
+    the contrast, or its median ``strong_factor`` times the threshold) and fewer
+    than 2 large positive cells lie within 20 µm: a small
     lobular carcinoma cell, alone or in a single file, has its own cytokeratin-filled
     cytoplasm around it, while a lymphocyte wedged in a nest is brown where it touches
     its neighbours, which are many.
@@ -243,6 +255,17 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         the nucleus; diffuse non-specific brown lies over nucleus and cytoplasm
         alike (a stromal cell in a brown patch: ring 0.22, nucleus 0.12 OD; true
         tumour cells of the synthetic bench nodes: at most 0.39 of the ring).
+        0 switches it off.
+    strong_factor : float, keyword-only
+        ``compartment="cytoplasm"`` only: a ring at least this many times the cell's
+        threshold (``dab_threshold``, or its background plus ``contrast``) is
+        positive though its nucleus is brown too (up to 1.1 x the ring,
+        :data:`pipeline.defaults.DAB_STRONG_MAX_INSIDE_RATIO`; a nucleus much browner
+        than its cytoplasm is a nuclear marker), and a small nucleus with such a
+        ring and most of it free of other nuclei (``ring_coverage`` >= 0.5,
+        :data:`pipeline.defaults.DAB_STRONG_MIN_COVERAGE`) needs no all-round stain (default 2.0,
+        :data:`pipeline.defaults.DAB_STRONG_FACTOR`): cytokeratin-filled cytoplasm
+        over or under the nucleus browns it too, and no diffuse haze is that brown.
         0 switches it off.
     min_ring_coverage : float, keyword-only
         ``compartment="cytoplasm"`` only, when the table has ``ring_coverage``: a
@@ -282,7 +305,10 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
     if compartment == "cytoplasm" and max_inside_ratio > 0:
-        positive &= inside <= float(max_inside_ratio) * ring
+        spared = inside <= float(max_inside_ratio) * ring
+        if strong_factor > 0:  # brown over the nucleus too, but no browner than the cytoplasm
+            spared |= (ring >= float(strong_factor) * threshold) & (inside <= DAB_STRONG_MAX_INSIDE_RATIO * ring)
+        positive &= spared
     if compartment == "cytoplasm" and min_ring_coverage > 0 and "ring_coverage" in nuclei:
         positive &= nuclei["ring_coverage"].to_numpy(float) >= float(min_ring_coverage)
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
@@ -291,7 +317,13 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
             large = d >= min_size_ratio * ref["diameter_um"]
             # a small cell must be clearly stained all round (half the contrast above the
             # threshold): a lymphocyte in a darker patch of diffuse brown is evenly brown too
-            small_ok = (low > threshold + 0.5 * contrast) & positive & ~large
+            # (or so brown, strong_factor x the threshold, that no haze explains it, around a
+            # nucleus with a ring of its own: not a lymphocyte packed beside a brown speck)
+            clear = low > threshold + 0.5 * contrast
+            if strong_factor > 0 and "ring_coverage" in nuclei:
+                clear |= (ring >= float(strong_factor) * threshold) & (
+                    nuclei["ring_coverage"].to_numpy(float) >= DAB_STRONG_MIN_COVERAGE)
+            small_ok = clear & positive & ~large
             if small_ok.any() and {"y_um", "x_um"} <= set(nuclei.columns):
                 # stained all round by its own cytoplasm, not by a nest around it: a small cell
                 # with 2 or more large positive cells within 20 µm is wedged in a nest

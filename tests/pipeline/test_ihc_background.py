@@ -196,3 +196,82 @@ def test_cell_without_a_ring_of_its_own_is_not_called():
     assert classify_ihc(t).tolist() == [False, True]
     assert classify_ihc(t, min_ring_coverage=0).tolist() == [True, True]
     assert classify_ihc(t.drop(columns="ring_coverage")).tolist() == [True, True]  # older tables
+
+
+def _table(n, *, y, x, d, ring, low, inside, coverage):
+    return pd.DataFrame({"y_um": y, "x_um": x, "equivalent_diameter_um": d, "counterstain_ring_median": ring,
+                         "counterstain_ring_low": low, "counterstain_inside": inside, "hematoxylin_mean": 0.7,
+                         "counterstain_ring": ring, "ring_coverage": coverage}, index=range(n))
+
+
+def _lymphocytes(rng, n=300):
+    return _table(n, y=rng.uniform(0, 600, n), x=rng.uniform(0, 600, n), d=6.0, ring=0.03, low=0.01,
+                  inside=0.01, coverage=0.4)
+
+
+def test_strong_ring_counts_though_the_nucleus_is_brown_too():
+    # cytokeratin-filled cytoplasm over or under the nucleus browns it as well: a ring of
+    # 0.5 OD is no haze; a faint ring (0.25) over an equally brown nucleus is; a nucleus far
+    # browner than its ring (1.2 against 0.5) is a nuclear marker (Ki67), not cytokeratin
+    rng = np.random.default_rng(5)
+    cells = _table(3, y=[300.0, 300.0, 100.0], x=[100.0, 500.0, 300.0], d=11.0, ring=[0.5, 0.25, 0.5],
+                   low=[0.4, 0.2, 0.4], inside=[0.5, 0.25, 1.2], coverage=0.9)
+    t = pd.concat([_lymphocytes(rng), cells], ignore_index=True)
+    assert classify_ihc(t)[-3:].tolist() == [True, False, False]
+    assert classify_ihc(t, strong_factor=0)[-3:].tolist() == [False, False, False]
+
+
+def test_nest_of_small_nuclei_does_not_set_its_own_background():
+    # carcinoma cells with lymphocyte-sized nuclear profiles (~6 µm, as in real sections) in a
+    # strongly positive nest whose rings show gaps between the cells (20th percentile 0.15)
+    rng = np.random.default_rng(6)
+    g = np.arange(250.0, 350.0, 13.0)
+    yy, xx = np.meshgrid(g, g)
+    nest = _table(yy.size, y=yy.ravel(), x=xx.ravel(), d=6.0, ring=0.45, low=0.15, inside=0.1, coverage=0.9)
+    lymph = _lymphocytes(rng, 600)
+    lymph = lymph[(np.abs(lymph.y_um - 300) > 60) | (np.abs(lymph.x_um - 300) > 60)]
+    # a lymphocyte packed among others beside a brown speck: strong ring, little ring of its own
+    speck = _table(1, y=[100.0], x=[100.0], d=6.0, ring=0.55, low=0.15, inside=0.05, coverage=0.27)
+    t = pd.concat([lymph, nest, speck], ignore_index=True)
+    in_nest = np.r_[np.zeros(len(lymph), bool), np.ones(len(nest), bool), False]
+    assert np.all(dab_background(t)[in_nest] < 0.1)
+    positive = classify_ihc(t)
+    assert positive[in_nest].all()
+    assert not positive[~in_nest].any()
+    # without the strong-ring rule the small nuclei, not stained all round, would not count
+    assert not classify_ihc(t, strong_factor=0)[in_nest].any()
+
+
+def _whole_cell_dab_node(px=1.0, side_um=400, nest_um=150, seed=7):
+    """Not our generator: lymphocytes everywhere and a nest of cells whose DAB fills the
+    whole cell, nucleus included (Beer-Lambert sum), nuclei as small as the lymphocytes."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    n = int(side_um / px)
+    h = np.zeros((n, n), np.float32)
+    dab = np.zeros((n, n), np.float32)
+    c = n / 2
+    tumour = [(y, x) for y in np.arange(c - nest_um / 2 / px, c + nest_um / 2 / px, 13 / px)
+              for x in np.arange(c - nest_um / 2 / px, c + nest_um / 2 / px, 13 / px)
+              if np.hypot(y - c, x - c) < nest_um / 2 / px]
+    for y, x in rng.uniform(0, n, (int(n * n * px * px / 60), 2)):
+        if min(np.hypot(y - ty, x - tx) for ty, tx in tumour) > 10 / px:
+            cv2.circle(h, (int(x), int(y)), int(round(2.8 / px)), 0.7, -1, lineType=cv2.LINE_AA)
+    for y, x in tumour:
+        cv2.circle(dab, (int(x), int(y)), int(round(6.2 / px)), 0.5, -1, lineType=cv2.LINE_AA)
+        cv2.circle(h, (int(x), int(y)), int(round(3.0 / px)), 0.35, -1, lineType=cv2.LINE_AA)
+    od = (cv2.GaussianBlur(h, (0, 0), 0.5 / px)[..., None] * np.array([0.65, 0.70, 0.29])
+          + cv2.GaussianBlur(dab, (0, 0), 0.5 / px)[..., None] * np.array([0.27, 0.57, 0.78]) + 0.03)
+    rgb = 245 * 10 ** (-od) + rng.normal(0, 2.0, od.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8), len(tumour)
+
+
+def test_whole_cell_dab_nest_of_small_nuclei_is_found():
+    # an obvious 150 µm cytokeratin-positive nest once read "negative": its small nuclei
+    # set their own background and their brown nuclei failed the spared-nucleus rule
+    rgb, n_true = _whole_cell_dab_node()
+    r = analyze(rgb, pixel_size_um=1.0)
+    assert r.stain == "ihc" and r.category == "itc"
+    assert abs(r.tumor_cell_count - n_true) <= 0.2 * n_true
+    assert abs(r.summary()["largest_deposit_um"] - 150) <= 20
