@@ -16,18 +16,26 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
-from .defaults import DAB_BACKGROUND_RADIUS_UM, DAB_CONTRAST, DAB_STRONG_FACTOR, DAB_THRESHOLD, IHC_NEIGHBOUR_UM
-from .defaults import DAB_STRONG_MAX_INSIDE_RATIO, DAB_STRONG_MIN_COVERAGE, MIN_RING_COVERAGE
+from .defaults import (
+    DAB_BACKGROUND_RADIUS_UM,
+    DAB_CONTRAST,
+    DAB_STRONG_FACTOR,
+    DAB_STRONG_MAX_INSIDE_RATIO,
+    DAB_STRONG_MIN_COVERAGE,
+    DAB_THRESHOLD,
+    IHC_NEIGHBOUR_UM,
+    MIN_RING_COVERAGE,
+)
 from .he_cells import he_cell_features, load_he_cell_model
 from .spatial import count_within
 
 __all__ = [
     "DAB_THRESHOLD",
-    "lymphocyte_reference",
+    "classify_he",
     "classify_ihc",
     "dab_background",
     "he_tumour_probability",
-    "classify_he",
+    "lymphocyte_reference",
 ]
 
 #: Nuclear diameters (µm) of small lymphocytes, from histology texts: 5-8 µm.
@@ -89,7 +97,7 @@ def _ring(nuclei) -> np.ndarray:
     return ring
 
 
-def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
+def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
     """Lymphocyte-sized nuclei that sit in a DAB-positive nest, not among lymphocytes.
 
     A first, image-wide background is the median ring DAB of all lymphocyte-sized
@@ -99,8 +107,8 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
     that level too and that has 2 or more such positive cells within ``reach_um`` is
     in a nest: a small tumour nucleus, or a lymphocyte browned by the tumour
     cytoplasm it touches, and no evidence of the background. So is a lymphocyte-sized
-    nucleus whose ring reaches :data:`~pipeline.defaults.DAB_STRONG_FACTOR` x that
-    level with 2 or more such nuclei within ``reach_um``: a nest of carcinoma cells
+    nucleus whose ring reaches ``strong_factor`` x that level (0: never) with 2 or more
+    such nuclei within ``reach_um``: a nest of carcinoma cells
     with small nuclear profiles (real sections: ~6 µm), which no diffuse haze matches.
     """
     out = np.zeros(len(nuclei), bool)
@@ -115,7 +123,7 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     if len(candidates) and anchors.sum() >= 2:
         out[candidates[count_within(yx[candidates], yx[anchors], radius_um=reach_um) >= 2]] = True
-    strong = np.flatnonzero(small & (ring >= DAB_STRONG_FACTOR * cut))
+    strong = np.flatnonzero(small & (ring >= strong_factor * cut)) if strong_factor > 0 else []
     if len(strong) >= 3:
         # each counts itself among the strong nuclei within reach: 3 = itself and 2 more
         out[strong[count_within(yx[strong], yx[strong], radius_um=reach_um) >= 3]] = True
@@ -123,7 +131,7 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, reach_um=IHC_NEIGHBOUR_
 
 
 def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=DAB_THRESHOLD,
-                   contrast=DAB_CONTRAST) -> np.ndarray:
+                   contrast=DAB_CONTRAST, strong_factor=DAB_STRONG_FACTOR) -> np.ndarray:
     """The image's own non-specific DAB at each nucleus, from the lymphocytes around it.
 
     Cytokeratin does not stain lymphocytes, so the DAB in the rings of lymphocyte-sized
@@ -142,7 +150,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     counting them raised the background of a 3 mm nest to 0.6 OD and hid the weaker
     half of its tumour cells (``bench/accuracy.py`` seed 90008: cell recall 0.43,
     0.93 without them). So are lymphocyte-sized nuclei with a ring
-    :data:`~pipeline.defaults.DAB_STRONG_FACTOR` x that level and 2 more such nuclei
+    ``strong_factor`` x that level and 2 more such nuclei
     within 20 µm: a nest of carcinoma cells with small nuclear profiles. Lymphocytes in a
     faint diffuse-brown patch have no clearly positive large cells around them, nor rings
     that brown, and still set the background there.
@@ -153,9 +161,10 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
         ``y_um``, ``x_um``, ``equivalent_diameter_um`` and ``counterstain_ring_median``
         (``counterstain_ring_narrow`` is used when present).
     radius_um : float, keyword-only
-    dab_threshold, contrast : float, keyword-only
-        As for :func:`classify_ihc`: what "clearly positive" means when nests are
-        left out. ``contrast=0`` keeps every lymphocyte-sized nucleus.
+    dab_threshold, contrast, strong_factor : float, keyword-only
+        As for :func:`classify_ihc`: what "clearly positive" and "strongly positive"
+        mean when nests are left out. ``contrast=0`` keeps every lymphocyte-sized
+        nucleus; ``strong_factor=0`` leaves out only those near large positive cells.
 
     Returns
     -------
@@ -179,7 +188,8 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
     small = (d >= lo) & (d <= hi)
-    small &= ~_in_nests(nuclei, small, dab_threshold=dab_threshold, contrast=contrast)
+    small &= ~_in_nests(nuclei, small, dab_threshold=dab_threshold, contrast=contrast,
+                        strong_factor=float(strong_factor))
     # the whole image's background: from its lymphocyte-sized nuclei only (never from all
     # nuclei, which in a small field may be mostly tumour); none: no evidence, 0
     if small.sum() >= 10:
@@ -291,6 +301,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     check_choice(compartment, ("cytoplasm", "nucleus", "cell"), name="compartment")
     _need(nuclei, ["counterstain_ring_median", "counterstain_inside", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
+    strong_factor = check_positive(strong_factor, name="strong_factor", allow_zero=True)
     ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
@@ -300,17 +311,19 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         ring, low = np.maximum(ring, inside), np.maximum(low, inside)
     threshold = np.full(len(ring), float(dab_threshold))
     if contrast > 0 and {"y_um", "x_um"} <= set(nuclei.columns):
-        threshold = np.maximum(threshold, dab_background(nuclei, dab_threshold=dab_threshold,
-                                                            contrast=contrast) + float(contrast))
+        threshold = np.maximum(threshold, dab_background(nuclei, dab_threshold=dab_threshold, contrast=contrast,
+                                                            strong_factor=strong_factor) + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
+    # a ring so brown that no haze explains it (cytoplasm only)
+    strong = (ring >= strong_factor * threshold) if compartment == "cytoplasm" and strong_factor > 0 \
+        else np.zeros(len(ring), bool)
+    coverage = nuclei["ring_coverage"].to_numpy(float) if "ring_coverage" in nuclei else None
     if compartment == "cytoplasm" and max_inside_ratio > 0:
-        spared = inside <= float(max_inside_ratio) * ring
-        if strong_factor > 0:  # brown over the nucleus too, but no browner than the cytoplasm
-            spared |= (ring >= float(strong_factor) * threshold) & (inside <= DAB_STRONG_MAX_INSIDE_RATIO * ring)
-        positive &= spared
-    if compartment == "cytoplasm" and min_ring_coverage > 0 and "ring_coverage" in nuclei:
-        positive &= nuclei["ring_coverage"].to_numpy(float) >= float(min_ring_coverage)
+        # brown over the nucleus too is allowed to a strong ring, but no browner than the cytoplasm
+        positive &= (inside <= float(max_inside_ratio) * ring) | (strong & (inside <= DAB_STRONG_MAX_INSIDE_RATIO * ring))
+    if compartment == "cytoplasm" and min_ring_coverage > 0 and coverage is not None:
+        positive &= coverage >= float(min_ring_coverage)
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:
@@ -320,9 +333,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
             # (or so brown, strong_factor x the threshold, that no haze explains it, around a
             # nucleus with a ring of its own: not a lymphocyte packed beside a brown speck)
             clear = low > threshold + 0.5 * contrast
-            if strong_factor > 0 and "ring_coverage" in nuclei:
-                clear |= (ring >= float(strong_factor) * threshold) & (
-                    nuclei["ring_coverage"].to_numpy(float) >= DAB_STRONG_MIN_COVERAGE)
+            if coverage is not None:
+                clear |= strong & (coverage >= DAB_STRONG_MIN_COVERAGE)
             small_ok = clear & positive & ~large
             if small_ok.any() and {"y_um", "x_um"} <= set(nuclei.columns):
                 # stained all round by its own cytoplasm, not by a nest around it: a small cell

@@ -235,6 +235,7 @@ def test_nest_of_small_nuclei_does_not_set_its_own_background():
     t = pd.concat([lymph, nest, speck], ignore_index=True)
     in_nest = np.r_[np.zeros(len(lymph), bool), np.ones(len(nest), bool), False]
     assert np.all(dab_background(t)[in_nest] < 0.1)
+    assert np.all(dab_background(t, strong_factor=0)[in_nest] > 0.3)  # the rule off: its own background
     positive = classify_ihc(t)
     assert positive[in_nest].all()
     assert not positive[~in_nest].any()
@@ -275,3 +276,10 @@ def test_whole_cell_dab_nest_of_small_nuclei_is_found():
     assert r.stain == "ihc" and r.category == "itc"
     assert abs(r.tumor_cell_count - n_true) <= 0.2 * n_true
     assert abs(r.summary()["largest_deposit_um"] - 150) <= 20
+
+
+def test_strong_factor_is_validated():
+    t = pd.DataFrame({"counterstain_ring_median": [0.4], "counterstain_inside": [0.0],
+                      "equivalent_diameter_um": [9.0]})
+    with pytest.raises(ValueError, match="strong_factor must be a finite number >= 0"):
+        classify_ihc(t, strong_factor=-1)
