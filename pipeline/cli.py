@@ -171,6 +171,7 @@ def analyze(
     tumour_threshold: Optional[float] = _analysis_option("tumour_threshold"),
     seed_probability: Optional[float] = _analysis_option("seed_probability"),
     wsi_threshold_mp: float = _analysis_option("wsi_threshold_mp", min=0.0),
+    nucleus_pixel_size: float = _analysis_option("nucleus_pixel_size_um", min=0.0),
     max_megapixels: float = typer.Option(
         1000.0, "--max-megapixels", callback=_check_max_megapixels,
         help="Refuse images above this many megapixels that would be loaded whole (about 3 MB "
@@ -214,7 +215,8 @@ def analyze(
                                   contact_um=contact_um, dab_threshold=dab_threshold,
                                   dab_hysteresis=dab_hysteresis, model=None if model is None else str(model),
                                   tumour_threshold=tumour_threshold, seed_probability=seed_probability,
-                                  wsi_threshold_mp=wsi_threshold_mp, all_nuclei=all_nuclei)
+                                  wsi_threshold_mp=wsi_threshold_mp, nucleus_pixel_size_um=nucleus_pixel_size,
+                                  all_nuclei=all_nuclei)
     except (TypeError, ValueError) as exc:
         _bad_option(str(exc))
     if model is not None:  # a bad model file fails here, before any image is read

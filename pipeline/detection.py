@@ -206,7 +206,7 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
     pixel_size_um : float, keyword-only
         µm per pixel; required for an array (a slide carries its own).
     options : AnalysisOptions, optional, keyword-only
-        ``stain``, ``tile_px`` and ``sample_tiles`` are used here.
+        ``stain``, ``tile_px``, ``sample_tiles`` and ``nucleus_pixel_size_um`` are used here.
     workers : int, optional, keyword-only
         Threads for the tiles (default: all cores, at most 4).
     client : distributed.Client, optional, keyword-only
@@ -280,7 +280,8 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
     stats = image_stats(sample, sample_tissue, pixel_size_um=px, stain=options.stain,
                         overview=(overview, small_tissue))
     nuclei, outlines, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats,
-                                              tile_px=tile_px, workers=workers, client=client,
+                                              tile_px=tile_px, factor=options.nucleus_factor(px),
+                                              workers=workers, client=client,
                                               on_tile=on_tile, return_labels=return_labels)
     tmap = None
     if stats.stain == "he":
@@ -293,31 +294,54 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
                        flags=[], labels=labels, tumour_map=tmap, outlines=outlines, **common)
 
 
-def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, keep_labels=False):
+def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` averaged over k x k blocks (edge pixels repeated to fill the last ones)."""
+    pad_r, pad_c = -a.shape[0] % k, -a.shape[1] % k
+    if pad_r or pad_c:
+        a = cv2.copyMakeBorder(a, 0, pad_r, 0, pad_c, cv2.BORDER_REPLICATE)
+    return cv2.resize(a, (a.shape[1] // k, a.shape[0] // k), interpolation=cv2.INTER_AREA)
+
+
+def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, factor=1, keep_labels=False):
     """Nuclei of one tile whose centre lies in its core (the margin only gives context):
     (table, outlines numbered by the table's ``label``), and with ``keep_labels`` also the
-    label image of the padded tile holding those nuclei only."""
+    label image of the padded tile holding those nuclei only.
+
+    With ``factor`` k > 1 the tile is averaged over k x k blocks and its nuclei segmented
+    and measured at k x ``px``; centres, outlines and labels come back in the image's pixels.
+    """
     (r0, r1, c0, c1), (pr0, pr1, pc0, pc1) = tile
     mask = np.asarray(tissue[pr0:pr1, pc0:pc1])
     if not mask[r0 - pr0:r1 - pr0, c0 - pc0:c1 - pc0].any():
         return None
-    conc = separate_stains(np.asarray(image[pr0:pr1, pc0:pc1]), vectors, background=background)
+    rgb = np.asarray(image[pr0:pr1, pc0:pc1])
+    k = int(factor)
+    if k > 1:
+        rgb = _block_mean(rgb, k)
+        mask = _block_mean(mask.astype(np.uint8) * 255, k) >= 128
+    conc = separate_stains(rgb, vectors, background=background)
     h, counter = conc[..., 0], conc[..., 1]
-    labels = segment_nuclei(h, pixel_size_um=px, mask=mask, threshold=threshold)
-    table = nucleus_features(labels, h, counter, pixel_size_um=px, origin_px=(pr0, pc0))
+    labels = segment_nuclei(h, pixel_size_um=px * k, mask=mask, threshold=threshold)
+    # block (i, j) is centred on image pixel (k i + (k - 1) / 2, k j + (k - 1) / 2)
+    shift = (k - 1) / 2
+    table = nucleus_features(labels, h, counter, pixel_size_um=px * k,
+                             origin_px=((pr0 + shift) / k, (pc0 + shift) / k))
     y = table["y_um"].to_numpy() / px
     x = table["x_um"].to_numpy() / px
     core = (y >= r0 - 0.5) & (y < r1 - 0.5) & (x >= c0 - 0.5) & (x < c1 - 0.5)
     vertices, counts = nucleus_outlines(labels)
     ids = table["label"].to_numpy()[core]
     outlines = NucleusOutlines.from_vertices(
-        ids, vertices[ids - 1] + np.float32([pr0, pc0]), counts[ids - 1],
+        ids, vertices[ids - 1] * k + np.float32([pr0 + shift, pc0 + shift]), counts[ids - 1],
         centres_px=np.stack([y[core], x[core]], axis=1))
     if not keep_labels:
         return table[core], outlines
     kept = np.zeros(int(labels.max()) + 1, bool)
     kept[ids] = True
-    return table[core], outlines, np.where(kept[labels], labels, 0)
+    local = np.where(kept[labels], labels, 0)
+    if k > 1:
+        local = np.repeat(np.repeat(local, k, axis=0), k, axis=1)[:pr1 - pr0, :pc1 - pc0]
+    return table[core], outlines, local
 
 
 def _cluster_tile(tile, *, source, job):
@@ -329,14 +353,17 @@ def _cluster_tile(tile, *, source, job):
         return _tile_nuclei(slide, tile, **job)
 
 
-def _segment_tiles(image, tissue, *, pixel_size_um, stats, tile_px, workers=None, client=None,
+def _segment_tiles(image, tissue, *, pixel_size_um, stats, tile_px, factor=1, workers=None, client=None,
                    on_tile=None, return_labels=False):
     """Nuclei of every tile, kept by the tile whose core holds their centre (any order, same
     result); returns (nuclei table, label image or None)."""
     px = pixel_size_um
+    k = int(factor)
+    # whole blocks: every tile's padded window starts on the block grid of the whole image
     margin = int(np.ceil(TILE_MARGIN_UM / px))
-    tiles = tile_grid(tuple(image.shape[:2]), int(tile_px), margin)
-    job = dict(tissue=tissue, px=px, vectors=np.asarray(stats.vectors),
+    margin += -margin % k
+    tiles = tile_grid(tuple(image.shape[:2]), max(k, int(tile_px) // k * k), margin)
+    job = dict(tissue=tissue, px=px, factor=k, vectors=np.asarray(stats.vectors),
                background=np.asarray(stats.background), threshold=float(stats.threshold))
     if client is not None:
         source = (str(image.path), image.pixel_size_um)

@@ -41,6 +41,7 @@ from .defaults import (
     ITC_MAX_UM,
     MICRO_MAX_UM,
     MIN_PATTERN_CELLS,
+    NUCLEUS_PIXEL_SIZE_UM,
     RULES,
     SAMPLE_TILES,
     SINGLE_FILE_MIN,
@@ -119,6 +120,12 @@ class AnalysisOptions:
     tile_px : int or None
         Processing tile side, pixels; memory grows with it, not with the image.
         None: 512 for an image in memory, 2048 for a slide read from its file.
+    nucleus_pixel_size_um : float
+        Pixel size at which nuclei are segmented and measured, µm: an image
+        with finer pixels is averaged down by the largest whole factor that
+        keeps its pixels at most this size (0.25 µm/px by 2 to 0.5). 0: the
+        image's own pixels. Cell positions, outlines and the label image stay
+        in the image's own pixels.
     sample_tiles : int
         Full-resolution samples (512 x 512 pixels, spread over the tissue) from
         which background, stain vectors and the nuclear threshold are estimated.
@@ -162,6 +169,9 @@ class AnalysisOptions:
                                   "single-file.")
     tile_px: int | None = _opt(None, "Processing tile side (None: 512 in memory, 2048 for a slide "
                                "read from its file).", unit="px")
+    nucleus_pixel_size_um: float = _opt(NUCLEUS_PIXEL_SIZE_UM, "Segment nuclei at this pixel size: finer "
+                                        "images are averaged down by a whole factor (0: the image's "
+                                        "own).", unit="µm", cli="--nucleus-pixel-size")
     sample_tiles: int = _opt(SAMPLE_TILES, "Full-resolution samples for the stain and threshold estimates.")
     wsi_threshold_mp: float = _opt(WSI_THRESHOLD_MP, "TIFF/SVS images above this many megapixels are analysed "
                                    "tile by tile from the file.", unit="MP", cli="--wsi-threshold-mp")
@@ -172,7 +182,7 @@ class AnalysisOptions:
         set_ = object.__setattr__  # frozen: normalise the values once, here
         check_choice(self.stain, STAINS, name="stain")
         check_choice(self.rule, RULES, name="rule")
-        for name in ("link_um", "contact_um", "wsi_threshold_mp"):
+        for name in ("link_um", "contact_um", "wsi_threshold_mp", "nucleus_pixel_size_um"):
             set_(self, name, check_positive(getattr(self, name), name=name, allow_zero=True))
         for name in ("dab_threshold", "itc_max_um", "micro_max_um"):
             set_(self, name, check_positive(getattr(self, name), name=name))
@@ -242,6 +252,19 @@ class AnalysisOptions:
         """Every option by name (JSON-ready), in declaration order."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def nucleus_factor(self, pixel_size_um: float) -> int:
+        """The whole factor by which an image of ``pixel_size_um`` is averaged down for its
+        nuclei (1: its own pixels).
+
+        Examples
+        --------
+        >>> [AnalysisOptions().nucleus_factor(px) for px in (0.25, 0.23, 0.5, 1.0, 0.1)]
+        [2, 2, 1, 1, 5]
+        """
+        if self.nucleus_pixel_size_um <= 0:
+            return 1
+        return max(1, int(self.nucleus_pixel_size_um / float(pixel_size_um) + 1e-6))
+
     def tile_px_for(self, mode: str) -> int:
         """The tile side for a reading mode (``tile_px``, or the mode's default)."""
         check_choice(mode, MODES, name="mode")
@@ -256,7 +279,8 @@ class AnalysisOptions:
         batch (``wsi_threshold_mp``, ``sample_tiles``) are in its resume key.
         """
         out = {"stain": self.stain, "dab_threshold": self.dab_threshold,
-               "dab_hysteresis": self.dab_hysteresis, "tile_px": self.tile_px_for(mode)}
+               "dab_hysteresis": self.dab_hysteresis, "tile_px": self.tile_px_for(mode),
+               "nucleus_pixel_size_um": self.nucleus_pixel_size_um}
         if self.model is not None:
             out["model"] = self.model
         if mode == "whole-slide":

@@ -82,3 +82,12 @@ def test_the_resume_key_holds_every_option():
     key = run_parameters(AnalysisOptions(stain="ihc"), 0.5)
     assert set(key) == {"pixel_size_um", *option_fields()}
     assert key["stain"] == "ihc" and key["pixel_size_um"] == 0.5
+
+
+def test_nucleus_pixel_size_sets_a_whole_averaging_factor():
+    opts = AnalysisOptions()
+    assert [opts.nucleus_factor(px) for px in (0.1, 0.17, 0.23, 0.25, 0.26, 0.5, 2.0)] == [5, 2, 2, 2, 1, 1, 1]
+    assert AnalysisOptions(nucleus_pixel_size_um=0).nucleus_factor(0.1) == 1
+    assert AnalysisOptions(nucleus_pixel_size_um=1.0).nucleus_factor(0.25) == 4
+    with pytest.raises(ValueError, match="nucleus_pixel_size_um"):
+        AnalysisOptions(nucleus_pixel_size_um=-0.5)

@@ -47,11 +47,12 @@ def _boundary_distance(vertices_yx, mask):
     return cKDTree(np.argwhere(boundary)).query(np.asarray(vertices_yx))[0]
 
 
-def _on_boundary(vertices_yx, mask):
+def _on_boundary(vertices_yx, mask, k=1):
     """Vertices sit on the outer edges of boundary pixels (0.5-0.71 px from their centres); a
-    nucleus gives up its contact pixels with a neighbour to be traced alone (up to 1.5 px more)."""
+    nucleus gives up its contact pixels with a neighbour to be traced alone (up to 1.5 px more);
+    nuclei segmented on k x k blocks: k times that, less the half pixel of the blocks' edges."""
     d = _boundary_distance(vertices_yx, mask)
-    return d.max() <= 2.3 and np.mean(d <= 1.2) >= 0.75
+    return d.max() <= 2.3 * k and np.mean(d <= 1.2 * k) >= 0.75
 
 
 def test_outlines_follow_each_nucleus():
@@ -122,19 +123,20 @@ def _detections(path):
     return [f for f in gj["features"] if f["properties"]["objectType"] == "detection"]
 
 
-def _check_outline_features(features, nuclei, labels=None):
+def _check_outline_features(features, nuclei, labels=None, *, px=PX, k=1):
     """The cells' polygons are nucleus outlines: their areas match, they are not 12-gons,
-    and (with the label image) every vertex lies on the nucleus' boundary."""
+    and (with the label image) every vertex lies on the nucleus' boundary (nuclei segmented
+    on k x k blocks of pixels of ``px`` µm)."""
     by_id = nuclei.set_index("nucleus_id")
     ratios, sides = [], []
     for f in features:
         ring = np.asarray(f["geometry"]["coordinates"][0])
         assert (ring[0] == ring[-1]).all()
         nid = f["properties"]["measurements"]["Nucleus ID"]
-        ratios.append(_area(ring[:-1]) * PX**2 / by_id.loc[nid, "area_um2"])
+        ratios.append(_area(ring[:-1]) * px**2 / by_id.loc[nid, "area_um2"])
         sides.append(len(ring) - 1)
         if labels is not None:
-            assert _on_boundary(ring[:-1, ::-1], labels == nid), nid
+            assert _on_boundary(ring[:-1, ::-1], labels == nid, k), nid
     ratios = np.array(ratios)
     assert len(ratios) > 20
     assert np.median(ratios) == pytest.approx(1.0, abs=0.05)
@@ -177,3 +179,37 @@ def test_cells_without_outline_are_circles(node, tmp_path):
     assert len(ring) == 13 and _area(ring[:-1]) * PX**2 == pytest.approx(np.pi * 16, rel=0.01)
     write_geojson(tmp_path / "none.geojson", result.replace(outlines=None))  # results from before outlines
     assert all(len(f["geometry"]["coordinates"][0]) == 13 for f in _detections(tmp_path / "none.geojson"))
+
+
+def test_fine_images_are_segmented_on_blocks_at_the_nucleus_pixel_size(tmp_path):
+    """A 0.25 µm/px image is segmented on 2 x 2 blocks (nucleus_pixel_size_um 0.5, as QuPath's
+    requested pixel size); centres, outlines and labels stay in the image's own pixels and agree
+    with a full-resolution segmentation; read tile by tile from its file, the same nuclei."""
+    fine = 0.25
+    node = make_node(size_um=(240.0, 240.0), pixel_size_um=fine, stain="he", pattern="cohesive",
+                     deposits=[{"diameter_um": 120.0}], seed=5)
+    rgb = node.rgb.copy()
+    result = analyze(node.rgb, pixel_size_um=fine, all_nuclei=True)
+    np.testing.assert_array_equal(node.rgb, rgb)
+    assert result.options.nucleus_factor(fine) == 2 and result.parameters["nucleus_pixel_size_um"] == 0.5
+    found = find_nuclei(node.rgb, pixel_size_um=fine, return_labels=True, options=result.options)
+    assert found.labels.shape == node.rgb.shape[:2]
+    ids = found.nuclei["nucleus_id"].to_numpy()
+    assert set(np.unique(found.labels[found.labels > 0])) == set(ids.tolist())
+    # each centre lies in its own nucleus
+    r = np.round(found.nuclei["y_um"].to_numpy() / fine).astype(int)
+    c = np.round(found.nuclei["x_um"].to_numpy() / fine).astype(int)
+    assert np.mean(found.labels[r, c] == ids) > 0.95
+    write_geojson(tmp_path / "o.geojson", result, nuclei=result.nuclei)
+    _check_outline_features(_detections(tmp_path / "o.geojson"), result.nuclei, found.labels, px=fine, k=2)
+    # against the image's own pixels (nucleus_pixel_size_um=0): the same nuclei, where they are
+    full = find_nuclei(node.rgb, pixel_size_um=fine, options=result.options.replace(nucleus_pixel_size_um=0))
+    assert len(found.nuclei) == pytest.approx(len(full.nuclei), rel=0.1)
+    d, _ = cKDTree(full.nuclei[["y_um", "x_um"]].to_numpy()).query(found.nuclei[["y_um", "x_um"]].to_numpy())
+    assert np.mean(d < 1.0) > 0.85
+    path = tmp_path / "fine.tif"
+    write_calibrated_tiff(path, node.rgb, pixel_size_um=fine, tile=(256, 256), pyramid_levels=2)
+    with Slide(path) as slide:
+        tiled = analyze_slide(slide, tile_px=512, workers=2)
+    assert tiled.nucleus_count == pytest.approx(result.nucleus_count, rel=0.03)
+    assert tiled.category == result.category
