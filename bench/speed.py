@@ -1,10 +1,12 @@
 """End-to-end speed and peak memory of bench nodes, against a floor.
 
-Two nodes by default: a 16-megapixel node (2000 µm at 0.5 µm/px, a deposit a
-third of its width: ~2,400 tumour cells) and a large macrometastasis (4300 µm at
-1 µm/px, 18.5 MP, one deposit 79 % of the field's width, packed as densely as the
-synthetic generator allows: >= 15,000 tumour cells found), so that the
-outputs are timed at a high tumour burden.
+Three nodes by default: a 16-megapixel node (2000 µm at 0.5 µm/px, a deposit a
+third of its width), a large macrometastasis (4300 µm at 1 µm/px, 18.5 MP, one
+deposit 84 % of the field's width, packed as densely as the synthetic generator
+allows: >= 15,000 tumour cells found), so that the outputs are timed at a high
+tumour burden, and a 16-megapixel node scanned at 40x (1000 µm at 0.25 µm/px,
+deposit a third of its width), whose nuclei are segmented on 2 x 2 blocks
+(``nucleus_pixel_size_um`` 0.5).
 
 Also the learned H&E detector alone (first node): the tumour map per megapixel
 and the cell decision per 10,000 nuclei.
@@ -20,8 +22,9 @@ deposits.csv, overlay.png, objects.geojson with the nucleus outlines,
 summary.json), for the tumour cells and, with every nucleus exported
 (``--all-nuclei``), for every nucleus as a GeoJSON feature.
 
-Usage: python bench/speed.py [--nodes default,macro] [--repeats 3] [--side-um 2000] [--pixel-size 0.5]
+Usage: python bench/speed.py [--nodes default,macro,fine] [--repeats 3] [--side-um 2000] [--pixel-size 0.5]
        [--deposit 0.33] [--macro-side-um 4300] [--macro-pixel-size 1.0] [--macro-deposit 0.84]
+       [--fine-side-um 1000] [--fine-pixel-size 0.25]
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def bench_node(path: Path, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nodes", default="default,macro", help="comma-separated: default, macro")
+    ap.add_argument("--nodes", default="default,macro,fine", help="comma-separated: default, macro, fine")
     ap.add_argument("--side-um", type=float, default=2000.0)
     ap.add_argument("--pixel-size", type=float, default=0.5)
     ap.add_argument("--repeats", type=int, default=3)
@@ -125,13 +128,16 @@ def main() -> None:
     ap.add_argument("--macro-side-um", type=float, default=4300.0)
     ap.add_argument("--macro-pixel-size", type=float, default=1.0)
     ap.add_argument("--macro-deposit", type=float, default=0.84)
+    ap.add_argument("--fine-side-um", type=float, default=1000.0)
+    ap.add_argument("--fine-pixel-size", type=float, default=0.25)
     args = ap.parse_args()
     specs = {"default": (args.side_um, args.pixel_size, args.deposit),
-             "macro": (args.macro_side_um, args.macro_pixel_size, args.macro_deposit)}
+             "macro": (args.macro_side_um, args.macro_pixel_size, args.macro_deposit),
+             "fine": (args.fine_side_um, args.fine_pixel_size, args.deposit)}
     names = [n.strip() for n in args.nodes.split(",") if n.strip()]
     unknown = sorted(set(names) - set(specs))
     if unknown:
-        raise SystemExit(f"--nodes: unknown node(s) {unknown}; use default and/or macro")
+        raise SystemExit(f"--nodes: unknown node(s) {unknown}; use default, macro and/or fine")
 
     with tempfile.TemporaryDirectory() as tmp:
         base = None
