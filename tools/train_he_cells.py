@@ -182,7 +182,9 @@ Both thresholds are options (`tumour_threshold`, `seed_probability`; CLI `--tumo
 
 ## Input
 Nuclei found by `pipeline.find_nuclei` on an H&E image at 0.25-1.0 µm/px (features are in µm
-and relative to the image's own nuclei; no lymphocyte population is needed).
+and relative to the image's own nuclei; no lymphocyte population is needed). Nuclei of an image
+finer than 0.5 µm/px are segmented and measured on whole blocks of its pixels (0.25 µm/px: 2 x 2;
+`nucleus_pixel_size_um`): a 40x scan is measured at 0.46-0.5 µm/px, within the 0.5-1.0 µm/px it trained at.
 
 ## Training data and licences
 - Gate: {td['nuclei']} nuclei ({td['tumour_nuclei']} tumour) of {len(td['tiles'])} `camelyon-tiles-masks`
