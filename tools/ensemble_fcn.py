@@ -6,7 +6,9 @@ sigmoid, so it is a drop-in replacement with the same metadata keys. The metadat
 of the first member is kept, with the members listed and the test metrics replaced by
 the ones given on the command line (measure them with ``bench/real_he.py``).
 
-Usage: python tools/ensemble_fcn.py A.onnx B.onnx [...] --out pipeline/models/he_tumour_fcn.onnx
+Usage: python tools/ensemble_fcn.py A.onnx B.onnx [...] --out pipeline/models/he_tumour_fcn_fp32.onnx
+
+The shipped network is then its 8-bit version: python tools/quantize_fcn.py
 """
 
 from __future__ import annotations

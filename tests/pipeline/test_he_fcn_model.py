@@ -92,3 +92,28 @@ def test_window_equals_dense_map(meta, session):
 def test_extreme_inputs_give_finite_outputs(session, value):
     logit, prob = session.run(None, {"rgb": np.full((1, 120, 104, 3), value, np.uint8)})
     assert np.isfinite(logit).all() and ((prob >= 0) & (prob <= 1)).all()
+
+
+def test_shipped_int8_network_follows_its_float_source(meta):
+    """tools/quantize_fcn.py: the shipped graph is the 8-bit version of he_tumour_fcn_fp32.onnx,
+    with the float source on record, and their maps agree on tissue-like input."""
+    import hashlib
+
+    from pipeline.synthetic import make_node
+
+    q = meta["quantization"]
+    source = MODELS / q["from"]["file"]
+    assert hashlib.sha256(source.read_bytes()).hexdigest()[:16] == q["from"]["sha256"]
+    assert q["pcam_test_auc"]["int8"] >= q["pcam_test_auc"]["float"] - 0.005
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    f = ort.InferenceSession(str(source), so, providers=["CPUExecutionProvider"])
+    i8 = ort.InferenceSession(str(MODELS / "he_tumour_fcn.onnx"), so, providers=["CPUExecutionProvider"])
+    rgb = make_node(size_um=(300, 300), pixel_size_um=0.97, stain="he", pattern="cohesive",
+                    deposits=[{"diameter_um": 120}], seed=5).rgb
+    pf = f.run(["probability"], {"rgb": rgb[None]})[0]
+    pq = i8.run(["probability"], {"rgb": rgb[None]})[0]
+    assert pf.shape == pq.shape
+    assert np.abs(pf - pq).max() < 0.1
+    assert pf.max() > 0.5 and pq.max() > 0.5, "the deposit lights both maps up"
+    assert (MODELS / "he_tumour_fcn.onnx").stat().st_size < 0.5 * source.stat().st_size
