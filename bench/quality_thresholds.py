@@ -16,7 +16,8 @@ assess_quality`` for the flags, as ``pipeline.analyze`` calls them, with no tumo
 and prints the distribution of the focus ratio and of the pixel-size factor
 (``max(f, 1/f)`` of implied / given), the false-flag and false-not-assessable rates on
 (a), the detection rates on (b) and (c), and the nuclear-density flags (``low_nuclear_
-density`` and the density rule of ``pixel_size_suspect``) on every condition.
+density`` and the density rule of ``pixel_size_suspect``) on every condition, and (d) how often
+sharp images of each set are flagged ``not_lymph_node``.
 
 Usage: python bench/quality_thresholds.py [--per-set 12] [--pcam 40] [--seed 0] [--sets crc,...]
                                          [--synthetic 4] [--csv out.csv]
@@ -115,7 +116,8 @@ def measure(rgb, given_px) -> dict:
             "suspect": "pixel_size_suspect" in q.flags, "median_um": m.get("median_nucleus_um", np.nan),
             "factor_na": "the nuclei imply" in reason, "density_na": "nuclei per mm²" in reason,
             "low_density": "low_nuclear_density" in q.flags, "coarse": "coarse_pixels" in q.flags,
-            "not_assessable": q.not_assessable_reason is not None, "flags": ";".join(q.flags)}
+            "not_assessable": q.not_assessable_reason is not None, "flags": ";".join(q.flags),
+            "not_lymph": "not_lymph_node" in q.flags, "packed": m.get("packed_lymphocyte_fraction", np.nan)}
 
 
 def conditions(rgb, px):
@@ -168,6 +170,11 @@ def report(t: pd.DataFrame) -> None:
                 if len(bad):
                     print(f"    {s}: " + "; ".join(f"{r.name} focus {r.focus:.2f} factor {r.off:.2f} [{r.flags}]"
                                                    for r in bad.itertuples()))
+        if len(sharp):
+            print("(d) sharp, true pixel size: not_lymph_node by set (lymph nodes: pcam-tiles, camelyon, "
+                  "synthetic; the CAMELYON tiles are mostly carcinoma) and the packed-lymphocyte fraction")
+            for s, x in sharp.groupby("set"):
+                print(f"    {s:12s} not_lymph_node {_rate(x['not_lymph'])}; packed lymphocytes {_dist(x['packed'])}")
         for s in BLUR_UM:
             x = d[d["condition"] == f"blur {s:g} µm"]
             print(f"(b) blurred {s:g} µm: detected as blurry or out of focus "

@@ -124,6 +124,50 @@ def test_assess_quality_flags_documented():
     assert q.measures["tissue_fraction"] == pytest.approx(0.04)
 
 
+def _lymphocyte_sized(yx, eccentricity):
+    yx = np.asarray(yx, float)
+    return pd.DataFrame({"equivalent_diameter_um": 6.0, "eccentricity": eccentricity,
+                         "y_um": yx[:, 0], "x_um": yx[:, 1], "nucleus_id": np.arange(1, len(yx) + 1)})
+
+
+@pytest.mark.parametrize("spacing_um, eccentricity, flagged", [
+    (8.0, 0.5, False),   # packed round nuclei: a lymphocyte population
+    (8.0, 0.95, True),   # packed but elongated (epithelium, smooth muscle)
+    (25.0, 0.5, True),   # round but sparse (dermis, stroma)
+])
+def test_not_lymph_node_needs_packed_round_lymphocyte_sized_nuclei(spacing_um, eccentricity, flagged):
+    yy, xx = np.mgrid[0:20, 0:20] * spacing_um
+    nuclei = _lymphocyte_sized(np.stack([yy.ravel(), xx.ravel()], 1), eccentricity)
+    q = assess_quality(pixel_size_um=0.5, shape=(2000, 2000), tissue_area_mm2=1.0, nuclei=nuclei,
+                       measures={"tissue_fraction": 0.5}, tumour_found=False)
+    assert ("not_lymph_node" in q.flags) is flagged
+    assert q.measures["lymphocyte_fraction"] == 1.0
+    # judged over the nuclei at least 15 µm from the image's edge (the grid's first two rows
+    # and columns left out): of those 324, the grid's far corner alone has only 3 neighbours
+    assert q.measures["packed_lymphocyte_fraction"] == (0.0 if flagged else round(323 / 324, 3))
+
+
+def test_packed_lymphocytes_are_judged_away_from_the_image_edge():
+    """A small field of packed lymphocytes: nuclei at its edge lack half their neighbours."""
+    yy, xx = np.mgrid[0:14, 0:14] * 7.0 + 3.5  # a 98 µm field (a PatchCamelyon patch) full of them
+    nuclei = _lymphocyte_sized(np.stack([yy.ravel(), xx.ravel()], 1), 0.5)
+    q = assess_quality(pixel_size_um=1.0, shape=(98, 98), tissue_area_mm2=0.0096, nuclei=nuclei,
+                       measures={"tissue_fraction": 1.0}, tumour_found=False)
+    assert "not_lymph_node" not in q.flags and q.measures["packed_lymphocyte_fraction"] == 1.0
+
+
+@pytest.mark.realdata
+def test_real_skin_section_is_flagged_not_lymph_node(realdata_dir):
+    """svs/CMU-1-Small-Region.svs is skin (epidermis, dermis, a hair follicle): its 4.5-8 µm
+    nuclei are a third of all, but elongated or sparse, so it is no lymph node."""
+    from pipeline.analysis import analyze_file
+
+    r, _ = analyze_file(realdata_dir / "svs" / "CMU-1-Small-Region.svs")
+    assert "not_lymph_node" in r.flags
+    assert r.quality["lymphocyte_fraction"] > QUALITY_THRESHOLDS["min_lymphocyte_fraction"]
+    assert r.quality["packed_lymphocyte_fraction"] < QUALITY_THRESHOLDS["min_packed_lymphocyte_fraction"]
+
+
 def test_nucleus_scale_follows_pixel_size():
     yy, xx = np.mgrid[:256, :256]
     h = np.zeros((256, 256), np.float32)
