@@ -25,7 +25,7 @@ from .spatial import count_within
 from .staging import NOT_ASSESSABLE
 from .stains import masked_pixels, rgb_to_od
 
-__all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "ImageQuality", "image_quality", "nucleus_scale_px",
+__all__ = ["QUALITY_THRESHOLDS", "QUALITY_FLAGS", "CONFIRM_WITH_IHC", "ImageQuality", "image_quality", "nucleus_scale_px",
            "assess_quality", "NOT_ASSESSABLE"]
 
 
@@ -75,7 +75,11 @@ QUALITY_THRESHOLDS = {
 #: A packed lymphocyte has at least 5 other nuclei within this distance, µm.
 _PACKED_RADIUS_UM = 15.0
 
-#: Every flag :func:`assess_quality` can raise, with its meaning.
+#: Raised by :func:`pipeline.stages.measure_node` on an H&E node with tumour: at slide scale the
+#: H&E detector's false deposits are common (docs/he_model.md, "Slide-level specificity").
+CONFIRM_WITH_IHC = "confirm_with_ihc"
+
+#: Every flag :func:`assess_quality` (and ``measure_node``: ``confirm_with_ihc``) can raise, with its meaning.
 QUALITY_FLAGS = {
     "no_tissue": "no tissue found (not assessable)",
     "coarse_pixels": "pixel size above max_pixel_size_um: nuclei not resolvable (not assessable)",
@@ -90,6 +94,8 @@ QUALITY_FLAGS = {
     "too_little_tissue": "no tumour found in too little tissue to call the node negative (not assessable)",
     "not_lymph_node": "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
                       "carcinoma-only field or another tissue? (analysed)",
+    CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
+                      "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
                           "away (5x: not assessable), their median diameter exceeds 8 µm (lymphocytes: "
                           "5-8 µm), or they are too few and too large",

@@ -18,8 +18,9 @@ from ._validate import check_choice, check_pixel_size
 from .measure import assign_deposits, measure_deposits
 from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
+from .quality import CONFIRM_WITH_IHC
 from .results import NodeResult
-from .staging import NOT_ASSESSABLE, node_category, node_pn_category
+from .staging import CATEGORIES, NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
@@ -227,7 +228,10 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         # chains, so the contact graph cannot tell cohesive from discohesive growth
         pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
-    context["flags"] = list(context.get("flags") or [])
+    # tumour found in H&E: to be confirmed with cytokeratin (kept in step with the cells after a review)
+    context["flags"] = [f for f in context.get("flags") or [] if f != CONFIRM_WITH_IHC]
+    if stain == "he" and category in CATEGORIES[1:]:
+        context["flags"].append(CONFIRM_WITH_IHC)
     return NodeResult(
         cells=cells.reset_index(drop=True),
         deposits=deposits,

@@ -45,7 +45,8 @@ def test_wrong_pixel_sizes_are_caught(micro):
     coarse = analyze(half, pixel_size_um=2.0)
     assert coarse.category == "not_assessable" and "pixel_size_suspect" in coarse.flags
     right = analyze(half, pixel_size_um=px)
-    assert right.category != "not_assessable" and not right.flags
+    # an H&E micrometastasis: the only flag is the call to confirm it with cytokeratin
+    assert right.category == "micrometastasis" and right.flags == ["confirm_with_ihc"]
     assert 1 / 3 < right.quality["pixel_size_factor"] < 3
 
 
@@ -217,3 +218,15 @@ def test_nuclear_scale_filter_is_scipys_gaussian_laplace(sigma):
 
     a = np.random.default_rng(1).random((97, 130)).astype(np.float32)
     np.testing.assert_allclose(_gaussian_laplace(a, sigma), ndi.gaussian_laplace(a, sigma), atol=1e-6)
+
+
+@pytest.mark.parametrize("stain, n_cells, flagged", [("he", 3, True), ("ihc", 3, False), ("he", 0, False)])
+def test_tumour_found_in_he_is_flagged_confirm_with_ihc(stain, n_cells, flagged):
+    """docs/he_model.md: at slide scale the H&E detector's false deposits are common."""
+    cells = pd.DataFrame({"y_um": [0.0, 10.0, 20.0][:n_cells], "x_um": [0.0, 0.0, 0.0][:n_cells],
+                          "radius_um": [5.0] * n_cells})
+    # a stale flag from before a review (every cell deleted) goes; other flags stay
+    r = measure_node(cells, pixel_size_um=0.5, stain=stain, flags=["blurry", "confirm_with_ihc"])
+    assert ("confirm_with_ihc" in r.flags) is flagged and "blurry" in r.flags
+    assert r.flags.count("confirm_with_ihc") <= 1
+    assert r.category == ("itc" if n_cells else "negative")
