@@ -117,7 +117,8 @@ def measure(rgb, given_px) -> dict:
             "factor_na": "the nuclei imply" in reason, "density_na": "nuclei per mm²" in reason,
             "low_density": "low_nuclear_density" in q.flags, "coarse": "coarse_pixels" in q.flags,
             "not_assessable": q.not_assessable_reason is not None, "flags": ";".join(q.flags),
-            "not_lymph": "not_lymph_node" in q.flags, "packed": m.get("packed_lymphocyte_fraction", np.nan)}
+            "not_lymph": "not_lymph_node" in q.flags, "packed": m.get("packed_lymphocyte_fraction", np.nan),
+            "density": m.get("nuclear_density_per_mm2", np.nan), "lymph": m.get("lymphocyte_fraction", np.nan)}
 
 
 def conditions(rgb, px):

@@ -93,7 +93,7 @@ QUALITY_FLAGS = {
     "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
     "too_little_tissue": "no tumour found in too little tissue to call the node negative (not assessable)",
     "not_lymph_node": "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
-                      "carcinoma-only field or another tissue? (analysed)",
+                      "carcinoma-only field, another tissue, or a pixel size given too large? (analysed)",
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
