@@ -359,9 +359,10 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
                 extent = np.asarray(shape, float) * px
                 inner = ((yx >= _PACKED_RADIUS_UM) & (yx <= extent - _PACKED_RADIUS_UM)).all(1)
                 if inner.sum() >= 20:
-                    ok = small & (nuclei["eccentricity"].to_numpy(float) < 0.8) \
-                        & (count_within(yx, yx, radius_um=_PACKED_RADIUS_UM) >= 6)
-                    packed = float(np.mean(ok[inner]))
+                    # neighbours counted for the small round nuclei only (a slide holds millions)
+                    cand = inner & small & (nuclei["eccentricity"].to_numpy(float) < 0.8)
+                    near = count_within(yx[cand], yx, radius_um=_PACKED_RADIUS_UM)
+                    packed = float(np.sum(near >= 6) / inner.sum())
                     m["packed_lymphocyte_fraction"] = round(packed, 3)
             m["median_nucleus_um"] = round(float(np.median(d)), 2)
             if lymph < t["min_lymphocyte_fraction"] or packed < t["min_packed_lymphocyte_fraction"]:  # NaN: False
