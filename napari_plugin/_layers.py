@@ -58,6 +58,8 @@ _UM = ("µm", "µm")
 NOT_ASSESSABLE = "not_assessable"
 #: Panel text colour of the categories shown apart (the others keep the panel's text colour).
 _CATEGORY_COLOURS = {NOT_ASSESSABLE: "#9e9e9e"}
+#: Quality flags (pipeline.quality.QUALITY_FLAGS, docs/quality.md) read in amber.
+_FLAG_COLOUR = "#e0a000"
 
 # Qualitative palette (Glasbey-like, readable on H&E pink and on IHC brown).
 _PALETTE = np.array([
@@ -299,7 +301,8 @@ def _number_mm(um) -> str:
 def summary_text(result) -> str:
     """The results panel text (HTML, values escaped) of a result.
 
-    A ``not_assessable`` node reads *not assessable: reason* in grey.
+    A ``not_assessable`` node reads *not assessable: reason* in grey; quality
+    flags (``pixel_size_suspect``, ``confirm_with_ihc``, ...) are listed in amber.
 
     Examples
     --------
@@ -336,6 +339,9 @@ def summary_text(result) -> str:
         row("Stain", f"{e(str(s['stain']))} <i>({e(s['stain_reason'] or 'n/a')})</i>, "
                      f"{s['pixel_size_um']:g} µm/pixel, rule {e(str(s['rule']))}"),
     ]
+    flags = [str(f) for f in (s.get("flags") or [])]
+    if flags:  # what the summary, summary.csv and the report say too (docs/quality.md)
+        lines.append(row("Flags", f'<span style="color: {_FLAG_COLOUR};">{e(", ".join(flags))}</span>'))
     review = s.get("review")
     if review:
         lines.append(row(

@@ -117,6 +117,14 @@ def test_summary_text_shows_category_reason_pattern(result):
         assert expected in text
 
 
+def test_summary_text_lists_the_quality_flags(result):
+    """The panel says what the summary and the report say: e.g. a suspect pixel size."""
+    flagged = result.replace(flags=["pixel_size_suspect", "confirm_with_ihc"])
+    text = _layers.summary_text(flagged)
+    assert "<b>Flags:</b>" in text and "pixel_size_suspect, confirm_with_ihc" in text
+    assert "<b>Flags:</b>" not in _layers.summary_text(result.replace(flags=[]))
+
+
 def test_not_assessable_reads_in_grey_with_its_reason():
     """A node the library could not stage (category 'not_assessable', pNX) is not shown as staged."""
     empty = measure_node(pd.DataFrame({"y_um": [], "x_um": [], "radius_um": []}),
