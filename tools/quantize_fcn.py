@@ -131,6 +131,17 @@ def main() -> None:
         quantize_static(str(pre), str(args.out), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         reduce_range=True, op_types_to_quantize=["Conv"], nodes_to_exclude=keep_float)
+    # the pre-processing stamps every domain ONNX Runtime knows (ai.onnx.ml 5, com.microsoft, ...);
+    # keep the ones the graph uses, with the float model's IR version, so that the oldest
+    # onnxruntime NodeScope supports (1.17) loads it
+    quantized = onnx.load(str(args.out))
+    used = {n.domain for n in quantized.graph.node}
+    kept = [(o.domain, o.version) for o in quantized.opset_import if o.domain in used]
+    del quantized.opset_import[:]
+    quantized.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in kept)
+    quantized.ir_version = model.ir_version
+    onnx.checker.check_model(quantized)
+    onnx.save(quantized, str(args.out))
 
     f_sess, q_sess = session(args.float_path), session(args.out)
     x, y = pcam(args.data, "test", None, SEED)
@@ -166,6 +177,8 @@ def main() -> None:
                                    "p99": round(float(np.quantile(diffs, 0.99)), 4),
                                    "max": round(float(diffs.max()), 4)},
         "seconds_per_4_2_mp_2_threads": {k: round(v, 3) for k, v in speed.items()},
+        "opset_imports": [[o.domain, o.version] for o in onnx.load(str(args.out)).opset_import],
+        "ir_version": int(onnx.load(str(args.out)).ir_version),
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     print(f"PCam test AUC float {auc_f:.4f} -> int8 {auc_q:.4f}; synthetic map |difference| median "

@@ -117,3 +117,16 @@ def test_shipped_int8_network_follows_its_float_source(meta):
     assert np.abs(pf - pq).max() < 0.1
     assert pf.max() > 0.5 and pq.max() > 0.5, "the deposit lights both maps up"
     assert (MODELS / "he_tumour_fcn.onnx").stat().st_size < 0.5 * source.stat().st_size
+
+
+@pytest.mark.parametrize("name", ["he_tumour_fcn.onnx", "he_tumour_fcn_fp32.onnx"])
+def test_networks_load_in_the_oldest_supported_onnxruntime(name):
+    """pyproject asks for onnxruntime >= 1.17: it reads IR version <= 9 and opset <= 20 of the
+    default domain, and refuses a graph stamped with ai.onnx.ml 5 (as ONNX Runtime's quantization
+    pre-processing stamps it), used or not."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(MODELS / name))
+    assert model.ir_version <= 9
+    assert {o.domain for o in model.opset_import} == {""}
+    assert all(o.version <= 20 for o in model.opset_import)
+    assert {n.domain for n in model.graph.node} == {""}
