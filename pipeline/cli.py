@@ -366,7 +366,9 @@ def stage(
     Nodes are matched to patients by path (see --patients); without a table
     only CAMELYON17 names (patient_004_node_3.tif) are staged. A node that is
     not assessable is left out of its patient's pN (pNX when no node is
-    assessable) and named on standard error and in nodes_not_assessable.
+    assessable) and named on standard error and in nodes_not_assessable; a node
+    with tumour found in H&E is named in nodes_to_confirm (confirm with
+    cytokeratin IHC).
     """
     from pipeline.patients import load_summaries, stage_patients
 
@@ -380,6 +382,9 @@ def stage(
         if row.nodes_not_assessable:
             typer.echo(f"{row.patient}: left out of the pN stage ({row.pn_stage}), not assessable: "
                  f"{row.nodes_not_assessable}", err=True)
+        if row.nodes_to_confirm:
+            typer.echo(f"{row.patient}: tumour found in H&E, confirm with cytokeratin IHC: "
+                       f"{row.nodes_to_confirm}", err=True)
     if out is None:
         table.to_csv(sys.stdout, index=False, lineterminator="\n")
     else:

@@ -15,8 +15,10 @@ import posixpath
 import re
 from pathlib import Path, PurePath
 
+import numpy as np
 import pandas as pd
 
+from .quality import CONFIRM_WITH_IHC
 from .staging import NOT_ASSESSABLE, camelyon17_label, patient_pn_stage
 
 __all__ = ["load_summaries", "load_patients", "match_patients", "stage_patients", "node_frame",
@@ -26,7 +28,7 @@ _CAMELYON_NAME = re.compile(r"^(patient_\d+)_node_\d+", re.IGNORECASE)
 
 #: Columns of the patient table (:func:`stage_patients`, ``patient_stages.csv``).
 PATIENT_COLUMNS = ("patient", "pn_stage", "camelyon17_label", "nodes", "positive_nodes",
-                   "categories", "nodes_not_assessable")
+                   "categories", "nodes_not_assessable", "nodes_to_confirm")
 
 
 def load_summaries(inputs) -> pd.DataFrame:
@@ -59,7 +61,9 @@ def load_summaries(inputs) -> pd.DataFrame:
                 raise ValueError(f"{f}: not a readable summary.json ({exc})") from None
             if not isinstance(data, dict) or "category" not in data or "image" not in data:
                 raise ValueError(f"{f}: not a NodeScope summary (needs 'image' and 'category')")
-            rows.append({k: v for k, v in data.items() if not isinstance(v, (dict, list))})
+            row = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
+            row["flags"] = _flag_text(data.get("flags"))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -88,6 +92,13 @@ def load_patients(patients) -> pd.DataFrame:
         raise ValueError(f"{label}: the patients table needs columns 'patient' and 'image', "
                          f"found {', '.join(map(str, table.columns)) or 'none'}")
     return table
+
+
+def _flag_text(flags) -> str:
+    """A node's flags as ``a;b`` (summary.json keeps a list, summary.csv the text)."""
+    if isinstance(flags, (list, tuple)):
+        return ";".join(map(str, flags))
+    return "" if flags is None or (isinstance(flags, float) and np.isnan(flags)) else str(flags)
 
 
 def _text(value) -> str | None:
@@ -263,6 +274,8 @@ def stage_patients(nodes: pd.DataFrame, *, patients=None, sentinel=False,
         reasons = group["category_reason"].tolist() if "category_reason" in group else [None] * len(cats)
         left_out = [f"{n} ({_text(why) or 'no reason recorded'})"
                     for n, c, why in zip(names, cats, reasons) if c == NOT_ASSESSABLE]
+        flags = group["flags"].map(_flag_text).tolist() if "flags" in group else [""] * len(cats)
+        confirm = [n for n, f in zip(names, flags) if CONFIRM_WITH_IHC in f.split(";")]
         rows.append({
             "patient": patient,
             "pn_stage": stage,
@@ -271,6 +284,7 @@ def stage_patients(nodes: pd.DataFrame, *, patients=None, sentinel=False,
             "positive_nodes": sum(c in ("micrometastasis", "macrometastasis") for c in cats),
             "categories": ";".join(f"{n}:{c}" for n, c in zip(names, cats)),
             "nodes_not_assessable": "; ".join(left_out),
+            "nodes_to_confirm": "; ".join(confirm),
         })
     return pd.DataFrame(rows, columns=list(PATIENT_COLUMNS))
 
@@ -281,7 +295,9 @@ def node_frame(summaries) -> pd.DataFrame:
     Examples
     --------
     >>> node_frame([{"image": "a.tif", "category": "itc"}]).columns.tolist()
-    ['image', 'path', 'input_root', 'category', 'category_reason']
+    ['image', 'path', 'input_root', 'category', 'category_reason', 'flags']
     """
     keys = ("image", "path", "input_root", "category", "category_reason")
-    return pd.DataFrame({k: [s.get(k) for s in summaries] for k in keys})
+    table = pd.DataFrame({k: [s.get(k) for s in summaries] for k in keys})
+    table["flags"] = [_flag_text(s.get("flags")) for s in summaries]
+    return table

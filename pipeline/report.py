@@ -367,11 +367,12 @@ def render_report(out_dir, summaries, *, patients=None, errors=None, title="Node
                  f"<td>{_e(r.camelyon17_label)}</td>", f'<td class="num">{_e(r.nodes)}</td>',
                  f'<td class="num">{_e(r.positive_nodes)}</td>',
                  f"<td>{_e(str(r.categories).replace(';', '; '))}</td>",
-                 f"<td>{_e(r.nodes_not_assessable)}</td>"]
+                 f"<td>{_e(r.nodes_not_assessable)}</td>", f"<td>{_e(r.nodes_to_confirm)}</td>"]
                 for r in table.itertuples(index=False)]
         patient_html = ("<h2>Patients (pN stage)</h2>\n"
                         + _table(["Patient", "pN stage", "CAMELYON17 label", "Nodes", "Positive nodes",
-                                  "Node categories", "Left out (not assessable)"], prow))
+                                  "Node categories", "Left out (not assessable)",
+                                  "To confirm with cytokeratin (tumour found in H&E)"], prow))
     error_html = ""
     if errors:
         erows = [[f"<td>{_e(Path(str(r.get('file', ''))).name)}</td>", f"<td>{_e(r.get('error'))}</td>"]

@@ -153,6 +153,28 @@ def test_stage_names_the_nodes_left_out(tmp_path):
     assert table["nodes_not_assessable"].tolist() == ["patient_001_node_1.tif (no tissue)"]
 
 
+def test_stage_names_the_he_nodes_to_confirm_with_cytokeratin(tmp_path):
+    """Tumour found in H&E (flag confirm_with_ihc) counts in the pN and is named to confirm."""
+    nodes = [("micrometastasis", ["confirm_with_ihc"]), ("itc", []), ("negative", ["blurry"])]
+    for k, (cat, flags) in enumerate(nodes):
+        folder = tmp_path / f"patient_001_node_{k}"
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps({
+            "image": f"patient_001_node_{k}.tif", "category": cat, "category_reason": "",
+            "flags": flags}), encoding="utf-8")
+    res = runner.invoke(app, ["stage", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == ("patient_001: tumour found in H&E, confirm with cytokeratin IHC: "
+                                  "patient_001_node_0.tif")
+    table = pd.read_csv(pd.io.common.StringIO(res.stdout), keep_default_na=False)
+    assert table["pn_stage"].tolist() == ["pN1mi"]
+    assert table["nodes_to_confirm"].tolist() == ["patient_001_node_0.tif"]
+    # summary.csv keeps the flags as text: the same answer from a table of nodes
+    frame = pd.DataFrame({"image": [f"patient_001_node_{k}.tif" for k in range(3)],
+                          "category": [c for c, _ in nodes], "flags": ["confirm_with_ihc", "", "blurry"]})
+    assert stage_patients(frame)["nodes_to_confirm"].tolist() == ["patient_001_node_0.tif"]
+
+
 def test_report_shows_not_assessable_grey_with_reason_flags_stain_and_pixel_size(tmp_path):
     summaries = [
         {"image": "a.tif", "output": "a", "category": "not_assessable", "category_reason": "no tissue found",
