@@ -15,7 +15,6 @@ import posixpath
 import re
 from pathlib import Path, PurePath
 
-import numpy as np
 import pandas as pd
 
 from .quality import CONFIRM_WITH_IHC
@@ -98,7 +97,7 @@ def _flag_text(flags) -> str:
     """A node's flags as ``a;b`` (summary.json keeps a list, summary.csv the text)."""
     if isinstance(flags, (list, tuple)):
         return ";".join(map(str, flags))
-    return "" if flags is None or (isinstance(flags, float) and np.isnan(flags)) else str(flags)
+    return "" if flags is None or (isinstance(flags, float) and flags != flags) else str(flags)  # NaN: none
 
 
 def _text(value) -> str | None:
