@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .quality import CONFIRM_WITH_IHC
 from .results import NodeResult
 
 __all__ = ["render_overlay", "legend_entries", "DEPOSIT_COLOURS"]
@@ -76,7 +77,10 @@ def _title(result: NodeResult) -> tuple[str, bool]:
     if result.category == "not_assessable":
         reason = result.not_assessable_reason or result.category_reason or ""
         return f"not assessable: {reason}".rstrip(": "), True
-    return f"{result.category.replace('_', ' ')}  {result.pn_category}", False
+    title = f"{result.category.replace('_', ' ')}  {result.pn_category}"
+    if CONFIRM_WITH_IHC in (result.flags or ()):  # tumour found in H&E (docs/quality.md)
+        title += "  (H&E: confirm with IHC)"
+    return title, False
 
 
 def _nucleus_centres(result: NodeResult):

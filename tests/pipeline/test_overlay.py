@@ -52,6 +52,20 @@ def test_not_assessable_title_is_grey(results):
     assert greyish(grey) > greyish(plain) + 200
 
 
+def test_he_tumour_title_asks_for_cytokeratin_confirmation(results):
+    from pipeline.overlay import _title
+
+    img, result = results[1]
+    flagged = dataclasses.replace(result, category="micrometastasis", pn_category="pN1mi",
+                                  flags=["confirm_with_ihc"])
+    assert _title(flagged) == ("micrometastasis  pN1mi  (H&E: confirm with IHC)", False)
+    assert "confirm" not in _title(dataclasses.replace(flagged, flags=[]))[0]
+    # the longer title is drawn (wider title box than without the flag)
+    a = render_overlay(img, flagged, legend=False)
+    b = render_overlay(img, dataclasses.replace(flagged, flags=[]), legend=False)
+    assert np.any(a != b)
+
+
 def test_tiny_picture_gets_no_text_but_a_legend_panel(results):
     img, result = results[0]
     tile = img[:100, :100]
