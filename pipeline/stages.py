@@ -20,7 +20,7 @@ from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
 from .quality import CONFIRM_WITH_IHC
 from .results import NodeResult
-from .staging import CATEGORIES, NOT_ASSESSABLE, node_category, node_pn_category
+from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
 from .he_cells import load_he_cell_model
 from .tumor import classify_ihc, he_tumour_probability
@@ -230,7 +230,7 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     # tumour found in H&E: to be confirmed with cytokeratin (kept in step with the cells after a review)
     context["flags"] = [f for f in context.get("flags") or [] if f != CONFIRM_WITH_IHC]
-    if stain == "he" and category in CATEGORIES[1:]:
+    if stain == "he" and len(cells) and category != NOT_ASSESSABLE:
         context["flags"].append(CONFIRM_WITH_IHC)
     return NodeResult(
         cells=cells.reset_index(drop=True),

@@ -177,8 +177,8 @@ def main() -> None:
                                    "p99": round(float(np.quantile(diffs, 0.99)), 4),
                                    "max": round(float(diffs.max()), 4)},
         "seconds_per_4_2_mp_2_threads": {k: round(v, 3) for k, v in speed.items()},
-        "opset_imports": [[o.domain, o.version] for o in onnx.load(str(args.out)).opset_import],
-        "ir_version": int(onnx.load(str(args.out)).ir_version),
+        "opset_imports": [[o.domain, o.version] for o in quantized.opset_import],
+        "ir_version": int(quantized.ir_version),
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     print(f"PCam test AUC float {auc_f:.4f} -> int8 {auc_q:.4f}; synthetic map |difference| median "
