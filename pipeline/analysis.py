@@ -48,7 +48,7 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
     quality = assess_quality(pixel_size_um=found.pixel_size_um, shape=found.shape,
                              tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
                              measures=found.stats.quality if found.stats is not None else {},
-                             tumour_found=len(tumour.cells) > 0, flags=found.flags,
+                             tumour_found=None, flags=found.flags,  # negative-call rules: measure_node
                              tumour_ids=tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else None,
                              stain_vectors_source=found.stats.vectors_source if found.stats is not None else None)
     return measure_node(

@@ -78,8 +78,11 @@ _PACKED_RADIUS_UM = 15.0
 #: Raised by :func:`pipeline.stages.measure_node` on an H&E node with tumour: at slide scale the
 #: H&E detector's false deposits are common (docs/he_model.md, "Slide-level specificity").
 CONFIRM_WITH_IHC = "confirm_with_ihc"
+#: Raised by :func:`negative_call_reason` (and so by ``measure_node``) only when no tumour was found.
+TOO_LITTLE_TISSUE = "too_little_tissue"
 
-#: Every flag :func:`assess_quality` (and ``measure_node``: ``confirm_with_ihc``) can raise, with its meaning.
+#: Every flag :func:`assess_quality` (and ``measure_node``: ``confirm_with_ihc``, ``too_little_tissue``) can
+#: raise, with its meaning.
 QUALITY_FLAGS = {
     "no_tissue": "no tissue found (not assessable)",
     "coarse_pixels": "pixel size above max_pixel_size_um: nuclei not resolvable (not assessable)",
@@ -91,9 +94,10 @@ QUALITY_FLAGS = {
                                  "(or too few stained pixels): the reference vectors were used",
     "low_tissue_fraction": "tissue covers less than 5 % of the image",
     "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
-    "too_little_tissue": "no tumour found in too little tissue to call the node negative (not assessable)",
+    TOO_LITTLE_TISSUE: "no tumour found in too little tissue to call the node negative (not assessable)",
     "not_lymph_node": "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
-                      "carcinoma-only field, another tissue, or a pixel size given too large? (analysed)",
+                      "carcinoma-only field, another tissue, or a pixel size given too large? (not assessable when no tumour is "
+                      "found: a negative needs lymph node)",
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
@@ -258,7 +262,7 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
             "implied_pixel_size_um": round(6.5 / scale, 3) if np.isfinite(scale) else float("nan")}
 
 
-def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, tumour_found,
+def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, tumour_found=None,
                    flags=(), tumour_ids=None, stain_vectors_source=None) -> ImageQuality:
     """Flags and, when the image cannot support a stage, the reason.
 
@@ -272,9 +276,11 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
         All nuclei (``equivalent_diameter_um``).
     measures : dict, keyword-only
         :func:`image_quality` (empty without tissue).
-    tumour_found : bool, keyword-only
-        Whether any tumour cell was found (too little tissue only matters for a
-        negative call).
+    tumour_found : bool or None, keyword-only
+        Whether any tumour cell was found. False: the rules of a negative call
+        (:func:`negative_call_reason`) are applied too. None: they are left to
+        whoever stages the cells (:func:`pipeline.stages.measure_node` does, so that
+        a review that adds or removes every tumour cell is judged again).
     flags : sequence of str, keyword-only
         Flags already raised (e.g. ``"no_tissue"``).
     tumour_ids : array_like of int, optional, keyword-only
@@ -376,9 +382,60 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
                 reasons.append(f"pixel size suspect: {m['nuclear_density_per_mm2']:.0f} nuclei per mm² "
                                f"of tissue (lymph nodes: 4,000-10,000), too few and too large at {px:g} "
                                "µm/px (check the file's calibration or --pixel-size)")
-        if not tumour_found and not reasons and tissue_area_mm2 < t["min_negative_tissue_mm2"]:
-            out.append("too_little_tissue")
-            reasons.append(f"no tumour cells in {tissue_area_mm2:.3f} mm² of tissue, too little to call "
-                           f"the node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
+    if tumour_found is False and not reasons:
+        flag, reason = negative_call_reason(tissue_area_mm2=tissue_area_mm2, flags=out, measures=m)
+        out += [flag] if flag else []
+        reasons += [reason] if reason else []
     return ImageQuality(flags=tuple(dict.fromkeys(out)), measures=m,
                         not_assessable_reason="; ".join(reasons) if reasons else None)
+
+
+def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
+    """Why a node in which no tumour cell was found still cannot be called negative.
+
+    A positive finding stands whatever the tissue; a negative one needs enough
+    lymph node to be negative about: at least ``min_negative_tissue_mm2`` of tissue,
+    and the lymphocyte population that ``not_lymph_node`` looks for.
+
+    Parameters
+    ----------
+    tissue_area_mm2 : float, keyword-only
+        Tissue area; 0 or less: not known (not judged).
+    flags : sequence of str, keyword-only
+        The image's flags (``not_lymph_node`` among them or not).
+    measures : dict, keyword-only
+        The quality measures (``lymphocyte_fraction``, ``packed_lymphocyte_fraction``).
+
+    Returns
+    -------
+    flag : str or None
+        ``"too_little_tissue"`` when that is the reason (``not_lymph_node`` is
+        already a flag).
+    reason : str or None
+        The ``category_reason`` of a ``not_assessable`` node; None: a negative call stands.
+
+    Examples
+    --------
+    >>> negative_call_reason(tissue_area_mm2=0.01, flags=(), measures={})[0]
+    'too_little_tissue'
+    >>> negative_call_reason(tissue_area_mm2=1.0, flags=(), measures={})
+    (None, None)
+    """
+    t = QUALITY_THRESHOLDS
+    area = float(tissue_area_mm2 or 0.0)
+    if 0 < area < t["min_negative_tissue_mm2"]:
+        return TOO_LITTLE_TISSUE, (f"no tumour cells in {area:.3f} mm² of tissue, too little to call the "
+                                     f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
+    if "not_lymph_node" in flags:
+        lymph = measures.get("lymphocyte_fraction", float("nan"))
+        packed = measures.get("packed_lymphocyte_fraction", float("nan"))
+        if lymph < t["min_lymphocyte_fraction"]:
+            why = f"{lymph:.0%} of the nuclei lymphocyte-sized (4.5-8 µm; a node has >= {t['min_lymphocyte_fraction']:.0%})"
+        elif packed < t["min_packed_lymphocyte_fraction"]:
+            why = (f"{packed:.0%} of the nuclei small, round and packed like lymphocytes (a node has >= "
+                   f"{t['min_packed_lymphocyte_fraction']:.0%})")
+        else:
+            why = "no lymphocyte population"
+        return None, (f"no tumour cells, and too little lymph-node tissue to call the node negative: {why}; "
+                      "another tissue, a carcinoma-only field or a pixel size given too large?")
+    return None, None

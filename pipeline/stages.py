@@ -18,7 +18,7 @@ from ._validate import check_choice, check_pixel_size
 from .measure import assign_deposits, measure_deposits
 from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
-from .quality import CONFIRM_WITH_IHC
+from .quality import CONFIRM_WITH_IHC, TOO_LITTLE_TISSUE, negative_call_reason
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
@@ -217,6 +217,14 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
     category, reason = node_category(largest, len(cells), itc_max_um=options.itc_max_um,
                                      micro_max_um=options.micro_max_um,
                                      itc_max_cells=options.itc_max_cells)
+    # no tumour found: is there enough lymph node to call it negative? (judged again after a review)
+    context["flags"] = [f for f in context.get("flags") or [] if f not in (CONFIRM_WITH_IHC, TOO_LITTLE_TISSUE)]
+    if not len(cells) and not context.get("not_assessable_reason"):
+        flag, negative_reason = negative_call_reason(tissue_area_mm2=context.get("tissue_area_mm2") or 0.0,
+                                                     flags=context["flags"], measures=context.get("quality") or {})
+        if negative_reason:
+            category, reason = NOT_ASSESSABLE, negative_reason
+            context["flags"] += [flag] if flag else []
     if context.get("not_assessable_reason"):
         # the image cannot support a stage: whatever was found, no category is claimed, and
         # no growth pattern either (nuclei too coarse or blurred for a contact graph)
@@ -229,7 +237,6 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
     parameters = {**dict(context.pop("parameters", None) or {}), **options.staging()}
     # tumour found in H&E: to be confirmed with cytokeratin (kept in step with the cells after a review)
-    context["flags"] = [f for f in context.get("flags") or [] if f != CONFIRM_WITH_IHC]
     if stain == "he" and len(cells) and category != NOT_ASSESSABLE:
         context["flags"].append(CONFIRM_WITH_IHC)
     return NodeResult(

@@ -143,6 +143,13 @@ def test_not_lymph_node_needs_packed_round_lymphocyte_sized_nuclei(spacing_um, e
                        measures={"tissue_fraction": 0.5}, tumour_found=False)
     assert ("not_lymph_node" in q.flags) is flagged
     assert q.measures["lymphocyte_fraction"] == 1.0
+    # no tumour and no lymph node: nothing to call negative; a tumour found stands
+    assert (q.not_assessable_reason is not None) is flagged
+    if flagged:
+        assert "too little lymph-node tissue" in q.not_assessable_reason and "packed" in q.not_assessable_reason
+    found = assess_quality(pixel_size_um=0.5, shape=(2000, 2000), tissue_area_mm2=1.0, nuclei=nuclei,
+                           measures={"tissue_fraction": 0.5}, tumour_found=True)
+    assert found.not_assessable_reason is None and found.flags == q.flags
     # judged over the nuclei at least 15 µm from the image's edge (the grid's first two rows
     # and columns left out): of those 324, the grid's far corner alone has only 3 neighbours
     assert q.measures["packed_lymphocyte_fraction"] == (0.0 if flagged else round(323 / 324, 3))
@@ -167,6 +174,17 @@ def test_real_skin_section_is_flagged_not_lymph_node(realdata_dir):
     assert "not_lymph_node" in r.flags
     assert r.quality["lymphocyte_fraction"] > QUALITY_THRESHOLDS["min_lymphocyte_fraction"]
     assert r.quality["packed_lymphocyte_fraction"] < QUALITY_THRESHOLDS["min_packed_lymphocyte_fraction"]
+
+
+@pytest.mark.realdata
+def test_real_carcinoma_without_tumour_cells_is_not_called_negative(realdata_dir):
+    """``OS-2-vsi.ome.tif`` is a Ki67 IHC of breast carcinoma (no cytokeratin, no lymph node):
+    no tumour cells, and it was a green "negative"; with no lymph node in it, no stage."""
+    from pipeline.analysis import analyze_file
+
+    r, _ = analyze_file(realdata_dir / "openslide-crops" / "OS-2-vsi.ome.tif")
+    assert r.category == "not_assessable" and "not_lymph_node" in r.flags
+    assert r.category_reason.startswith("no tumour cells, and too little lymph-node tissue")
 
 
 def test_nucleus_scale_follows_pixel_size():
@@ -232,3 +250,31 @@ def test_tumour_found_in_he_is_flagged_confirm_with_ihc(stain, n_cells, flagged)
     assert ("confirm_with_ihc" in r.flags) is flagged and "blurry" in r.flags
     assert r.flags.count("confirm_with_ihc") <= 1
     assert r.category == ("itc" if n_cells else "negative")
+
+
+@pytest.mark.parametrize("context, reason_start", [
+    ({"tissue_area_mm2": 0.01}, "no tumour cells in 0.010 mm² of tissue"),
+    ({"tissue_area_mm2": 1.0, "flags": ["not_lymph_node"],
+      "quality": {"lymphocyte_fraction": 0.4, "packed_lymphocyte_fraction": 0.05}},
+     "no tumour cells, and too little lymph-node tissue"),
+])
+def test_a_negative_call_is_judged_again_after_a_review(context, reason_start):
+    """A positive finding stands in any tissue; with every tumour cell deleted in a review, a
+    fragment or a field with no lymph node is not assessable (not a green negative), and the
+    other way round."""
+    from pipeline.review import Review
+
+    cells = pd.DataFrame({"y_um": [50.0, 60.0], "x_um": [50.0, 50.0], "radius_um": [5.0, 5.0]})
+    found = measure_node(cells, pixel_size_um=0.5, stain="ihc", **context)
+    assert found.category == "itc" and "too_little_tissue" not in found.flags
+    review = Review(found)
+    review.delete_cells(review.cells["cell_id"])
+    emptied = review.remeasure()
+    assert emptied.category == "not_assessable" and emptied.category_reason.startswith(reason_start)
+    assert emptied.pn_category == "pNX" and emptied.not_assessable_reason is None
+    assert ("too_little_tissue" in emptied.flags) is (context["tissue_area_mm2"] < 0.05)
+    review.add_cells([[55.0, 55.0]])
+    again = review.remeasure()
+    assert again.category == "itc" and "too_little_tissue" not in again.flags
+    # with no tissue area known (a table of cells), nothing is judged
+    assert measure_node(cells.iloc[:0], pixel_size_um=0.5).category == "negative"
