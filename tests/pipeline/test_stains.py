@@ -231,6 +231,28 @@ def test_bluish_pink_pixels_are_a_reddish_chromogen_not_eosin():
     assert detect_stain(_from_od(od), background=(240, 240, 240))[0] == "he"
 
 
+def test_a_little_plain_eosin_over_dense_lymphocytes_is_he():
+    """Pale eosin over dense lymphoid tissue: 1 % clearly pink pixels is H&E, where a
+    haematoxylin-only (cytokeratin) slide has next to none (at most 0.3 % in the
+    synthetic ones, 0.01 % in real ones)."""
+    h = np.array([0.65, 0.70, 0.29])
+    eosin = np.array([0.072, 0.992, 0.105])
+    od = np.zeros((100, 100, 3))
+    od[:] = 1.0 * h
+    od[:1] = 0.6 * eosin + 0.05 * h  # 1 % of the pixels
+    rgb = _from_od(od)
+    f = stain_colour_fractions(rgb, background=(240, 240, 240))
+    assert 0.005 <= f["eosin"] < 0.03 and f["pink_purity"] >= 0.5 and f["pink_blueness"] <= 0.95
+    assert detect_stain(rgb, background=(240, 240, 240))[0] == "he"
+    # the exception switched off: "haematoxylin without eosin" (what happened before it)
+    stain, reason = detect_stain(rgb, background=(240, 240, 240), faint_eosin=(1, 1, 0))
+    assert stain == "ihc" and "without eosin" in reason
+    # a tenth of that is no evidence of eosin: still a haematoxylin-only slide
+    od[1:] = 1.0 * h
+    od[0, 10:] = 1.0 * h
+    assert detect_stain(_from_od(od), background=(240, 240, 240))[0] == "ihc"
+
+
 def test_reddish_dab_counts_as_brown():
     # DAB vectors turned towards red (blue / green 1.02-1.1) are brown; haematoxylin, eosin
     # and grey are not
