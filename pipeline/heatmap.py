@@ -294,6 +294,12 @@ def _read_resampled(read, shape, scale, dims, y0, y1, x0, x1) -> np.ndarray:
         k = int(round(1 / scale))
         if k > 1:
             src = cv2.blur(src, (k, k), dst=src)  # in place: the float copy is the chunk's largest array
+            # cv2.blur's box ends at its pixel when k is even (pixels i - k/2 .. i + k/2 - 1, centred
+            # half a pixel before i): read it half a pixel further on, so that a model pixel is
+            # the plain mean of the k x k source pixels under it (0.5 µm/px -> 0.97: 2 x 2), not
+            # a blurrier mean half a source pixel off (as before 2026-11-30)
+            ky += 0.5 * (1 - k % 2)
+            kx += 0.5 * (1 - k % 2)
     mapy = np.repeat(ky[:, None], len(kx), axis=1).astype(np.float32)
     mapx = np.repeat(kx[None, :], len(ky), axis=0).astype(np.float32)
     dst = cv2.remap(src, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -1,0 +1,37 @@
+"""The tumour map's resampling: an image finer than the network's pixels is averaged onto them."""
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.heatmap import load_heatmap_model, tumour_map
+from pipeline.synthetic import make_node
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_heatmap_model()
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_a_finer_image_gives_the_map_of_its_block_means(model, k):
+    """A scan at 1/k of the network's pixel size (0.485 / 0.243 µm/px: 20x / 40x) is read as
+    the plain mean of each k x k block, as a slide pyramid's coarser level is made; until
+    2026-11-30 an even k read it half a fine pixel off and blurred (a 3-tap mean), which
+    lowered the map on PatchCamelyon patches upsampled 2x (``bench/he_robustness.py``)."""
+    fine_um = model.pixel_size_um / k
+    node = make_node(size_um=(300.0, 300.0), pixel_size_um=fine_um, stain="he",
+                     deposits=[{"diameter_um": 120.0}], seed=5)
+    fine = node.rgb
+    m, n = fine.shape[0] // k * k, fine.shape[1] // k * k
+    fine = fine[:m, :n]
+    coarse = np.round(cv2.resize(fine.astype(np.float32), (n // k, m // k), interpolation=cv2.INTER_AREA))
+    a = tumour_map(fine, pixel_size_um=fine_um, model=model)
+    b = tumour_map(coarse.astype(np.uint8), pixel_size_um=model.pixel_size_um, model=model)
+    assert a.probability.shape == b.probability.shape
+    # the same grid: fine pixel (r, c) sits at r * fine_um, a block's mean at its centre
+    np.testing.assert_allclose(np.subtract(a.origin_um, b.origin_um), (k - 1) / 2 * fine_um, atol=1e-9)
+    # identical network input away from the mirrored edges (10 map steps = the 80 px field)
+    inner = (slice(10, -10), slice(10, -10))
+    assert a.probability[inner].size > 0
+    np.testing.assert_allclose(a.probability[inner], b.probability[inner], atol=1e-6)
