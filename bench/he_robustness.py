@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules
-from real_he import DEFAULT, PCAM_UM, POSITIVE, _auc, _rgb  # noqa: E402
+from real_he import DEFAULT, PCAM_UM, POSITIVE  # noqa: E402
 
 #: name -> (haematoxylin, eosin) optical-density factors, or a JPEG quality, or an upsampling factor
 CONDITIONS = {
@@ -55,6 +55,16 @@ CONDITIONS = {
     "2x pixels": {"zoom": 2},
     "4x pixels": {"zoom": 4},
 }
+
+
+def _rgb(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def _auc(y, s) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s))
 
 
 def changed(rgb: np.ndarray, how: dict) -> tuple[np.ndarray, float]:

@@ -5,7 +5,9 @@
 flag) when the nuclear scale implies one 3x or more from the given one (5x: not
 assessable). This bench measures, with the public functions (``pipeline.detection.
 find_nuclei`` for the image-level measures and the nuclei, ``pipeline.quality.
-assess_quality`` for the flags, as ``pipeline.analyze`` calls them, with no tumour found):
+assess_quality`` for the flags and the image-level reasons, as ``pipeline.analyze`` calls it,
+and ``pipeline.quality.negative_call_reason`` for the rules of a negative call, which
+``measure_node`` applies when no tumour is found: too little tissue, no lymph node):
 
 (a) sharp real images at their true pixel size (``../shared/realdata``: PCam patches
     and tiles, CAMELYON tiles, MoNuSeg, CRC, PanNuke, CPM-15, the breast-epithelium image,
@@ -17,7 +19,9 @@ and prints the distribution of the focus ratio and of the pixel-size factor
 (``max(f, 1/f)`` of implied / given), the false-flag and false-not-assessable rates on
 (a), the detection rates on (b) and (c), and the nuclear-density flags (``low_nuclear_
 density`` and the density rule of ``pixel_size_suspect``) on every condition, and (d) how often
-sharp images of each set are flagged ``not_lymph_node``.
+sharp images of each set are flagged ``not_lymph_node``. With no tumour found, a negative call
+refused is expected on small fields and on tissue that is no lymph node (a) and wanted under a
+wrong pixel size (c).
 
 Usage: python bench/quality_thresholds.py [--per-set 12] [--pcam 40] [--seed 0] [--sets crc,...]
                                          [--synthetic 4] [--csv out.csv]
@@ -100,23 +104,27 @@ def synthetic_images(seed: int):
 def measure(rgb, given_px) -> dict:
     """Quality measures and flags as pipeline.analyze gets them (no tumour found)."""
     from pipeline.detection import find_nuclei
-    from pipeline.quality import assess_quality
+    from pipeline.quality import assess_quality, negative_call_reason
 
     found = find_nuclei(rgb, pixel_size_um=given_px)
+    # the image-level rules (tumour_found=None), then those of a negative call (no tumour found)
     q = assess_quality(pixel_size_um=found.pixel_size_um, shape=found.shape,
                        tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
                        measures=found.stats.quality if found.stats is not None else {},
-                       tumour_found=False, flags=found.flags,
+                       tumour_found=None, flags=found.flags,
                        stain_vectors_source=found.stats.vectors_source if found.stats is not None else None)
     m = q.measures
     factor = m.get("pixel_size_factor", np.nan)
     reason = q.not_assessable_reason or ""
+    refused = (negative_call_reason(tissue_area_mm2=found.tissue_area_mm2, flags=q.flags, measures=m)
+               if not reason else (None, None))
     return {"focus": m.get("focus_ratio", np.nan), "off": max(factor, 1 / factor) if factor > 0 else np.nan,
             "blurry": "blurry" in q.flags, "out_of_focus": "out_of_focus" in q.flags,
             "suspect": "pixel_size_suspect" in q.flags, "median_um": m.get("median_nucleus_um", np.nan),
             "factor_na": "the nuclei imply" in reason, "density_na": "nuclei per mm²" in reason,
             "low_density": "low_nuclear_density" in q.flags, "coarse": "coarse_pixels" in q.flags,
             "not_assessable": q.not_assessable_reason is not None, "flags": ";".join(q.flags),
+            "little_tissue": refused[0] is not None, "no_node": refused[1] is not None and refused[0] is None,
             "not_lymph": "not_lymph_node" in q.flags, "packed": m.get("packed_lymphocyte_fraction", np.nan),
             "density": m.get("nuclear_density_per_mm2", np.nan), "lymph": m.get("lymphocyte_fraction", np.nan)}
 
@@ -164,10 +172,14 @@ def report(t: pd.DataFrame) -> None:
         print(f"(a) sharp, true pixel size: false flag rate (blurry or pixel_size_suspect) "
               f"{_rate(sharp['blurry'] | sharp['suspect'])}; false not-assessable rate: focus "
               f"{_rate(sharp['out_of_focus'])}, pixel-size factor {_rate(sharp['factor_na'])}, "
-              f"any reason {_rate(sharp['not_assessable'])}")
+              f"any image-level reason {_rate(sharp['not_assessable'])}")
+        print("    with no tumour found, a negative call refused (expected on small fields and on tissue "
+              "that is no lymph node): too little tissue / no lymph node, by set")
+        for s, x in sharp.groupby("set"):
+            print(f"    {s:12s} {_rate(x['little_tissue'])} / {_rate(x['no_node'])}")
         if len(sharp):
             for s, x in sharp.groupby("set"):
-                bad = x[x["blurry"] | x["suspect"] | x["not_assessable"]]
+                bad = x[x["blurry"] | x["suspect"] | x["not_assessable"]]  # image-level reasons only
                 if len(bad):
                     print(f"    {s}: " + "; ".join(f"{r.name} focus {r.focus:.2f} factor {r.off:.2f} [{r.flags}]"
                                                    for r in bad.itertuples()))
@@ -183,9 +195,12 @@ def report(t: pd.DataFrame) -> None:
                   f"{_rate(x['out_of_focus'])}, focus measured on {_rate(np.isfinite(x['focus']))}")
         for m in WRONG:
             x = d[d["condition"] == f"px x{m:g}"]
+            as_negative = x["not_assessable"] | x["little_tissue"] | x["no_node"]
             print(f"(c) pixel size x{m:g}: pixel_size_suspect {_rate(x['suspect'])}, not assessable by the "
-                  f"pixel-size rules {_rate(x['factor_na'] | x['density_na'])}, by any reason "
-                  f"{_rate(x['not_assessable'])}")
+                  f"pixel-size rules {_rate(x['factor_na'] | x['density_na'])}, by any image-level reason "
+                  f"{_rate(x['not_assessable'])}; with no tumour found, not called negative {_rate(as_negative)} "
+                  f"(lymph-node sets pcam-tiles, pcam-patches, camelyon: "
+                  f"{_rate(as_negative[x['set'].isin(['pcam-tiles', 'pcam-patches', 'camelyon'])])})")
 
 
 def main() -> None:
