@@ -96,8 +96,8 @@ QUALITY_FLAGS = {
     "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
     TOO_LITTLE_TISSUE: "no tumour found in too little tissue to call the node negative (not assessable)",
     "not_lymph_node": "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
-                      "carcinoma-only field, another tissue, or a pixel size given too large? (not assessable when no tumour is "
-                      "found: a negative needs lymph node)",
+                      "carcinoma-only field, another tissue, or a pixel size given too large? (not "
+                      "assessable when no tumour is found: a negative needs lymph node)",
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
@@ -430,7 +430,8 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
         lymph = measures.get("lymphocyte_fraction", float("nan"))
         packed = measures.get("packed_lymphocyte_fraction", float("nan"))
         if lymph < t["min_lymphocyte_fraction"]:
-            why = f"{lymph:.0%} of the nuclei lymphocyte-sized (4.5-8 µm; a node has >= {t['min_lymphocyte_fraction']:.0%})"
+            why = (f"{lymph:.0%} of the nuclei lymphocyte-sized (4.5-8 µm; a node has >= "
+                   f"{t['min_lymphocyte_fraction']:.0%})")
         elif packed < t["min_packed_lymphocyte_fraction"]:
             why = (f"{packed:.0%} of the nuclei small, round and packed like lymphocytes (a node has >= "
                    f"{t['min_packed_lymphocyte_fraction']:.0%})")

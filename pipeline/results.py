@@ -103,7 +103,10 @@ class NodeResult:
     quality : dict
         The quality measures behind the flags (:func:`pipeline.quality.assess_quality`).
     not_assessable_reason : str or None
-        Why the image cannot support a stage (then ``category`` is ``"not_assessable"``).
+        Why the image cannot support a stage whatever is found (then ``category`` is
+        ``"not_assessable"``). None too when only a negative call is refused (no tumour
+        found in too little tissue, or in no lymph node): ``category_reason`` says so,
+        and a review that adds tumour cells stages the node.
     parameters : dict
         The options that shaped the result and the image's measured statistics.
     growth_pattern : str
