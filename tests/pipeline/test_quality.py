@@ -278,3 +278,17 @@ def test_a_negative_call_is_judged_again_after_a_review(context, reason_start):
     assert again.category == "itc" and "too_little_tissue" not in again.flags
     # with no tissue area known (a table of cells), nothing is judged
     assert measure_node(cells.iloc[:0], pixel_size_um=0.5).category == "negative"
+
+
+def test_a_negative_cytokeratin_node_with_a_pale_counterstain_is_still_negative():
+    """The "no lymph node" refusal reads the haematoxylin nuclei: a light counterstain (OD x0.4,
+    as many cytokeratin slides have) keeps the lymphocytes small, round and packed."""
+    from skimage.color import hed2rgb, rgb2hed
+
+    node = make_node(size_um=(600.0, 600.0), pixel_size_um=1.0, stain="ihc", deposits=[], seed=903)
+    hed = rgb2hed(node.rgb)
+    hed[..., 0] *= 0.4
+    pale = (np.clip(hed2rgb(hed), 0, 1) * 255 + 0.5).astype(np.uint8)
+    r = analyze(pale, pixel_size_um=1.0)
+    assert r.stain == "ihc" and r.category == "negative", r.category_reason
+    assert r.quality["packed_lymphocyte_fraction"] > 2 * QUALITY_THRESHOLDS["min_packed_lymphocyte_fraction"]
