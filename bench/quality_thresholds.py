@@ -111,7 +111,7 @@ def measure(rgb, given_px) -> dict:
     q = assess_quality(pixel_size_um=found.pixel_size_um, shape=found.shape,
                        tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
                        measures=found.stats.quality if found.stats is not None else {},
-                       tumour_found=None, flags=found.flags,
+                       tumour_found=None, flags=found.flags, stain=found.stain,
                        stain_vectors_source=found.stats.vectors_source if found.stats is not None else None)
     m = q.measures
     factor = m.get("pixel_size_factor", np.nan)

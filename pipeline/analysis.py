@@ -50,7 +50,8 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
                              measures=found.stats.quality if found.stats is not None else {},
                              tumour_found=None, flags=found.flags,  # negative-call rules: measure_node
                              tumour_ids=tumour.cells["nucleus_id"] if "nucleus_id" in tumour.cells else None,
-                             stain_vectors_source=found.stats.vectors_source if found.stats is not None else None)
+                             stain_vectors_source=found.stats.vectors_source if found.stats is not None else None,
+                             stain=found.stain)
     return measure_node(
         tumour.cells, pixel_size_um=found.pixel_size_um, stain=found.stain, options=options,
         image=image_name, shape=found.shape, nucleus_count=int(len(found.nuclei)),

@@ -34,6 +34,9 @@ QUALITY_THRESHOLDS = {
     # nuclei are 5-8 µm (lymphocytes) to ~15 µm (carcinoma): coarser than 2 µm/px a
     # lymphocyte spans < 4 pixels and cannot be segmented or counted
     "max_pixel_size_um": 2.0,
+    # the H&E tumour detector reads 0.25-1.0 µm/px (its map trained at 0.97 µm/px, scaled
+    # 0.8-1.25x): coarser H&E is not staged (cytokeratin IHC up to max_pixel_size_um)
+    "max_he_pixel_size_um": 1.25,
     # fraction of stained pixels that are grey/black (no haematoxylin, eosin or DAB colour)
     "max_colourless_fraction": 0.6,
     # focus: gradient left after a 1 µm Gaussian blur / gradient before (1 = no detail finer
@@ -85,7 +88,8 @@ TOO_LITTLE_TISSUE = "too_little_tissue"
 #: raise, with its meaning.
 QUALITY_FLAGS = {
     "no_tissue": "no tissue found (not assessable)",
-    "coarse_pixels": "pixel size above max_pixel_size_um: nuclei not resolvable (not assessable)",
+    "coarse_pixels": "pixel size above max_pixel_size_um (H&E: max_he_pixel_size_um): nuclei not "
+                     "resolvable, or beyond the H&E detector's range (not assessable)",
     "stain_unknown": "most stained pixels are grey or black, not H&E or DAB (not assessable)",
     "out_of_focus": "no detail finer than ~3 µm (not assessable)",
     "blurry": "little detail finer than 1 µm: nuclei may be missed or merged",
@@ -263,7 +267,7 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
 
 
 def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, tumour_found=None,
-                   flags=(), tumour_ids=None, stain_vectors_source=None) -> ImageQuality:
+                   flags=(), tumour_ids=None, stain_vectors_source=None, stain=None) -> ImageQuality:
     """Flags and, when the image cannot support a stage, the reason.
 
     Parameters
@@ -288,6 +292,8 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
     stain_vectors_source : str, optional, keyword-only
         How the stain vectors were found (:func:`pipeline.stains.estimate_stain_vectors`);
         ``"reference"`` means the image's own were implausible (or too few pixels).
+    stain : {"he", "ihc"}, optional, keyword-only
+        The image's stain: H&E coarser than ``max_he_pixel_size_um`` is not assessable.
 
     Returns
     -------
@@ -317,6 +323,11 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
         out.append("coarse_pixels")
         reasons.append(f"pixel size {px:g} µm/px is too coarse to resolve nuclei (NodeScope needs "
                        f"<= {t['max_pixel_size_um']:g} µm/px; a lymphocyte nucleus is 5-8 µm)")
+    elif stain == "he" and px > t["max_he_pixel_size_um"]:
+        out.append("coarse_pixels")
+        reasons.append(f"pixel size {px:g} µm/px is too coarse for the H&E tumour detector (it reads "
+                       f"0.25-{t['max_he_pixel_size_um']:g} µm/px; cytokeratin IHC can be analysed up to "
+                       f"{t['max_pixel_size_um']:g} µm/px)")
     if "no_tissue" not in out and reasons == []:
         colourless = m.get("colourless_fraction", 0.0)
         if colourless >= t["max_colourless_fraction"]:

@@ -18,7 +18,7 @@ from ._validate import check_choice, check_pixel_size
 from .measure import assign_deposits, measure_deposits
 from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
-from .quality import CONFIRM_WITH_IHC, TOO_LITTLE_TISSUE, negative_call_reason
+from .quality import CONFIRM_WITH_IHC, QUALITY_THRESHOLDS, TOO_LITTLE_TISSUE, negative_call_reason
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, STAIN_KINDS
@@ -30,7 +30,7 @@ __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
 
 #: Coarsest pixel size (µm) at which an H&E growth pattern is called; coarser it is
 #: ``"not_assessable"`` (the H&E detector's range is 0.25-1.0 µm/px, its training 0.78-1.21).
-HE_PATTERN_MAX_PIXEL_UM = 1.25
+HE_PATTERN_MAX_PIXEL_UM = QUALITY_THRESHOLDS["max_he_pixel_size_um"]
 
 #: NodeResult fields that :func:`measure_node` takes as they are (what the image was).
 CONTEXT_FIELDS = ("image", "shape", "nucleus_count", "tissue_area_mm2", "stain_reason",

@@ -42,8 +42,14 @@ def test_wrong_pixel_sizes_are_caught(micro):
     assert fine.category == "not_assessable" and "pixel_size_suspect" in fine.flags
     assert "imply about" in fine.category_reason
     half = np.ascontiguousarray(rgb[600:1800, 600:1800])
-    coarse = analyze(half, pixel_size_um=2.0)
-    assert coarse.category == "not_assessable" and "pixel_size_suspect" in coarse.flags
+    coarse = analyze(half, pixel_size_um=2.0, all_nuclei=True)
+    # H&E coarser than 1.25 µm/px is beyond the H&E detector (a negative node here got a false ITC)
+    assert coarse.category == "not_assessable" and "coarse_pixels" in coarse.flags
+    assert "too coarse for the H&E tumour detector" in coarse.category_reason
+    # and the nuclei contradict the pixel size too (what an IHC image would be refused for)
+    q = assess_quality(pixel_size_um=2.0, shape=coarse.shape, tissue_area_mm2=coarse.tissue_area_mm2,
+                       nuclei=coarse.nuclei, measures=coarse.quality, stain="ihc")
+    assert "pixel_size_suspect" in q.flags and "too few and too large" in q.not_assessable_reason
     right = analyze(half, pixel_size_um=px)
     # an H&E micrometastasis: the only flag is the call to confirm it with cytokeratin
     assert right.category == "micrometastasis" and right.flags == ["confirm_with_ihc"]
@@ -278,6 +284,20 @@ def test_a_negative_call_is_judged_again_after_a_review(context, reason_start):
     assert again.category == "itc" and "too_little_tissue" not in again.flags
     # with no tissue area known (a table of cells), nothing is judged
     assert measure_node(cells.iloc[:0], pixel_size_um=0.5).category == "negative"
+
+
+def test_he_beyond_the_detectors_pixel_sizes_is_not_staged(sample_dir):
+    """The negative H&E sample (1 µm/px) given 2 µm/px was a false ITC of 31 cells; cytokeratin
+    IHC is still analysed up to 2 µm/px."""
+    from pipeline.analysis import analyze_file
+
+    r, _ = analyze_file(sample_dir / "node_negative_he.tif", pixel_size_um=2.0)
+    assert r.category == "not_assessable" and "coarse_pixels" in r.flags
+    cells = pd.DataFrame({"y_um": [0.0], "x_um": [0.0], "radius_um": [5.0]})
+    for stain, px, refused in (("he", 1.25, False), ("he", 1.3, True), ("ihc", 2.0, False)):
+        q = assess_quality(pixel_size_um=px, shape=(500, 500), tissue_area_mm2=0.2, nuclei=cells.iloc[:0],
+                           measures={}, stain=stain)
+        assert (q.not_assessable_reason is not None) is refused, (stain, px)
 
 
 def test_a_negative_cytokeratin_node_with_a_pale_counterstain_is_still_negative():
