@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules
-from real_he import DEFAULT, PCAM_UM, POSITIVE  # noqa: E402
+from real_he import DEFAULT, PCAM_UM, POSITIVE, auc, decode_rgb  # noqa: E402
 
 #: name -> (haematoxylin, eosin) optical-density factors, or a JPEG quality, or an upsampling factor
 CONDITIONS = {
@@ -55,16 +55,6 @@ CONDITIONS = {
     "2x pixels": {"zoom": 2},
     "4x pixels": {"zoom": 4},
 }
-
-
-def _rgb(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].copy()
-
-
-def _auc(y, s) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s))
 
 
 def changed(rgb: np.ndarray, how: dict) -> tuple[np.ndarray, float]:
@@ -89,7 +79,7 @@ def _one(args):
     from pipeline import analyze
 
     label, data, how = args
-    rgb, px = changed(_rgb(data), how)
+    rgb, px = changed(decode_rgb(data), how)
     r = analyze(rgb, pixel_size_um=px, workers=1, all_nuclei=True)
     nuclei = r.nuclei if r.nuclei is not None else pd.DataFrame()
     p = nuclei["tumor_probability"].to_numpy(float) if "tumor_probability" in nuclei else np.zeros(0)
@@ -123,7 +113,7 @@ def main() -> None:
             rows = pd.DataFrame(list(pool.map(_one, [d + (CONDITIONS[name],) for d in data], chunksize=8)))
         dt = (time.perf_counter() - t0) / len(rows) * args.workers
         y = rows["label"].to_numpy()
-        print(f"{name:15s} {_auc(y, rows['score']):6.3f} {rows.loc[y == 1, 'found'].mean():11.3f} "
+        print(f"{name:15s} {auc(y, rows['score']):6.3f} {rows.loc[y == 1, 'found'].mean():11.3f} "
               f"{(~rows.loc[y == 0, 'found']).mean():11.3f} {int((rows['stain'] != 'he').sum()):11d} {dt:8.2f}",
               flush=True)
     print("targets (issue 11, unchanged patches): AUC >= 0.92, sensitivity >= 0.85 at specificity >= 0.90")

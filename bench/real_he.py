@@ -50,14 +50,14 @@ PCAM_UM, TILE_UM, CRC_UM, PANNUKE_UM = 0.972, 1.0, 0.5, 0.25
 #: Categories that report tumour ("not_assessable" does not: it claims nothing).
 POSITIVE = ("itc", "micrometastasis", "macrometastasis")
 
-def _auc(y, s) -> float:
+def auc(y, s) -> float:
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y)
     return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else float("nan")
 
 
-def _rgb(data: bytes) -> np.ndarray:
+def decode_rgb(data: bytes) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
@@ -67,7 +67,7 @@ def _pcam_one(args):
     from pipeline import analyze
 
     name, label, data = args
-    rgb = _rgb(data)
+    rgb = decode_rgb(data)
     # one call, what `nodescope analyze --all-nuclei` reports: the category, and every nucleus'
     # tumour probability (the score; 0 where the patch was not read as H&E)
     r = analyze(rgb, pixel_size_um=PCAM_UM, workers=1, all_nuclei=True)
@@ -102,8 +102,8 @@ def bench_pcam(root: Path, n: int, workers: int, save: Path | None = None) -> di
         rows.to_csv(save / "pcam_test_patches.csv", index=False)
     y = rows["label"].to_numpy()
     out = {"patches": len(rows), "tumour": int(y.sum()),
-           "auc_whole_patch": _auc(y, rows["score"]), "auc_centre_nuclei": _auc(y, rows["score_centre"]),
-           "auc_tumour_map_centre": _auc(y, rows["map_centre"]),
+           "auc_whole_patch": auc(y, rows["score"]), "auc_centre_nuclei": auc(y, rows["score_centre"]),
+           "auc_tumour_map_centre": auc(y, rows["map_centre"]),
            "sensitivity": float(rows.loc[y == 1, "found"].mean()),
            "specificity": float((~rows.loc[y == 0, "found"]).mean()),
            "read_as_ihc": int((rows["stain"] != "he").sum()), "seconds_per_patch": dt / len(rows) * workers}
@@ -238,7 +238,7 @@ def bench_crc(root: Path, split="test") -> dict:
         ss.append(s)
     y, s = np.concatenate(ys), np.concatenate(ss)
     ok = np.isfinite(s)
-    out = {"images": len(names), "points": len(y), "matched": int(ok.sum()), "auc": _auc(y[ok], s[ok])}
+    out = {"images": len(names), "points": len(y), "matched": int(ok.sum()), "auc": auc(y[ok], s[ok])}
     print(f"crc-nuclei {split} split ({out['images']} images, {out['points']} points, {out['matched']} on a "
           f"nucleus): cell AUC epithelial vs rest {out['auc']:.3f}")
     return out
@@ -255,7 +255,7 @@ def bench_pannuke(root: Path) -> dict:
         ss.append(_cell_scores(rgb, PANNUKE_UM, p[["cy", "cx"]].to_numpy() * PANNUKE_UM, None))
     y, s = np.concatenate(ys), np.concatenate(ss)
     ok = np.isfinite(s)
-    out = {"points": len(y), "matched": int(ok.sum()), "auc": _auc(y[ok], s[ok])}
+    out = {"points": len(y), "matched": int(ok.sum()), "auc": auc(y[ok], s[ok])}
     print(f"pannuke-breast ({out['points']} nuclei, {out['matched']} on a nucleus): cell AUC neoplastic vs not "
           f"{out['auc']:.3f}")
     return out
@@ -311,7 +311,7 @@ def bench_train(root: Path, tmp: Path) -> dict:
         sn.append(new.probability(f)[i[ok]])
     y = np.concatenate(ys)
     out = {"labels": report.counts, "cv": report.cv, "seconds": seconds,
-           "test_auc_base": _auc(y, np.concatenate(sb)), "test_auc_trained": _auc(y, np.concatenate(sn))}
+           "test_auc_base": auc(y, np.concatenate(sb)), "test_auc_trained": auc(y, np.concatenate(sn))}
     print(f"train-your-own: {report.counts['tumour']} tumour + {report.counts['other']} other labelled nuclei "
           f"from 300 CRC points on {len(paths)} images, trained in {seconds:.0f} s; cross-validated on the labels "
           f"AUC {report.cv['auc']:.3f} (base {report.cv['base_auc']:.3f}); on the 20 held-out test images: "
@@ -351,7 +351,7 @@ def _mosaic_one(args):
     from pipeline import AnalysisOptions, analyze
 
     kind, k, datas = args
-    ims = [_rgb(d) for d in datas]
+    ims = [decode_rgb(d) for d in datas]
     rgb = np.concatenate([np.concatenate(ims[i * 5:(i + 1) * 5], 1) for i in range(5)], 0)
     out = {"kind": kind, "mosaic": k}
     for seed in MOSAIC_SEEDS:

@@ -83,6 +83,8 @@ _PACKED_RADIUS_UM = 15.0
 CONFIRM_WITH_IHC = "confirm_with_ihc"
 #: Raised by :func:`negative_call_reason` (and so by ``measure_node``) only when no tumour was found.
 TOO_LITTLE_TISSUE = "too_little_tissue"
+#: Raised by :func:`assess_quality` when the nuclei hold no lymphocyte population.
+NOT_LYMPH_NODE = "not_lymph_node"
 
 #: Every flag :func:`assess_quality` (and ``measure_node``: ``confirm_with_ihc``, ``too_little_tissue``) can
 #: raise, with its meaning.
@@ -99,7 +101,7 @@ QUALITY_FLAGS = {
     "low_tissue_fraction": "tissue covers less than 5 % of the image",
     "low_nuclear_density": "fewer than 1,000 nuclei per mm² of tissue",
     TOO_LITTLE_TISSUE: "no tumour found in too little tissue to call the node negative (not assessable)",
-    "not_lymph_node": "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
+    NOT_LYMPH_NODE: "no lymphocyte population (few small, round, packed nuclei): a primary tumour, a "
                       "carcinoma-only field, another tissue, or a pixel size given too large? (not "
                       "assessable when no tumour is found: a negative needs lymph node)",
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
@@ -383,7 +385,7 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
                     m["packed_lymphocyte_fraction"] = round(packed, 3)
             m["median_nucleus_um"] = round(float(np.median(d)), 2)
             if lymph < t["min_lymphocyte_fraction"] or packed < t["min_packed_lymphocyte_fraction"]:  # NaN: False
-                out.append("not_lymph_node")
+                out.append(NOT_LYMPH_NODE)
             if m["median_nucleus_um"] > t["max_median_nucleus_um"]:
                 out.append("pixel_size_suspect")
             # nuclei too few and too large for any tissue: the pixel size given is too large
@@ -437,7 +439,7 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
     if 0 < area < t["min_negative_tissue_mm2"]:
         return TOO_LITTLE_TISSUE, (f"no tumour cells in {area:.3f} mm² of tissue, too little to call the "
                                      f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
-    if "not_lymph_node" in flags:
+    if NOT_LYMPH_NODE in flags:
         lymph = measures.get("lymphocyte_fraction", float("nan"))
         packed = measures.get("packed_lymphocyte_fraction", float("nan"))
         if lymph < t["min_lymphocyte_fraction"]:
