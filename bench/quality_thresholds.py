@@ -118,7 +118,7 @@ def measure(rgb, given_px) -> dict:
     reason = q.not_assessable_reason or ""
     refused = (negative_call_reason(tissue_area_mm2=found.tissue_area_mm2, flags=q.flags, measures=m)
                if not reason else (None, None))
-    return {"focus": m.get("focus_ratio", np.nan), "off": max(factor, 1 / factor) if factor > 0 else np.nan,
+    return {"focus": m.get("focus_ratio", np.nan), "factor": factor, "off": max(factor, 1 / factor) if factor > 0 else np.nan,
             "blurry": "blurry" in q.flags, "out_of_focus": "out_of_focus" in q.flags,
             "suspect": "pixel_size_suspect" in q.flags, "median_um": m.get("median_nucleus_um", np.nan),
             "factor_na": "the nuclei imply" in reason, "density_na": "nuclei per mm²" in reason,

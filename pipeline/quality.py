@@ -67,6 +67,12 @@ QUALITY_THRESHOLDS = {
     # chromatin texture at 40x, large carcinoma nuclei); 3x flags, 5x is not assessable
     "pixel_size_factor": 3.0,
     "pixel_size_factor_not_assessable": 5.0,
+    # ... but a pixel size given too small (nuclei 2x or more larger in pixels than the given
+    # size allows, e.g. 0.25 µm/px given for a 20x scan at 0.5) flags at 2x: lymphocytes then
+    # fall under the minimum nucleus area and the H&E map sees the tissue at half its scale, so
+    # a metastasis can read negative. Measured (bench/quality_thresholds.py, the signed factor
+    # implied / given): sharp real images 4 of 99 at >= 2 (median 1.44), given x0.5 74 of 82
+    "pixel_size_factor_given_small": 2.0,
     # median nuclear diameter: a lymph node's nuclei are mostly lymphocytes (5-8 µm), and even
     # carcinoma fields measure less; above this the pixel size given is probably too large.
     # Sharp real images of 11 sets (lymph node and carcinoma) at their true pixel size: at most
@@ -107,8 +113,9 @@ QUALITY_FLAGS = {
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
-                          "away (5x: not assessable), their median diameter exceeds 8 µm (lymphocytes: "
-                          "5-8 µm), or they are too few and too large",
+                          "away (2x or more larger than given; 5x: not assessable), their median diameter "
+                          "exceeds 8 µm (lymphocytes: 5-8 µm), or they are too few and too large (with no "
+                          "tumour found: not assessable)",
 }
 
 
@@ -356,7 +363,7 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
             factor = implied / px
             m["pixel_size_factor"] = round(factor, 3)
             off = max(factor, 1 / factor)
-            if off >= t["pixel_size_factor"]:
+            if off >= t["pixel_size_factor"] or factor >= t["pixel_size_factor_given_small"]:
                 out.append("pixel_size_suspect")
             if off >= t["pixel_size_factor_not_assessable"]:
                 reasons.append(f"pixel size suspect: the nuclei imply about {implied:.2g} µm/px, "
@@ -408,16 +415,20 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
 
     A positive finding stands whatever the tissue; a negative one needs enough
     lymph node to be negative about: at least ``min_negative_tissue_mm2`` of tissue,
-    and the lymphocyte population that ``not_lymph_node`` looks for.
+    nuclei that agree with the pixel size given (no ``pixel_size_suspect``: at a wrong
+    pixel size lymphocytes are dropped or merged and the H&E map reads the tissue at the
+    wrong scale, so a metastasis can vanish) and the lymphocyte population that
+    ``not_lymph_node`` looks for.
 
     Parameters
     ----------
     tissue_area_mm2 : float, keyword-only
         Tissue area; 0 or less: not known (not judged).
     flags : sequence of str, keyword-only
-        The image's flags (``not_lymph_node`` among them or not).
+        The image's flags (``pixel_size_suspect``, ``not_lymph_node`` among them or not).
     measures : dict, keyword-only
-        The quality measures (``lymphocyte_fraction``, ``packed_lymphocyte_fraction``).
+        The quality measures (``implied_pixel_size_um``, ``pixel_size_factor``,
+        ``median_nucleus_um``, ``lymphocyte_fraction``, ``packed_lymphocyte_fraction``).
 
     Returns
     -------
@@ -433,12 +444,25 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
     'too_little_tissue'
     >>> negative_call_reason(tissue_area_mm2=1.0, flags=(), measures={})
     (None, None)
+    >>> negative_call_reason(tissue_area_mm2=1.0, flags=("pixel_size_suspect",),
+    ...                      measures={"implied_pixel_size_um": 0.5, "pixel_size_factor": 2.0})[1][:60]
+    'no tumour cells, but the nuclei imply about 0.5 µm/px, 0.25 '
     """
     t = QUALITY_THRESHOLDS
     area = float(tissue_area_mm2 or 0.0)
     if 0 < area < t["min_negative_tissue_mm2"]:
         return TOO_LITTLE_TISSUE, (f"no tumour cells in {area:.3f} mm² of tissue, too little to call the "
                                      f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
+    if "pixel_size_suspect" in flags:
+        implied = measures.get("implied_pixel_size_um", float("nan"))
+        factor = measures.get("pixel_size_factor", float("nan"))
+        if np.isfinite(implied) and np.isfinite(factor) and factor > 0:
+            why = f"the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} µm/px was given"
+        else:
+            why = (f"the nuclei measure {measures.get('median_nucleus_um', float('nan')):.1f} µm "
+                   f"(median; lymphocytes 5-8 µm)")
+        return None, (f"no tumour cells, but {why}: at a wrong pixel size a metastasis can vanish, so the "
+                      "node is not called negative (check the file's calibration or --pixel-size)")
     if NOT_LYMPH_NODE in flags:
         lymph = measures.get("lymphocyte_fraction", float("nan"))
         packed = measures.get("packed_lymphocyte_fraction", float("nan"))

@@ -68,6 +68,28 @@ def test_pixel_size_off_by_two_is_flagged_by_the_nuclear_size(micro):
     assert doubled.category != "not_assessable"
 
 
+def test_pixel_size_given_half_the_true_one_is_flagged_and_never_negative(sample_dir):
+    """0.25 µm/px given for a 20x scan at 0.5: lymphocytes fall under the minimum nucleus area
+    and the H&E map reads the tissue at half its scale, so the micrometastasis vanished and the
+    node was a green "negative" with no flag."""
+    for name, truth in [("node_micro_he_cohesive.tif", "micrometastasis"), ("node_negative_he.tif", "negative")]:
+        rgb, px, _ = read_image(sample_dir / name)
+        right = analyze(rgb, pixel_size_um=px)
+        assert right.category == truth and "pixel_size_suspect" not in right.flags
+        assert right.quality["pixel_size_factor"] < QUALITY_THRESHOLDS["pixel_size_factor_given_small"]
+        half = analyze(rgb, pixel_size_um=px / 2)
+        assert half.quality["pixel_size_factor"] >= QUALITY_THRESHOLDS["pixel_size_factor_given_small"]
+        assert "pixel_size_suspect" in half.flags
+        assert half.category == "not_assessable" and half.pn_category == "pNX"
+        assert f"{px / 2:g} µm/px was given" in half.category_reason and "--pixel-size" in half.category_reason
+
+
+def test_a_positive_finding_at_a_suspect_pixel_size_stands_flagged(sample_dir):
+    rgb, px, _ = read_image(sample_dir / "node_micro_he_mixed.tif")
+    half = analyze(rgb, pixel_size_um=px / 2)
+    assert half.category == "micrometastasis" and "pixel_size_suspect" in half.flags
+
+
 def test_out_of_focus_and_blurry(micro):
     rgb, px = micro
     crop = np.ascontiguousarray(rgb[:800, :800])
@@ -263,6 +285,9 @@ def test_tumour_found_in_he_is_flagged_confirm_with_ihc(stain, n_cells, flagged)
     ({"tissue_area_mm2": 1.0, "flags": ["not_lymph_node"],
       "quality": {"lymphocyte_fraction": 0.4, "packed_lymphocyte_fraction": 0.05}},
      "no tumour cells, and too little lymph-node tissue"),
+    ({"tissue_area_mm2": 1.0, "flags": ["pixel_size_suspect"],
+      "quality": {"implied_pixel_size_um": 1.0, "pixel_size_factor": 2.0}},
+     "no tumour cells, but the nuclei imply about 1 µm/px, 0.5 µm/px was given"),
 ])
 def test_a_negative_call_is_judged_again_after_a_review(context, reason_start):
     """A positive finding stands in any tissue; with every tumour cell deleted in a review, a
