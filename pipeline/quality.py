@@ -73,6 +73,11 @@ QUALITY_THRESHOLDS = {
     # a metastasis can read negative. Measured (bench/quality_thresholds.py, the signed factor
     # implied / given): sharp real images 4 of 99 at >= 2 (median 1.44), given x0.5 74 of 82
     "pixel_size_factor_given_small": 2.0,
+    # ... and too large (nuclei smaller in pixels than the given size allows: lengths read too
+    # long, an ITC can become a micrometastasis) flags at 1 / 0.75 = 1.33x: the estimator reads
+    # real nuclei ~1.4x too small (sharp real median 1.44), so a pixel size given 2x lands at
+    # ~0.72. Sharp real images 3 of 99 at <= 0.75, given x2 28 of 44 (the others: coarse H&E)
+    "pixel_size_factor_given_large": 0.75,
     # median nuclear diameter: a lymph node's nuclei are mostly lymphocytes (5-8 µm), and even
     # carcinoma fields measure less; above this the pixel size given is probably too large.
     # Sharp real images of 11 sets (lymph node and carcinoma) at their true pixel size: at most
@@ -113,7 +118,7 @@ QUALITY_FLAGS = {
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
-                          "away (2x or more larger than given; 5x: not assessable), their median diameter "
+                          "away (given too small: 2x; too large: 1.33x by the scale, which reads real nuclei ~1.4x small; 5x: not assessable), their median diameter "
                           "exceeds 8 µm (lymphocytes: 5-8 µm), or they are too few and too large (with no "
                           "tumour found: not assessable)",
 }
@@ -363,7 +368,8 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
             factor = implied / px
             m["pixel_size_factor"] = round(factor, 3)
             off = max(factor, 1 / factor)
-            if off >= t["pixel_size_factor"] or factor >= t["pixel_size_factor_given_small"]:
+            if (off >= t["pixel_size_factor"] or factor >= t["pixel_size_factor_given_small"]
+                    or factor <= t["pixel_size_factor_given_large"]):
                 out.append("pixel_size_suspect")
             if off >= t["pixel_size_factor_not_assessable"]:
                 reasons.append(f"pixel size suspect: the nuclei imply about {implied:.2g} µm/px, "
@@ -415,10 +421,12 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
 
     A positive finding stands whatever the tissue; a negative one needs enough
     lymph node to be negative about: at least ``min_negative_tissue_mm2`` of tissue,
-    nuclei that agree with the pixel size given (no ``pixel_size_suspect``: at a wrong
-    pixel size lymphocytes are dropped or merged and the H&E map reads the tissue at the
-    wrong scale, so a metastasis can vanish) and the lymphocyte population that
-    ``not_lymph_node`` looks for.
+    a nuclear scale that agrees with the pixel size given (``pixel_size_suspect`` with a
+    factor >= ``pixel_size_factor_given_small`` or 3x either way: given too small,
+    lymphocytes fall under the minimum nucleus area and the H&E map reads the tissue at
+    the wrong scale, so a metastasis can vanish; the weaker signs of a pixel size given too
+    large only flag, and such a node mostly lacks packed lymphocytes anyway) and the
+    lymphocyte population that ``not_lymph_node`` looks for.
 
     Parameters
     ----------
@@ -453,16 +461,13 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
     if 0 < area < t["min_negative_tissue_mm2"]:
         return TOO_LITTLE_TISSUE, (f"no tumour cells in {area:.3f} mm² of tissue, too little to call the "
                                      f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
-    if "pixel_size_suspect" in flags:
-        implied = measures.get("implied_pixel_size_um", float("nan"))
-        factor = measures.get("pixel_size_factor", float("nan"))
-        if np.isfinite(implied) and np.isfinite(factor) and factor > 0:
-            why = f"the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} µm/px was given"
-        else:
-            why = (f"the nuclei measure {measures.get('median_nucleus_um', float('nan')):.1f} µm "
-                   f"(median; lymphocytes 5-8 µm)")
-        return None, (f"no tumour cells, but {why}: at a wrong pixel size a metastasis can vanish, so the "
-                      "node is not called negative (check the file's calibration or --pixel-size)")
+    implied = measures.get("implied_pixel_size_um", float("nan"))
+    factor = measures.get("pixel_size_factor", float("nan"))
+    if "pixel_size_suspect" in flags and np.isfinite(factor) and factor > 0 and (
+            factor >= t["pixel_size_factor_given_small"] or max(factor, 1 / factor) >= t["pixel_size_factor"]):
+        return None, (f"no tumour cells, but the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} "
+                      "µm/px was given: at a wrong pixel size a metastasis can vanish, so the node is not "
+                      "called negative (check the file's calibration or --pixel-size)")
     if NOT_LYMPH_NODE in flags:
         lymph = measures.get("lymphocyte_fraction", float("nan"))
         packed = measures.get("packed_lymphocyte_fraction", float("nan"))

@@ -84,6 +84,26 @@ def test_pixel_size_given_half_the_true_one_is_flagged_and_never_negative(sample
         assert f"{px / 2:g} µm/px was given" in half.category_reason and "--pixel-size" in half.category_reason
 
 
+@pytest.mark.parametrize("implied, suspect", [(0.74, True), (0.76, False), (1.44, False), (1.99, False),
+                                             (2.0, True), (3.5, True), (0.3, True)])
+def test_the_signed_pixel_size_factor_bands(implied, suspect):
+    """Given 1 µm/px: nuclei implying <= 0.75 (given too large) or >= 2 (given too small) µm/px
+    are suspect; the estimator's real-image centre (~1.44) is not."""
+    nuclei = pd.DataFrame({"equivalent_diameter_um": np.full(60, 6.0)})
+    q = assess_quality(pixel_size_um=1.0, shape=(1000, 1000), tissue_area_mm2=0.5, nuclei=nuclei,
+                       measures={"implied_pixel_size_um": implied, "tissue_fraction": 0.5,
+                                 "nuclear_density_per_mm2": 5000.0})
+    assert ("pixel_size_suspect" in q.flags) is suspect
+    assert q.measures["pixel_size_factor"] == pytest.approx(implied)
+    assert q.not_assessable_reason is None  # a flag: 5x would be not assessable
+    no_tumour = assess_quality(pixel_size_um=1.0, shape=(1000, 1000), tissue_area_mm2=0.5, nuclei=nuclei,
+                               measures={"implied_pixel_size_um": implied, "tissue_fraction": 0.5,
+                                         "nuclear_density_per_mm2": 5000.0}, tumour_found=False)
+    # a negative is refused for a pixel size given too small (or 3x off), not on the weaker signs
+    refused = implied >= 2.0 or implied <= 1 / 3
+    assert (no_tumour.not_assessable_reason is not None) is refused
+
+
 def test_a_positive_finding_at_a_suspect_pixel_size_stands_flagged(sample_dir):
     rgb, px, _ = read_image(sample_dir / "node_micro_he_mixed.tif")
     half = analyze(rgb, pixel_size_um=px / 2)
