@@ -22,6 +22,7 @@ from .defaults import (
     DAB_STRONG_FACTOR,
     DAB_STRONG_MAX_INSIDE_RATIO,
     DAB_STRONG_MIN_COVERAGE,
+    DAB_MAX_AXIS_RATIO,
     DAB_THRESHOLD,
     IHC_NEIGHBOUR_UM,
     MIN_RING_COVERAGE,
@@ -220,7 +221,8 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
                  min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
-                 strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE):
+                 strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE,
+                 max_axis_ratio=DAB_MAX_AXIS_RATIO):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -283,6 +285,11 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         free) shows too little cytoplasm of its own to call; a brown speck beside a
         lymphocyte packed among others can fill that little (default 0.17, see
         :data:`pipeline.defaults.MIN_RING_COVERAGE`). 0 switches it off.
+    max_axis_ratio : float, keyword-only
+        ``compartment="cytoplasm"`` only, when the table has ``major_axis_um`` and
+        ``minor_axis_um``: a spindle nucleus (major / minor at least this) is never
+        positive: a fibroblast in brown collagen, or a cytokeratin-positive reticulum
+        cell (default 2.5, :data:`pipeline.defaults.DAB_MAX_AXIS_RATIO`). 0 switches it off.
 
     Returns
     -------
@@ -324,6 +331,9 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         positive &= (inside <= float(max_inside_ratio) * ring) | (strong & (inside <= DAB_STRONG_MAX_INSIDE_RATIO * ring))
     if compartment == "cytoplasm" and min_ring_coverage > 0 and coverage is not None:
         positive &= coverage >= float(min_ring_coverage)
+    if compartment == "cytoplasm" and max_axis_ratio > 0 and {"major_axis_um", "minor_axis_um"} <= set(nuclei.columns):
+        major, minor = nuclei["major_axis_um"].to_numpy(float), nuclei["minor_axis_um"].to_numpy(float)
+        positive &= ~(major >= float(max_axis_ratio) * minor)  # spindle: NaN axes compare False
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:

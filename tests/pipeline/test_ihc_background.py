@@ -283,3 +283,24 @@ def test_strong_factor_is_validated():
                       "equivalent_diameter_um": [9.0]})
     with pytest.raises(ValueError, match="strong_factor must be a finite number >= 0"):
         classify_ihc(t, strong_factor=-1)
+
+
+def test_a_spindle_nucleus_in_brown_collagen_is_not_called():
+    """Capsule fibroblasts in collagen under diffuse brown have a brown ring all round and a
+    spared nucleus (bench/ihc_background.py seed 720021: 8 of them, axis ratio 2.9-4.6, were a
+    false 0.25 mm micrometastasis); carcinoma nuclei are round to oval."""
+    cell = {"equivalent_diameter_um": 9.0, "counterstain_ring_median": 0.30, "counterstain_ring_low": 0.29,
+            "counterstain_inside": 0.12, "hematoxylin_mean": 0.7, "counterstain_ring": 0.30, "ring_coverage": 1.0}
+    t = pd.DataFrame([dict(cell, major_axis_um=18.9, minor_axis_um=4.5),   # spindle, ratio 4.2
+                      dict(cell, major_axis_um=11.3, minor_axis_um=4.6),   # 2.46: still oval enough
+                      dict(cell, major_axis_um=10.0, minor_axis_um=8.1)])  # a carcinoma nucleus
+    assert classify_ihc(t).tolist() == [False, True, True]
+    assert classify_ihc(t, max_axis_ratio=0).tolist() == [True, True, True]
+    assert classify_ihc(t.drop(columns=["major_axis_um", "minor_axis_um"])).tolist() == [True, True, True]
+
+
+def test_capsule_fibroblasts_under_background_dab_make_no_deposit():
+    node = make_node_category("negative", stain="ihc", benign="reactive", pixel_size_um=0.5, seed=720021,
+                              dab_background_od=0.05 + 0.07 * 21 / 29)
+    r = analyze(node.rgb, pixel_size_um=0.5)
+    assert r.category == "negative" and len(r.deposits) == 0
