@@ -118,9 +118,10 @@ QUALITY_FLAGS = {
     CONFIRM_WITH_IHC: "tumour found in H&E: on real slides the H&E detector's false deposits are common "
                       "(docs/he_model.md); confirm with cytokeratin IHC (the stage stands)",
     "pixel_size_suspect": "the nuclei contradict the pixel size given: their scale implies one 3x or more "
-                          "away (given too small: 2x; too large: 1.33x by the scale, which reads real nuclei ~1.4x small; 5x: not assessable), their median diameter "
-                          "exceeds 8 µm (lymphocytes: 5-8 µm), or they are too few and too large (with no "
-                          "tumour found: not assessable)",
+                          "away (given too small: 2x; too large: 1.33x, the scale reading real nuclei "
+                          "~1.4x small; 5x: not assessable), their median diameter exceeds 8 µm "
+                          "(lymphocytes: 5-8 µm), or they are too few and too large (with no tumour "
+                          "found and the scale 2x small or 3x off: not assessable)",
 }
 
 

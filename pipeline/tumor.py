@@ -309,6 +309,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     _need(nuclei, ["counterstain_ring_median", "counterstain_inside", "equivalent_diameter_um"])
     check_positive(dab_threshold, name="dab_threshold")
     strong_factor = check_positive(strong_factor, name="strong_factor", allow_zero=True)
+    max_axis_ratio = check_positive(max_axis_ratio, name="max_axis_ratio", allow_zero=True)
     ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring

@@ -304,3 +304,9 @@ def test_capsule_fibroblasts_under_background_dab_make_no_deposit():
                               dab_background_od=0.05 + 0.07 * 21 / 29)
     r = analyze(node.rgb, pixel_size_um=0.5)
     assert r.category == "negative" and len(r.deposits) == 0
+
+
+def test_max_axis_ratio_is_validated():
+    t = pd.DataFrame({"counterstain_ring_median": [0.4], "counterstain_inside": [0.0], "equivalent_diameter_um": [9.0]})
+    with pytest.raises(ValueError, match="max_axis_ratio"):
+        classify_ihc(t, max_axis_ratio=-1)
