@@ -57,11 +57,25 @@ CONDITIONS = {
 }
 
 
+def recompress(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """``rgb`` through a JPEG of this quality (OpenCV, 4:2:0), as a scanner or an export would."""
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def chosen(only: str, conditions: dict) -> list:
+    """The condition names of ``--only`` (comma-separated), refused with the choices if unknown."""
+    names = [c.strip() for c in only.split(",") if c.strip()]
+    unknown = [c for c in names if c not in conditions]
+    if unknown:
+        raise SystemExit(f"--only: unknown condition(s) {unknown}; choose from {list(conditions)}")
+    return names
+
+
 def changed(rgb: np.ndarray, how: dict) -> tuple[np.ndarray, float]:
     """The patch changed one way, and its pixel size (µm)."""
     if "jpeg" in how:
-        ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, how["jpeg"]])
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy(), PCAM_UM
+        return recompress(rgb, how["jpeg"]), PCAM_UM
     if "stain" in how:
         from skimage.color import hed2rgb, rgb2hed
 
@@ -94,10 +108,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", default=",".join(CONDITIONS), help="comma-separated condition names")
     args = ap.parse_args()
-    names = [c.strip() for c in args.only.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONDITIONS]
-    if unknown:
-        raise SystemExit(f"--only: unknown condition(s) {unknown}; choose from {list(CONDITIONS)}")
+    names = chosen(args.only, CONDITIONS)
     labels = pd.read_csv(args.realdata / "pcam-patches" / "labels.csv")
     test = labels[labels["split"] == "test"]
     test = pd.concat([g.sample(args.n // 2, random_state=3) for _, g in test.groupby("label")])

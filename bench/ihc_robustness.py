@@ -32,12 +32,17 @@ Usage: python bench/ihc_robustness.py [--seed0 170000] [--repeats 2] [--workers 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules
+from he_robustness import chosen, recompress  # noqa: E402
 
 #: scikit-image's DAB optical-density vector (Ruifrok & Johnston 2001), normalised
 DAB_SKIMAGE = np.array([0.27, 0.57, 0.78])
@@ -73,8 +78,7 @@ def _unit(v) -> np.ndarray:
 def changed(rgb: np.ndarray, px: float, params: dict, how: dict) -> tuple[np.ndarray, float]:
     """The node's image changed one way, and its pixel size (µm)."""
     if "jpeg" in how:
-        ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, how["jpeg"]])
-        return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]), px
+        return recompress(rgb, how["jpeg"]), px
     if "zoom" in how:
         k = how["zoom"]
         return cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC), px / k
@@ -121,10 +125,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="nodes of each kind and pixel size")
     ap.add_argument("--only", default=",".join(CONDITIONS), help="comma-separated condition names")
     args = ap.parse_args()
-    names = [c.strip() for c in args.only.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONDITIONS]
-    if unknown:
-        raise SystemExit(f"--only: unknown condition(s) {unknown}; choose from {list(CONDITIONS)}")
+    names = chosen(args.only, CONDITIONS)
     configs = [(cat, pat, ben, px) for _ in range(args.repeats) for cat, pat, ben in NODES for px in (0.5, 1.0)]
     jobs = [(cat, pat, ben, px, args.seed0 + i, name) for name in names
             for i, (cat, pat, ben, px) in enumerate(configs)]
