@@ -368,11 +368,9 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
         if np.isfinite(implied) and implied > 0:
             factor = implied / px
             m["pixel_size_factor"] = round(factor, 3)
-            off = max(factor, 1 / factor)
-            if (off >= t["pixel_size_factor"] or factor >= t["pixel_size_factor_given_small"]
-                    or factor <= t["pixel_size_factor_given_large"]):
+            if _scale_contradicts(factor)[0]:
                 out.append("pixel_size_suspect")
-            if off >= t["pixel_size_factor_not_assessable"]:
+            if max(factor, 1 / factor) >= t["pixel_size_factor_not_assessable"]:
                 reasons.append(f"pixel size suspect: the nuclei imply about {implied:.2g} µm/px, "
                                f"{px:g} µm/px was given (check the file's calibration or --pixel-size)")
         if n >= t["min_nuclei"]:
@@ -415,6 +413,17 @@ def assess_quality(*, pixel_size_um, shape, tissue_area_mm2, nuclei, measures, t
         reasons += [reason] if reason else []
     return ImageQuality(flags=tuple(dict.fromkeys(out)), measures=m,
                         not_assessable_reason="; ".join(reasons) if reasons else None)
+
+
+def _scale_contradicts(factor) -> tuple:
+    """(suspect, refuses a negative) for a nuclear-scale factor implied / given pixel size:
+    suspect 3x off either way, given too small at >= 2 or too large at <= 0.75; only the
+    3x and the given-too-small bands refuse a negative call (NaN or <= 0: neither)."""
+    t = QUALITY_THRESHOLDS
+    if not (np.isfinite(factor) and factor > 0):
+        return False, False
+    refuses = max(factor, 1 / factor) >= t["pixel_size_factor"] or factor >= t["pixel_size_factor_given_small"]
+    return refuses or factor <= t["pixel_size_factor_given_large"], refuses
 
 
 def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
@@ -464,8 +473,7 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
                                      f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
     implied = measures.get("implied_pixel_size_um", float("nan"))
     factor = measures.get("pixel_size_factor", float("nan"))
-    if "pixel_size_suspect" in flags and np.isfinite(factor) and factor > 0 and (
-            factor >= t["pixel_size_factor_given_small"] or max(factor, 1 / factor) >= t["pixel_size_factor"]):
+    if "pixel_size_suspect" in flags and _scale_contradicts(factor)[1]:
         return None, (f"no tumour cells, but the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} "
                       "µm/px was given: at a wrong pixel size a metastasis can vanish, so the node is not "
                       "called negative (check the file's calibration or --pixel-size)")
