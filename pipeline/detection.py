@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_pixel_size
+from .defaults import DAB_OUTER_UM
 from .heatmap import TumourMap, tumour_map
 from .nuclei import NUCLEUS_COLUMNS, nuclear_threshold, nucleus_features, segment_nuclei
 from .options import AnalysisOptions
@@ -302,7 +303,8 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     return cv2.resize(a, (a.shape[1] // k, a.shape[0] // k), interpolation=cv2.INTER_AREA)
 
 
-def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, factor=1, keep_labels=False):
+def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, factor=1, outer_um=None,
+                 keep_labels=False):
     """Nuclei of one tile whose centre lies in its core (the margin only gives context):
     (table, outlines numbered by the table's ``label``), and with ``keep_labels`` also the
     label image of the padded tile holding those nuclei only.
@@ -324,7 +326,7 @@ def _tile_nuclei(image, tile, *, tissue, px, vectors, background, threshold, fac
     labels = segment_nuclei(h, pixel_size_um=px * k, mask=mask, threshold=threshold)
     # block (i, j) is centred on image pixel (k i + (k - 1) / 2, k j + (k - 1) / 2)
     shift = (k - 1) / 2
-    table = nucleus_features(labels, h, counter, pixel_size_um=px * k,
+    table = nucleus_features(labels, h, counter, pixel_size_um=px * k, outer_um=outer_um,
                              origin_px=((pr0 + shift) / k, (pc0 + shift) / k))
     y = table["y_um"].to_numpy() / px
     x = table["x_um"].to_numpy() / px
@@ -364,7 +366,9 @@ def _segment_tiles(image, tissue, *, pixel_size_um, stats, tile_px, factor=1, wo
     margin += -margin % k
     tiles = tile_grid(tuple(image.shape[:2]), max(k, int(tile_px) // k * k), margin)
     job = dict(tissue=tissue, px=px, factor=k, vectors=np.asarray(stats.vectors),
-               background=np.asarray(stats.background), threshold=float(stats.threshold))
+               background=np.asarray(stats.background), threshold=float(stats.threshold),
+               # cytokeratin: the matrix beyond each cell's ring (classify_ihc's brown-matrix rule)
+               outer_um=DAB_OUTER_UM if stats.stain == "ihc" else None)
     if client is not None:
         source = (str(image.path), image.pixel_size_um)
         shared = client.scatter(job, broadcast=True)

@@ -312,33 +312,58 @@ _RING_LEVELS = 2**_RING_BITS
 _RING_STEPS = 2048.0
 
 
+def _key_dtype(n):
+    return np.int32 if n < 2 ** (31 - _RING_BITS) else np.int64  # int32 keys: twice as fast to sort
+
+
+def _grouped_quantiles(owner, values, n, *, low=True):
+    """Per owner 1..n: (median, 20th percentile or None, count) of ``values``, by one sort of
+    (owner, value) packed into integer keys (values kept to 1/2048 OD up to 2 OD)."""
+    owner = owner.astype(_key_dtype(n), copy=False)
+    count = np.bincount(owner, minlength=n + 1)[1:]
+    median, lower = np.zeros(n), (np.zeros(n) if low else None)
+    if owner.size:
+        q = np.clip(values * _RING_STEPS + 0.5, 0, _RING_LEVELS - 1).astype(owner.dtype)
+        keys = np.sort((owner << _RING_BITS) | q)
+        sorted_values = (keys & (_RING_LEVELS - 1)) / _RING_STEPS
+        starts = np.concatenate([[0], np.cumsum(count)])[:-1]
+        has = count > 0
+        median[has] = sorted_values[starts[has] + count[has] // 2]
+        if low:
+            lower[has] = sorted_values[starts[has] + count[has] // 5]  # stained all round?
+    return median, lower, count
+
+
 def _ring_stats(labels, c, n, radius_px, *, median_only=False):
     """Mean, median and 20th percentile of ``c`` over each nucleus' ring of ``radius_px``,
     and the ring's pixel count (``median_only``: the median alone)."""
     # dilating the labels as uint16 (or float32 past 65,535 labels) is exact and keeps the largest
     grown = cv2.dilate(labels.astype(np.uint16 if n < 2**16 else np.float32), _disk(radius_px))
     band = (labels == 0) & (grown > 0)
-    small = n < 2 ** (31 - _RING_BITS)  # int32 keys: twice as fast to sort as int64
-    owner, values = grown[band].astype(np.int32 if small else np.int64), c[band]
-    ring_n = np.bincount(owner, minlength=n + 1)[1:]
-    ring_median, ring_low = np.zeros(n), np.zeros(n)
-    if owner.size:
-        # one sort of (owner, value) packed into integer keys; values kept to 1/2048 OD up to 2 OD
-        q = np.clip(values * _RING_STEPS + 0.5, 0, _RING_LEVELS - 1).astype(owner.dtype)
-        keys = np.sort((owner << _RING_BITS) | q)
-        sorted_values = (keys & (_RING_LEVELS - 1)) / _RING_STEPS
-        starts = np.concatenate([[0], np.cumsum(ring_n)])[:-1]
-        has = ring_n > 0
-        ring_median[has] = sorted_values[starts[has] + ring_n[has] // 2]
-        if not median_only:
-            ring_low[has] = sorted_values[starts[has] + ring_n[has] // 5]  # stained all round?
+    owner, values = grown[band].astype(_key_dtype(n)), c[band]
+    ring_median, ring_low, ring_n = _grouped_quantiles(owner, values, n, low=not median_only)
     if median_only:
         return ring_median
     ring_mean = np.bincount(owner, weights=values, minlength=n + 1)[1:] / np.maximum(ring_n, 1)
     return ring_mean, ring_median, ring_low, ring_n
 
 
-def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, origin_px=(0, 0)):
+def _outer_median(labels, c, n, inner_px, outer_px, min_px):
+    """Median of ``c`` over the non-nuclear pixels between ``inner_px`` and ``outer_px`` from
+    the nearest nucleus, per nucleus (the pixels nearer to it than to any other); NaN where
+    fewer than ``min_px`` such pixels."""
+    free = (labels == 0).astype(np.uint8)
+    dist, nearest = cv2.distanceTransformWithLabels(free, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    band = (dist > inner_px) & (dist <= outer_px)
+    # DIST_LABEL_PIXEL numbers every nuclear pixel; map those numbers to the nuclei's labels
+    lut = np.zeros(int(nearest.max()) + 1, np.int64)
+    lut[nearest[free == 0]] = labels[free == 0]
+    median, _, count = _grouped_quantiles(lut[nearest[band]], c[band], n, low=False)
+    return np.where(count >= max(1.0, min_px), median, np.nan)
+
+
+def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, outer_um=None,
+                     origin_px=(0, 0)):
     """Per-nucleus measurements in µm and stain units.
 
     Parameters
@@ -354,6 +379,11 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     ring_um : float, keyword-only
         Width of the cytoplasm ring around each nucleus (µm) over which the
         surrounding counterstain is averaged (pixels of other nuclei excluded).
+    outer_um : float, optional, keyword-only
+        Also measure ``counterstain_outer``: the median counterstain of the band
+        ``ring_um`` to ``ring_um + outer_um`` beyond the nucleus (its pixels nearer to
+        this nucleus than to any other; NaN where that holds less than 10 µm²): the
+        matrix around a cell, beyond its own cytoplasm. None (default): not measured.
     origin_px : (int, int), keyword-only
         Offset (row, col) of this array in a larger image; added to the centres.
 
@@ -370,7 +400,8 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         only; the 20th percentile is high only for a cell stained all round), and
         ``ring_coverage``: the ring's area over that of a full ``ring_um`` ring
         around a disk of the nucleus' area (0-1; low where other nuclei crowd
-        round, so little of the cell's own cytoplasm can be seen).
+        round, so little of the cell's own cytoplasm can be seen); with ``outer_um``
+        also ``counterstain_outer`` (OD).
 
     Examples
     --------
@@ -391,10 +422,13 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             f"labels {labels.shape}, hematoxylin {h.shape} and counterstain {c.shape} must match"
         )
     px = check_pixel_size(pixel_size_um)
+    if outer_um is not None:
+        outer_um = check_positive(outer_um, name="outer_um")
+    columns = NUCLEUS_COLUMNS + (("counterstain_outer",) if outer_um is not None else ())
     n = int(labels.max()) if labels.size else 0
     if n == 0:
         return pd.DataFrame({col: pd.Series(dtype="int64" if col == "label" else "float64")
-                             for col in NUCLEUS_COLUMNS})
+                             for col in columns})
     lab_all = labels.ravel()
     fg = np.flatnonzero(lab_all)  # nuclear pixels only: memory grows with the nuclei
     lab = lab_all[fg]
@@ -451,4 +485,7 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
             "ring_coverage": np.clip(ring_n * px * px / full_ring_um2, 0, 1),
         }
     )
+    if outer_um is not None:
+        table["counterstain_outer"] = _outer_median(labels, c, n, ring_um / px, (ring_um + outer_um) / px,
+                                                    10.0 / (px * px))
     return table[table["area_um2"] > 0].reset_index(drop=True)

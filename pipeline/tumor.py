@@ -19,10 +19,13 @@ from ._validate import check_positive
 from .defaults import (
     DAB_BACKGROUND_RADIUS_UM,
     DAB_CONTRAST,
+    DAB_HYSTERESIS,
     DAB_STRONG_FACTOR,
     DAB_STRONG_MAX_INSIDE_RATIO,
     DAB_STRONG_MIN_COVERAGE,
     DAB_MAX_AXIS_RATIO,
+    DAB_MAX_OUTER_RATIO,
+    DAB_OUTER_UM,
     DAB_THRESHOLD,
     IHC_NEIGHBOUR_UM,
     MIN_RING_COVERAGE,
@@ -222,7 +225,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
                  min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
                  strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE,
-                 max_axis_ratio=DAB_MAX_AXIS_RATIO):
+                 max_axis_ratio=DAB_MAX_AXIS_RATIO, max_outer_ratio=DAB_MAX_OUTER_RATIO):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -290,6 +293,18 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         ``minor_axis_um``: a spindle nucleus (major / minor at least this) is never
         positive: a fibroblast in brown collagen, or a cytokeratin-positive reticulum
         cell (default 2.5, :data:`pipeline.defaults.DAB_MAX_AXIS_RATIO`). 0 switches it off.
+    max_outer_ratio : float, keyword-only
+        ``compartment="cytoplasm"`` only, when the table has ``counterstain_outer``
+        (:func:`pipeline.nuclei.nucleus_features` with ``outer_um``): a positive cell
+        with no other stained cell (a ring over :data:`pipeline.defaults.DAB_HYSTERESIS`
+        x its threshold, not spindle) whose nucleus lies within 16 µm of its own, edge to
+        edge (twice the 4 µm ring and the 4 µm band), and whose surroundings beyond its ring
+        are at least this fraction of its ring's DAB is a nucleus in brown matrix
+        (capsule collagen, a browned fat septum), not a cell with a cytokeratin-filled
+        cytoplasm of its own (default 0.8, :data:`pipeline.defaults.DAB_MAX_OUTER_RATIO`).
+        Cells in nests and files are left alone: their surroundings are their
+        neighbours' cytoplasm. NaN (too little free tissue around) keeps the call.
+        0 switches it off.
 
     Returns
     -------
@@ -310,6 +325,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     check_positive(dab_threshold, name="dab_threshold")
     strong_factor = check_positive(strong_factor, name="strong_factor", allow_zero=True)
     max_axis_ratio = check_positive(max_axis_ratio, name="max_axis_ratio", allow_zero=True)
+    max_outer_ratio = check_positive(max_outer_ratio, name="max_outer_ratio", allow_zero=True)
     ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
@@ -323,6 +339,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
                                                             strong_factor=strong_factor) + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
+    spindle = np.zeros(len(ring), bool)
     # a ring so brown that no haze explains it (cytoplasm only)
     strong = (ring >= strong_factor * threshold) if compartment == "cytoplasm" and strong_factor > 0 \
         else np.zeros(len(ring), bool)
@@ -334,7 +351,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         positive &= coverage >= float(min_ring_coverage)
     if compartment == "cytoplasm" and max_axis_ratio > 0 and {"major_axis_um", "minor_axis_um"} <= set(nuclei.columns):
         major, minor = nuclei["major_axis_um"].to_numpy(float), nuclei["minor_axis_um"].to_numpy(float)
-        positive &= ~(major >= float(max_axis_ratio) * minor)  # spindle: NaN axes compare False
+        spindle = major >= float(max_axis_ratio) * minor  # NaN axes compare False
+        positive &= ~spindle
     if min_size_ratio > 0 and {"hematoxylin_mean", "counterstain_ring"} <= set(nuclei.columns):
         ref = lymphocyte_reference(nuclei)
         if ref["count"] >= 30:
@@ -354,7 +372,34 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
                 crowd = count_within(yx[small_ok], yx[positive & large], radius_um=IHC_NEIGHBOUR_UM)
                 small_ok[np.flatnonzero(small_ok)[crowd >= 2]] = False
             positive &= large | small_ok
+    if compartment == "cytoplasm" and max_outer_ratio > 0 and positive.any() \
+            and {"counterstain_outer", "y_um", "x_um"} <= set(nuclei.columns):
+        # stained at all: a ring over the hysteresis level (a nest's weaker cells), not spindle
+        stained = (ring > DAB_HYSTERESIS * threshold) & (d >= min_diameter_um) & ~spindle
+        positive &= ~_in_brown_matrix(nuclei, positive, stained | positive, ring, max_outer_ratio)
     return positive
+
+
+def _in_brown_matrix(nuclei, positive, stained, ring, max_outer_ratio):
+    """Positive cells alone (no other ``stained`` nucleus whose edge lies within
+    ``2 x (DAB ring + outer band)`` of theirs, so that its cytoplasm could fill their outer
+    band) whose surroundings beyond the ring are as brown as the ring (``max_outer_ratio`` of
+    it): matrix, not cytoplasm."""
+    from scipy.spatial import cKDTree
+
+    out = np.zeros(len(positive), bool)
+    idx, others = np.flatnonzero(positive), np.flatnonzero(stained)
+    yx = nuclei[["y_um", "x_um"]].to_numpy(float)
+    r = nuclei["equivalent_diameter_um"].to_numpy(float) / 2
+    reach = 2 * (4.0 + DAB_OUTER_UM)  # 4 µm: the cytoplasm ring of nucleus_features
+    pairs = cKDTree(yx[idx]).sparse_distance_matrix(
+        cKDTree(yx[others]), 2 * float(r[others].max()) + reach, output_type="ndarray")
+    i, j = idx[pairs["i"]], others[pairs["j"]]
+    near = (i != j) & (pairs["v"] - r[i] - r[j] <= reach)
+    alone = np.setdiff1d(idx, i[near])
+    outer = nuclei["counterstain_outer"].to_numpy(float)[alone]
+    out[alone] = outer >= float(max_outer_ratio) * ring[alone]  # NaN compares False: kept
+    return out
 
 
 def he_tumour_probability(nuclei, *, model=None):

@@ -310,3 +310,45 @@ def test_max_axis_ratio_is_validated():
     t = pd.DataFrame({"counterstain_ring_median": [0.4], "counterstain_inside": [0.0], "equivalent_diameter_um": [9.0]})
     with pytest.raises(ValueError, match="max_axis_ratio"):
         classify_ihc(t, max_axis_ratio=-1)
+
+
+def test_a_lone_nucleus_in_brown_matrix_is_not_called():
+    """A nucleus alone in brown capsule collagen or on a browned fat septum has a brown ring
+    and a spared nucleus, but its surroundings beyond the ring are as brown (bench seeds 720023,
+    720025 at 1 µm/px: outer / ring 1.01-1.02, false 1-cell ITCs); a lone lobular cell's
+    cytokeratin is its own (0.13-0.64)."""
+    cell = {"equivalent_diameter_um": 9.0, "counterstain_ring_median": 0.33, "counterstain_ring_low": 0.30,
+            "counterstain_inside": 0.05, "hematoxylin_mean": 0.7, "counterstain_ring": 0.33, "ring_coverage": 1.0}
+    t = pd.DataFrame([dict(cell, y_um=0.0, x_um=0.0, counterstain_outer=0.33),      # in brown matrix
+                      dict(cell, y_um=0.0, x_um=100.0, counterstain_outer=0.10),    # a lobular cell
+                      dict(cell, y_um=0.0, x_um=200.0, counterstain_outer=np.nan),  # nothing free around
+                      dict(cell, y_um=0.0, x_um=300.0, counterstain_outer=0.33),    # a pair in a nest:
+                      dict(cell, y_um=0.0, x_um=312.0, counterstain_outer=0.33),    # neighbours' cytoplasm
+                      # large carcinoma cells of a cohesive nest, 22 µm apart centre to centre
+                      # (bench/accuracy.py seed 160010 lost 309 of 1,084 cells to a 20 µm reach)
+                      dict(cell, y_um=0.0, x_um=400.0, equivalent_diameter_um=15.0, counterstain_outer=0.9),
+                      dict(cell, y_um=0.0, x_um=422.0, equivalent_diameter_um=15.0, counterstain_outer=0.9),
+                      # a weaker neighbour (over the hysteresis level, under the threshold) is a
+                      # nest too; a spindle one (a capsule fibroblast) is not
+                      dict(cell, y_um=0.0, x_um=500.0, counterstain_outer=0.33),
+                      dict(cell, y_um=0.0, x_um=512.0, counterstain_ring_median=0.25, counterstain_outer=0.3),
+                      dict(cell, y_um=0.0, x_um=600.0, counterstain_outer=0.33),
+                      dict(cell, y_um=0.0, x_um=612.0, major_axis_um=14.0, minor_axis_um=4.0, counterstain_outer=0.3)])
+    t["major_axis_um"] = t.get("major_axis_um", pd.Series(np.nan, index=t.index)).fillna(9.5)
+    t["minor_axis_um"] = t.get("minor_axis_um", pd.Series(np.nan, index=t.index)).fillna(8.5)
+    t["counterstain_ring"] = t["counterstain_ring_median"]
+    got = classify_ihc(t, contrast=0, dab_threshold=0.3)
+    assert got.tolist() == [False, True, True, True, True, True, True, True, False, False, False]
+    assert classify_ihc(t, contrast=0, dab_threshold=0.3, max_outer_ratio=0)[:8].all()
+    assert classify_ihc(t.drop(columns="counterstain_outer"), contrast=0, dab_threshold=0.3)[:8].all()
+    with pytest.raises(ValueError, match="max_outer_ratio"):
+        classify_ihc(t, max_outer_ratio=-0.5)
+
+
+@pytest.mark.parametrize("seed", [720023, 720025])
+def test_a_nucleus_in_brown_capsule_or_fat_makes_no_itc(seed):
+    # bench/ihc_background.py --seed0 720000 --negatives 30 --pixel-size 1.0: both were 1-cell ITCs
+    node = make_node_category("negative", stain="ihc", benign="reactive", pixel_size_um=1.0, seed=seed,
+                              dab_background_od=0.05 + 0.07 * (seed - 720000) / 29)
+    r = analyze(node.rgb, pixel_size_um=1.0)
+    assert r.category == "negative" and r.tumor_cell_count == 0

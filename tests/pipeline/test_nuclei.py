@@ -139,3 +139,35 @@ def test_ring_coverage_is_low_where_other_nuclei_crowd_round():
     assert 0.8 <= t.loc[1, "ring_coverage"] <= 1.0
     assert t.loc[6, "ring_coverage"] < 0.1  # the centre of the block
     assert t["ring_coverage"].between(0, 1).all()
+
+
+def test_outer_band_is_measured_beyond_the_ring_and_only_when_asked():
+    # a nucleus with a brown cytoplasm ring (0-4 µm) in pale tissue, and one in uniformly
+    # brown matrix; the outer band (4-8 µm beyond the nucleus) tells them apart
+    px = 0.5
+    yy, xx = np.mgrid[:100, :240]
+    labels = np.zeros((100, 240), np.int32)
+    counter = np.full((100, 240), 0.05, np.float32)
+    d1 = np.hypot(yy - 50, xx - 50)
+    labels[d1 <= 6] = 1
+    counter[(d1 > 6) & (d1 <= 14)] = 0.6  # its own cytoplasm: 4 µm
+    d2 = np.hypot(yy - 50, xx - 170)
+    counter[:, 120:] = 0.3  # brown matrix all round the second one
+    labels[d2 <= 6] = 2
+    h = (labels > 0).astype(np.float32)
+    before = counter.copy()
+    t = nucleus_features(labels, h, counter, pixel_size_um=px, outer_um=4.0).set_index("label")
+    np.testing.assert_array_equal(counter, before)
+    assert t.loc[1, "counterstain_ring_median"] == pytest.approx(0.6, abs=0.01)
+    assert t.loc[1, "counterstain_outer"] == pytest.approx(0.05, abs=0.01)
+    assert t.loc[2, "counterstain_outer"] == pytest.approx(0.3, abs=0.01)
+    assert "counterstain_outer" not in nucleus_features(labels, h, counter, pixel_size_um=px).columns
+    # no free tissue beyond the ring: NaN, not 0
+    tight = nucleus_features(labels[40:61, 40:61], h[40:61, 40:61], counter[40:61, 40:61],
+                             pixel_size_um=px, outer_um=4.0)
+    assert np.isnan(tight.loc[0, "counterstain_outer"])
+    empty = nucleus_features(np.zeros((10, 10), np.int32), np.zeros((10, 10)), np.zeros((10, 10)),
+                             pixel_size_um=px, outer_um=4.0)
+    assert "counterstain_outer" in empty.columns and len(empty) == 0
+    with pytest.raises(ValueError, match="outer_um"):
+        nucleus_features(labels, h, counter, pixel_size_um=px, outer_um=-1)
