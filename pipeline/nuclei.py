@@ -351,7 +351,7 @@ def _ring_stats(labels, c, n, radius_px, *, median_only=False):
 def _outer_median(labels, c, n, inner_px, outer_px, min_px):
     """Median of ``c`` over the non-nuclear pixels between ``inner_px`` and ``outer_px`` from
     the nearest nucleus, per nucleus (the pixels nearer to it than to any other); NaN where
-    fewer than ``min_px`` such pixels."""
+    fewer than ``min_px`` (an array, one per nucleus) such pixels."""
     free = (labels == 0).astype(np.uint8)
     dist, nearest = cv2.distanceTransformWithLabels(free, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     band = (dist > inner_px) & (dist <= outer_px)
@@ -359,7 +359,15 @@ def _outer_median(labels, c, n, inner_px, outer_px, min_px):
     lut = np.zeros(int(nearest.max()) + 1, np.int64)
     lut[nearest[free == 0]] = labels[free == 0]
     median, _, count = _grouped_quantiles(lut[nearest[band]], c[band], n, low=False)
-    return np.where(count >= max(1.0, min_px), median, np.nan)
+    return np.where(count >= np.maximum(1.0, min_px), median, np.nan)
+
+
+#: ``counterstain_outer`` is measured only for a nucleus in free tissue: at least this part of
+#: the band beyond its ring (around a disk of its area) is nearer to it than to any other
+#: nucleus. Among other cells the band is mostly the cell's own far cytoplasm (a lobular cell
+#: among lymphocytes: 0.05-0.25 of it, bench/ihc_background.py), in matrix it is the matrix
+#: (nuclei in brown capsule or on a fat septum: 0.65-0.9).
+OUTER_MIN_FREE = 0.4
 
 
 def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, outer_um=None,
@@ -382,8 +390,10 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
     outer_um : float, optional, keyword-only
         Also measure ``counterstain_outer``: the median counterstain of the band
         ``ring_um`` to ``ring_um + outer_um`` beyond the nucleus (its pixels nearer to
-        this nucleus than to any other; NaN where that holds less than 10 µm²): the
-        matrix around a cell, beyond its own cytoplasm. None (default): not measured.
+        this nucleus than to any other), the matrix around a cell beyond its own
+        cytoplasm. Measured only for a nucleus in free tissue: NaN where less than
+        :data:`OUTER_MIN_FREE` (0.4) of a full band around a disk of its area is its
+        own (among other cells). None (default): not measured.
     origin_px : (int, int), keyword-only
         Offset (row, col) of this array in a larger image; added to the centres.
 
@@ -486,6 +496,7 @@ def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_u
         }
     )
     if outer_um is not None:
+        full_band_um2 = np.pi * ((radius + ring_um + outer_um) ** 2 - (radius + ring_um) ** 2)
         table["counterstain_outer"] = _outer_median(labels, c, n, ring_um / px, (ring_um + outer_um) / px,
-                                                    10.0 / (px * px))
+                                                    OUTER_MIN_FREE * full_band_um2 / (px * px))
     return table[table["area_um2"] > 0].reset_index(drop=True)

@@ -162,6 +162,15 @@ def test_outer_band_is_measured_beyond_the_ring_and_only_when_asked():
     assert t.loc[1, "counterstain_outer"] == pytest.approx(0.05, abs=0.01)
     assert t.loc[2, "counterstain_outer"] == pytest.approx(0.3, abs=0.01)
     assert "counterstain_outer" not in nucleus_features(labels, h, counter, pixel_size_um=px).columns
+    # a nucleus among others (8 around it, 6 µm gaps): the band is mostly theirs, NaN
+    crowd = np.zeros((100, 100), np.int32)
+    yy2, xx2 = np.mgrid[:100, :100]
+    centres = [(50, 50)] + [(50 + 24 * dy, 50 + 24 * dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    for k, (cy, cx) in enumerate(centres, start=1):
+        crowd[np.hypot(yy2 - cy, xx2 - cx) <= 6] = k
+    ct = nucleus_features(crowd, (crowd > 0).astype(np.float32), np.full((100, 100), 0.3, np.float32),
+                          pixel_size_um=px, outer_um=4.0).set_index("label")
+    assert np.isnan(ct.loc[1, "counterstain_outer"])
     # no free tissue beyond the ring: NaN, not 0
     tight = nucleus_features(labels[40:61, 40:61], h[40:61, 40:61], counter[40:61, 40:61],
                              pixel_size_um=px, outer_um=4.0)
