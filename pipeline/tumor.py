@@ -381,24 +381,26 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
 
 
 def _in_brown_matrix(nuclei, positive, stained, ring, max_outer_ratio):
-    """Positive cells alone (no other ``stained`` nucleus whose edge lies within
-    ``2 x (DAB ring + outer band)`` of theirs, so that its cytoplasm could fill their outer
-    band) whose surroundings beyond the ring are as brown as the ring (``max_outer_ratio`` of
-    it): matrix, not cytoplasm."""
+    """Positive cells whose surroundings beyond the ring are as brown as the ring
+    (``max_outer_ratio`` of it) and that are alone: no other ``stained`` nucleus whose edge
+    lies within ``2 x (DAB ring + outer band)`` of theirs, whose cytoplasm could fill their
+    outer band. Matrix, not cytoplasm."""
     from scipy.spatial import cKDTree
 
     out = np.zeros(len(positive), bool)
-    idx, others = np.flatnonzero(positive), np.flatnonzero(stained)
+    outer = nuclei["counterstain_outer"].to_numpy(float)
+    suspect = np.flatnonzero(positive & (outer >= float(max_outer_ratio) * ring))  # NaN compares False
+    if not len(suspect):
+        return out
+    others = np.flatnonzero(stained)
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     r = nuclei["equivalent_diameter_um"].to_numpy(float) / 2
     reach = 2 * (4.0 + DAB_OUTER_UM)  # 4 µm: the cytoplasm ring of nucleus_features
-    pairs = cKDTree(yx[idx]).sparse_distance_matrix(
+    pairs = cKDTree(yx[suspect]).sparse_distance_matrix(
         cKDTree(yx[others]), 2 * float(r[others].max()) + reach, output_type="ndarray")
-    i, j = idx[pairs["i"]], others[pairs["j"]]
+    i, j = suspect[pairs["i"]], others[pairs["j"]]
     near = (i != j) & (pairs["v"] - r[i] - r[j] <= reach)
-    alone = np.setdiff1d(idx, i[near])
-    outer = nuclei["counterstain_outer"].to_numpy(float)[alone]
-    out[alone] = outer >= float(max_outer_ratio) * ring[alone]  # NaN compares False: kept
+    out[np.setdiff1d(suspect, i[near])] = True
     return out
 
 
