@@ -84,12 +84,12 @@ def _ihc_cells(nuclei, options):
     ``IHC_NEIGHBOUR_UM``: a lobular file keeps its weakly stained and small
     cells, while faint brown on a lone histiocyte counts for nothing, and weak cells
     never chain into a deposit of their own across a diffusely brown field."""
-    strong = classify_ihc(nuclei, dab_threshold=options.dab_threshold)
     f = options.dab_hysteresis
+    strong = classify_ihc(nuclei, dab_threshold=options.dab_threshold, stained_factor=f)
     if f >= 1 or not strong.any() or not {"y_um", "x_um"} <= set(nuclei.columns):
         return strong
     weak = classify_ihc(nuclei, dab_threshold=f * options.dab_threshold, contrast=f * DAB_CONTRAST,
-                        min_size_ratio=DAB_CANDIDATE_SIZE_RATIO) & ~strong
+                        min_size_ratio=DAB_CANDIDATE_SIZE_RATIO, stained_factor=1.0) & ~strong
     if not weak.any():
         return strong
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)

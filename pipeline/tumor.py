@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validate import check_positive
+from ._validate import check_fraction, check_positive
 from .defaults import (
     DAB_BACKGROUND_RADIUS_UM,
     DAB_CONTRAST,
@@ -225,7 +225,8 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
 def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, compartment="cytoplasm",
                  min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
                  strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE,
-                 max_axis_ratio=DAB_MAX_AXIS_RATIO, max_outer_ratio=DAB_MAX_OUTER_RATIO):
+                 max_axis_ratio=DAB_MAX_AXIS_RATIO, max_outer_ratio=DAB_MAX_OUTER_RATIO,
+                 stained_factor=DAB_HYSTERESIS):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -296,8 +297,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     max_outer_ratio : float, keyword-only
         ``compartment="cytoplasm"`` only, when the table has ``counterstain_outer``
         (:func:`pipeline.nuclei.nucleus_features` with ``outer_um``): a positive cell
-        with no other stained cell (a ring over :data:`pipeline.defaults.DAB_HYSTERESIS`
-        x its threshold, not spindle) whose nucleus lies within 16 µm of its own, edge to
+        with no other stained cell (a ring over ``stained_factor`` x its threshold, not
+        spindle) whose nucleus lies within 16 µm of its own, edge to
         edge (twice the 4 µm ring and the 4 µm band), and whose surroundings beyond its ring
         are at least this fraction of its ring's DAB is a nucleus in brown matrix
         (capsule collagen, a browned fat septum), not a cell with a cytokeratin-filled
@@ -305,6 +306,10 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         Cells in nests and files are left alone: their surroundings are their
         neighbours' cytoplasm. NaN (too little free tissue around) keeps the call.
         0 switches it off.
+    stained_factor : float, keyword-only
+        For ``max_outer_ratio``: a neighbour whose ring reaches this fraction of its
+        threshold is stained (default :data:`pipeline.defaults.DAB_HYSTERESIS`, 0.75;
+        the analysis passes its ``dab_hysteresis``), in [0, 1].
 
     Returns
     -------
@@ -326,6 +331,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     strong_factor = check_positive(strong_factor, name="strong_factor", allow_zero=True)
     max_axis_ratio = check_positive(max_axis_ratio, name="max_axis_ratio", allow_zero=True)
     max_outer_ratio = check_positive(max_outer_ratio, name="max_outer_ratio", allow_zero=True)
+    stained_factor = check_fraction(stained_factor, name="stained_factor")
     ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
@@ -375,7 +381,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     if compartment == "cytoplasm" and max_outer_ratio > 0 and positive.any() \
             and {"counterstain_outer", "y_um", "x_um"} <= set(nuclei.columns):
         # stained at all: a ring over the hysteresis level (a nest's weaker cells), not spindle
-        stained = (ring > DAB_HYSTERESIS * threshold) & (d >= min_diameter_um) & ~spindle
+        stained = (ring > stained_factor * threshold) & (d >= min_diameter_um) & ~spindle
         positive &= ~_in_brown_matrix(nuclei, positive, stained | positive, ring, max_outer_ratio)
     return positive
 

@@ -343,6 +343,12 @@ def test_a_lone_nucleus_in_brown_matrix_is_not_called():
     assert classify_ihc(t.drop(columns="counterstain_outer"), contrast=0, dab_threshold=0.3)[:8].all()
     with pytest.raises(ValueError, match="max_outer_ratio"):
         classify_ihc(t, max_outer_ratio=-0.5)
+    # the weaker neighbour counts as stained at the analysis' own hysteresis level only:
+    # its ring 0.25 is 0.83 x the threshold 0.3
+    assert classify_ihc(t, contrast=0, dab_threshold=0.3, stained_factor=0.9)[7] == np.False_
+    assert classify_ihc(t, contrast=0, dab_threshold=0.3, stained_factor=0.8)[7] == np.True_
+    with pytest.raises(ValueError, match="stained_factor"):
+        classify_ihc(t, stained_factor=1.5)
 
 
 @pytest.mark.parametrize("seed", [720023, 720025])
@@ -352,3 +358,20 @@ def test_a_nucleus_in_brown_capsule_or_fat_makes_no_itc(seed):
                               dab_background_od=0.05 + 0.07 * (seed - 720000) / 29)
     r = analyze(node.rgb, pixel_size_um=1.0)
     assert r.category == "negative" and r.tumor_cell_count == 0
+
+
+def test_the_analysis_passes_its_dab_hysteresis_to_the_brown_matrix_rule():
+    from pipeline import AnalysisOptions
+    from pipeline.stages import find_tumour_cells
+
+    cell = {"equivalent_diameter_um": 9.0, "radius_um": 4.5, "counterstain_ring_median": 0.33,
+            "counterstain_ring_low": 0.30, "counterstain_inside": 0.05, "counterstain_ring": 0.33,
+            "ring_coverage": 1.0, "major_axis_um": 9.5, "minor_axis_um": 8.5, "y_um": 0.0}
+    t = pd.DataFrame([dict(cell, nucleus_id=1, x_um=0.0, counterstain_outer=0.33),
+                      # ring 0.25: 0.83 x the threshold 0.3
+                      dict(cell, nucleus_id=2, x_um=12.0, counterstain_ring_median=0.25,
+                           counterstain_ring=0.25, counterstain_outer=0.3)])
+    found = {f: find_tumour_cells(t, "ihc", AnalysisOptions(dab_threshold=0.3, dab_hysteresis=f)).cells
+             for f in (0.8, 0.9)}
+    assert found[0.8]["nucleus_id"].tolist() == [1, 2]  # a weak neighbour: a file of two
+    assert found[0.9]["nucleus_id"].tolist() == []      # alone in brown matrix
