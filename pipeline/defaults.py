@@ -18,7 +18,7 @@ __all__ = [
     "ITC_MAX_CELLS", "MIN_PATTERN_CELLS", "COHESIVE_MAX", "SINGLE_FILE_MIN",
     "PATTERN_SCALE_SPAN", "PATTERN_CUTOFF_MARGIN", "DAB_THRESHOLD",
     "DAB_CONTRAST", "DAB_STRONG_FACTOR", "DAB_STRONG_MIN_COVERAGE", "DAB_STRONG_MAX_INSIDE_RATIO", "DAB_BACKGROUND_RADIUS_UM", "DAB_HYSTERESIS",
-    "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "MIN_RING_COVERAGE", "DAB_MAX_AXIS_RATIO", "DAB_OUTER_UM", "DAB_MAX_OUTER_RATIO", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
+    "DAB_CANDIDATE_SIZE_RATIO", "IHC_NEIGHBOUR_UM", "MIN_RING_COVERAGE", "DAB_MAX_AXIS_RATIO", "RING_UM", "DAB_OUTER_UM", "DAB_MAX_OUTER_RATIO", "SAMPLE_TILES", "WSI_THRESHOLD_MP", "IN_MEMORY_TILE_PX",
     "WHOLE_SLIDE_TILE_PX",
 ]
 
@@ -122,6 +122,9 @@ DAB_BACKGROUND_RADIUS_UM = 150.0
 #: are spindle or dendritic too. Carcinoma nuclei are round to oval: true tumour cells of
 #: synthetic cohesive and single-file nodes reach 1.85 at most.
 DAB_MAX_AXIS_RATIO = 2.5
+
+#: Width (µm) of the cytoplasm ring around each nucleus (``pipeline.nuclei.nucleus_features``).
+RING_UM = 4.0
 
 #: Width (µm) of the band beyond a cell's 4 µm cytoplasm ring whose median DAB
 #: (``counterstain_outer``, measured in cytokeratin images) tells the matrix around a cell

@@ -21,6 +21,7 @@ import pandas as pd
 from skimage.segmentation import watershed
 
 from ._validate import check_pixel_size, check_positive
+from .defaults import RING_UM
 
 __all__ = ["NUCLEUS_COLUMNS", "nuclear_threshold", "segment_nuclei", "nucleus_features"]
 
@@ -352,12 +353,13 @@ def _outer_median(labels, c, n, inner_px, outer_px, min_px):
     """Median of ``c`` over the non-nuclear pixels between ``inner_px`` and ``outer_px`` from
     the nearest nucleus, per nucleus (the pixels nearer to it than to any other); NaN where
     fewer than ``min_px`` (an array, one per nucleus) such pixels."""
-    free = (labels == 0).astype(np.uint8)
-    dist, nearest = cv2.distanceTransformWithLabels(free, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    nuclear = labels > 0
+    dist, nearest = cv2.distanceTransformWithLabels((~nuclear).astype(np.uint8), cv2.DIST_L2, 5,
+                                                    labelType=cv2.DIST_LABEL_PIXEL)
     band = (dist > inner_px) & (dist <= outer_px)
     # DIST_LABEL_PIXEL numbers every nuclear pixel; map those numbers to the nuclei's labels
     lut = np.zeros(int(nearest.max()) + 1, np.int64)
-    lut[nearest[free == 0]] = labels[free == 0]
+    lut[nearest[nuclear]] = labels[nuclear]
     median, _, count = _grouped_quantiles(lut[nearest[band]], c[band], n, low=False)
     return np.where(count >= np.maximum(1.0, min_px), median, np.nan)
 
@@ -370,7 +372,7 @@ def _outer_median(labels, c, n, inner_px, outer_px, min_px):
 OUTER_MIN_FREE = 0.4
 
 
-def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=4.0, outer_um=None,
+def nucleus_features(labels, hematoxylin, counterstain, *, pixel_size_um, ring_um=RING_UM, outer_um=None,
                      origin_px=(0, 0)):
     """Per-nucleus measurements in µm and stain units.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from ._validate import check_fraction, check_positive
 from .defaults import (
@@ -29,6 +30,7 @@ from .defaults import (
     DAB_THRESHOLD,
     IHC_NEIGHBOUR_UM,
     MIN_RING_COVERAGE,
+    RING_UM,
 )
 from .he_cells import he_cell_features, load_he_cell_model
 from .spatial import count_within
@@ -391,8 +393,6 @@ def _in_brown_matrix(nuclei, positive, stained, ring, max_outer_ratio):
     (``max_outer_ratio`` of it) and that are alone: no other ``stained`` nucleus whose edge
     lies within ``2 x (DAB ring + outer band)`` of theirs, whose cytoplasm could fill their
     outer band. Matrix, not cytoplasm."""
-    from scipy.spatial import cKDTree
-
     out = np.zeros(len(positive), bool)
     outer = nuclei["counterstain_outer"].to_numpy(float)
     suspect = np.flatnonzero(positive & (outer >= float(max_outer_ratio) * ring))  # NaN compares False
@@ -401,7 +401,7 @@ def _in_brown_matrix(nuclei, positive, stained, ring, max_outer_ratio):
     others = np.flatnonzero(stained)
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     r = nuclei["equivalent_diameter_um"].to_numpy(float) / 2
-    reach = 2 * (4.0 + DAB_OUTER_UM)  # 4 µm: the cytoplasm ring of nucleus_features
+    reach = 2 * (RING_UM + DAB_OUTER_UM)
     pairs = cKDTree(yx[suspect]).sparse_distance_matrix(
         cKDTree(yx[others]), 2 * float(r[others].max()) + reach, output_type="ndarray")
     i, j = suspect[pairs["i"]], others[pairs["j"]]
