@@ -474,6 +474,7 @@ def run_batch(
             table_error.clear()
 
     def on_start(i):
+        ctrl_c.check()  # a Ctrl-C lost on its way (see local_runs.CtrlC.check) starts nothing new
         logger.info("start %s -> %s/", paths[i].name, names[i])
 
     def record(i, outcome, exc):
@@ -510,6 +511,7 @@ def run_batch(
         write_tables()
         if on_progress is not None:
             on_progress(done, n, paths[i].name, error)
+        ctrl_c.check()
 
     def on_engine(text):
         result.engine = text
@@ -518,8 +520,9 @@ def run_batch(
     run_started = time.time() - 1.0
     run = local_runs.register(token)
     try:
-        run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
-                  labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
+        with local_runs.ctrl_c_watch() as ctrl_c:
+            run_tasks(process_image, jobs, workers=workers, scheduler=scheduler, retries=1,
+                      labels=names, on_start=on_start, on_result=on_result, on_engine=on_engine)
     except KeyboardInterrupt:
         # Ctrl-C. Start no new image; say at once what is still running, wait for
         # it (a second Ctrl-C stops it writing anything); count what was kept.

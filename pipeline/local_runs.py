@@ -11,10 +11,11 @@ no entry and use none of this.
 
 from __future__ import annotations
 
+import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["LocalRun", "register", "unregister", "current"]
+__all__ = ["LocalRun", "register", "unregister", "current", "ctrl_c_watch"]
 
 
 class LocalRun:
@@ -112,3 +113,55 @@ def unregister(token: str) -> None:
 def current(token: str) -> LocalRun | None:
     """The run of this token in this process (None on a cluster worker)."""
     return _RUNS.get(token)
+
+
+class CtrlC:
+    """Counts the Ctrl-Cs (SIGINT) that reached this process during a :func:`ctrl_c_watch`."""
+
+    def __init__(self):
+        self.count = 0
+
+    def check(self) -> None:
+        """Raise the KeyboardInterrupt of a Ctrl-C that came and was lost on its way.
+
+        Python raises KeyboardInterrupt wherever the main thread happens to be;
+        inside a ``__del__`` or a garbage-collector callback it is printed as
+        "Exception ignored" and dropped, and a batch would run to its end as if
+        no Ctrl-C had come. Called between images on the main thread, where an
+        interrupt that was delivered has already ended the batch loop.
+        """
+        if self.count:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def ctrl_c_watch():
+    """Count Ctrl-Cs while the block runs, still raising KeyboardInterrupt at once.
+
+    Only on the main thread and only where SIGINT has Python's default handler
+    (an application's own handler, or SIGINT ignored, is left alone, and then
+    nothing is counted).
+
+    Examples
+    --------
+    >>> with ctrl_c_watch() as ctrl_c:
+    ...     ctrl_c.check()  # no Ctrl-C came: returns
+    >>> ctrl_c.count
+    0
+    """
+    watch = CtrlC()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield watch
+        return
+
+    def on_sigint(signum, frame):
+        watch.count += 1
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield watch
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -316,3 +316,32 @@ def test_a_task_that_fails_outside_the_analysis_becomes_an_error_row(inputs, tmp
     assert report.errors == [{"file": str(inputs / "node_b.tif"),
                               "error": "node_b.tif: the worker failed while analysing it (RuntimeError: worker lost)"}]
     assert (tmp_path / "out" / "errors.csv").is_file()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped interrupt
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_batch(inputs, tmp_path, workers):
+    """Python drops a KeyboardInterrupt raised inside ``__del__`` ("Exception ignored"); the
+    batch still sees the Ctrl-C between images and stops as after any Ctrl-C."""
+    import signal
+
+    from pipeline.batch import BatchInterrupted
+
+    class Finaliser:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # its KeyboardInterrupt is raised here, and dropped
+
+    def on_progress(done, n, name, error):
+        if done == 1:
+            Finaliser()  # collected at once: the Ctrl-C comes and is lost
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # even under nohup
+    try:
+        with pytest.raises(BatchInterrupted) as info:
+            run_batch(inputs, tmp_path / "out", workers=workers, on_progress=on_progress, **PARAMS)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    report = info.value.report
+    assert 1 <= len(report.analysed) < 4 and report.unfinished
+    assert len(pd.read_csv(tmp_path / "out" / "summary.csv")) == len(report.analysed)
+    assert signal.getsignal(signal.SIGINT) is previous  # the batch's own handler is gone
