@@ -328,8 +328,8 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"{path}: could not encode the overlay")
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(buf)  # the encoded array itself: no bytes copy of it
 
 
 def _overlay_source(result: NodeResult, image):

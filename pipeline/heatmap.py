@@ -40,6 +40,7 @@ DEFAULT_HEATMAP_MODEL = Path(__file__).resolve().parent / "models" / "he_tumour_
 # the map changes by at most 0.001 at < 1 % of its points (the resampling blur sees the chunk's
 # edge), as fast; bench/real_he.py's tile figures and bench/whole_vs_tiled.py are unchanged.
 _CHUNK_PX = 512
+_RESIZE_ROWS = 256  # rows of TumourMap.resized's output made at a time
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,25 +174,68 @@ class TumourMap:
         grown = cv2.dilate(self.probability, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
         return TumourMap(grown, self.pixel_size_um, self.origin_um)
 
-    def resized(self, shape, pixel_size_um: float) -> np.ndarray:
-        """The map resampled onto an image grid of ``shape`` at ``pixel_size_um`` (bilinear)."""
+    def resized(self, shape, pixel_size_um: float, *, window=None) -> np.ndarray:
+        """The map resampled onto an image grid of ``shape`` at ``pixel_size_um`` (bilinear).
+
+        ``window``, a (row slice, column slice) pair of that grid (e.g. from
+        :meth:`window_at_least`), gives only those pixels of it.
+
+        Examples
+        --------
+        >>> m = TumourMap(np.array([[0.0, 1.0]], np.float32), 8.0, (0.0, 0.0))
+        >>> m.resized((1, 5), 4.0).tolist()
+        [[0.0, 0.5, 1.0, 1.0, 1.0]]
+        >>> m.resized((1, 5), 4.0, window=(slice(0, 1), slice(1, 3))).tolist()
+        [[0.5, 1.0]]
+        """
+        rows, cols = window if window is not None else (slice(None), slice(None))
+        y0, y1, fy = (a[rows] for a in self._axis(shape[0], pixel_size_um, 0))
+        x0, x1, fx = (a[cols] for a in self._axis(shape[1], pixel_size_um, 1))
+        out = np.zeros((len(y0), len(x0)), np.float32)  # filled in row blocks: no full-size temporaries
         p = self.probability
-        if p.size == 0:
-            return np.zeros(shape, np.float32)
-
-        def axis(n, origin, size):
-            # grid position of every pixel along one axis: lower index, upper index, weight
-            t = np.clip((np.arange(n) * pixel_size_um - origin) / self.pixel_size_um, 0, size - 1)
-            lo = np.floor(t).astype(int)
-            return lo, np.minimum(lo + 1, size - 1), (t - lo).astype(np.float32)
-
+        if p.size == 0 or out.size == 0:
+            return out
         # bilinear interpolation is separable on a grid: along the rows, then the columns
-        y0, y1, fy = axis(shape[0], self.origin_um[0], p.shape[0])
-        x0, x1, fx = axis(shape[1], self.origin_um[1], p.shape[1])
         along = np.ascontiguousarray(p[y0] * (1 - fy)[:, None] + p[y1] * fy[:, None], dtype=np.float32)
-        out = along[:, x0] * (1 - fx)  # float32 throughout: the picture-sized arrays stay small
-        out += along[:, x1] * fx
-        return np.ascontiguousarray(out, dtype=np.float32)  # fancy indexing gave Fortran order
+        wx0, wx1 = 1 - fx, fx
+        for r in range(0, out.shape[0], _RESIZE_ROWS):
+            block = along[r:r + _RESIZE_ROWS]
+            part = block[:, x0] * wx0
+            part += block[:, x1] * wx1
+            out[r:r + _RESIZE_ROWS] = part
+        return out
+
+    def window_at_least(self, threshold: float, shape, pixel_size_um: float):
+        """The smallest (row slice, column slice) of the image grid of :meth:`resized` outside
+        which the resampled map stays below ``threshold``; None when it does everywhere.
+
+        Examples
+        --------
+        >>> m = TumourMap(np.array([[0.0, 0.0, 1.0]], np.float32), 8.0, (0.0, 0.0))
+        >>> m.window_at_least(0.5, (1, 8), 4.0)
+        (slice(0, 1, None), slice(2, 8, None))
+        """
+        hit = self.probability >= threshold
+        if not hit.any():
+            return None
+        window = []
+        for axis, n in enumerate(shape[:2]):
+            lo, hi, _ = self._axis(n, pixel_size_um, axis)
+            # a pixel interpolates between grid lines lo and hi: at or above the threshold only
+            # when one of its (up to 4) grid points is
+            lines = hit.any(axis=1 - axis)
+            idx = np.flatnonzero(lines[lo] | lines[hi])
+            if not len(idx):
+                return None
+            window.append(slice(int(idx[0]), int(idx[-1]) + 1))
+        return tuple(window)
+
+    def _axis(self, n, pixel_size_um, axis):
+        """Grid position of every image pixel along one axis: lower line, upper line, weight."""
+        size = max(1, self.probability.shape[axis])
+        t = np.clip((np.arange(n) * pixel_size_um - self.origin_um[axis]) / self.pixel_size_um, 0, size - 1)
+        lo = np.floor(t).astype(int)
+        return lo, np.minimum(lo + 1, size - 1), (t - lo).astype(np.float32)
 
 
 def _resample_dims(shape, scale):

@@ -287,6 +287,35 @@ def _tissue_outline(out: np.ndarray, pixel_size_um: float) -> np.ndarray:
     return mask.astype(bool)
 
 
+def _draw_tumour_map(out: np.ndarray, tmap, um_to_px: float, line_w: int) -> None:
+    """Tint ``out`` in place where the tumour-probability map exceeds 0.5 (deepening with it)
+    and outline that region. Only the window of the picture that the map can tint is
+    resampled, and its arrays live only here (they set the peak memory of writing the outputs)."""
+    window = tmap.window_at_least(0.5, out.shape[:2], 1.0 / um_to_px)
+    if window is None:
+        return
+    prob = tmap.resized(out.shape[:2], 1.0 / um_to_px, window=window)
+    edge = (prob >= 0.5).astype(np.uint8)
+    rows, cols = np.flatnonzero(edge.any(axis=1)), np.flatnonzero(edge.any(axis=0))
+    if len(rows):
+        # per-pixel blend in OpenCV (uint8 in and out, rounded) over the box where the map
+        # exceeds 0.5 (elsewhere alpha is 0: unchanged), alpha made in place
+        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        alpha = np.ascontiguousarray(prob[box])
+        del prob
+        alpha -= 0.5
+        alpha /= 0.5
+        np.clip(alpha, 0, 1, out=alpha)
+        alpha *= 0.45
+        target = out[window][box]
+        part = np.ascontiguousarray(target)
+        heat = cv2.rectangle(np.empty_like(part), (0, 0), (part.shape[1], part.shape[0]), _HEAT, -1)
+        target[...] = cv2.blendLinear(part, heat, 1 - alpha, alpha)
+    offset = (window[1].start, window[0].start)
+    contours, _ = cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
+    cv2.drawContours(out, contours, -1, _HEAT, line_w, cv2.LINE_AA)
+
+
 def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size_um=None,
                    legend=True) -> np.ndarray:
     """Draw tumour cells, deposit outlines, the caliper, a legend, a title and a scale bar.
@@ -337,10 +366,9 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
     scale = max(0.4, max(h, w) / 1200)
     font_size = max(11, int(round(max(h, w) * 0.024)))  # ~11 px on a 480 px thumbnail
     line_w = max(1, int(round(scale * 1.6)))
-    tissue = _tissue_outline(out, 1.0 / um_to_px)
-    busy = tissue.copy()
-    if tissue.any():
-        contours, _ = cv2.findContours(tissue.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    busy = _tissue_outline(out, 1.0 / um_to_px)  # later also what labels should not cover
+    if busy.any():
+        contours, _ = cv2.findContours(busy.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, _TISSUE, line_w, cv2.LINE_AA)
     nuclei = _nucleus_centres(result)
     if nuclei is not None and len(nuclei):
@@ -351,18 +379,10 @@ def render_overlay(image, result: NodeResult, *, max_side=2000, image_pixel_size
         if scale >= 1:
             dots = cv2.dilate(dots.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
         out[dots] = np.round(out[dots] * 0.45 + np.array(_NUCLEUS) * 0.55).astype(np.uint8)
+        del dots
     tmap = getattr(result, "tumour_map", None)
     if tmap is not None and tmap.probability.size:
-        # the tumour-probability map: a tint that deepens with the probability, above 0.5
-        prob = tmap.resized(out.shape[:2], 1.0 / um_to_px)
-        alpha = (np.clip((prob - 0.5) / 0.5, 0, 1) * 0.45).astype(np.float32)
-        if (alpha > 0).any():
-            # per-pixel blend in OpenCV (uint8 in and out, rounded): unchanged where alpha is 0
-            heat = cv2.rectangle(np.empty_like(out), (0, 0), (out.shape[1], out.shape[0]), _HEAT, -1)
-            out = cv2.blendLinear(out, heat, 1 - alpha, alpha)
-        edge = (prob >= 0.5).astype(np.uint8)
-        contours, _ = cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, _HEAT, line_w, cv2.LINE_AA)
+        _draw_tumour_map(out, tmap, um_to_px, line_w)
     cells = result.cells
     deposits = result.deposits
     colour_of = {int(d): DEPOSIT_COLOURS[i % len(DEPOSIT_COLOURS)]

@@ -87,6 +87,29 @@ def test_tumour_map_resized_is_the_map_at_every_pixel(shape, px):
     assert out.dtype == np.float32 and out.flags.c_contiguous  # OpenCV draws on what it feeds
 
 
+@pytest.mark.parametrize("seed, shape, px", [(0, (300, 260), 1.0), (1, (97, 130), 2.5), (2, (40, 23), 7.3)])
+def test_tumour_map_window_holds_every_pixel_at_the_threshold(seed, shape, px):
+    """The overlay resamples only the window where the map can reach 0.5: nothing is lost."""
+    from pipeline.heatmap import TumourMap
+
+    rng = np.random.default_rng(seed)
+    p = np.zeros((30, 25), np.float32)
+    p[rng.integers(0, 30, 3), rng.integers(0, 25, 3)] = rng.uniform(0.5, 1.0, 3)  # a few hot points
+    m = TumourMap(p, 8.0, (3.0, -2.0))
+    full = m.resized(shape, px)
+    window = m.window_at_least(0.5, shape, px)
+    if window is None:
+        assert (full < 0.5).all()
+    else:
+        outside = np.ones(shape, bool)
+        outside[window] = False
+        assert not (full[outside] >= 0.5).any()
+        np.testing.assert_array_equal(m.resized(shape, px, window=window), full[window])
+    if seed == 0:  # three hot points on a picture of the whole map: a window, not the picture
+        assert (full >= 0.5).any() and full[window].size < full.size / 2
+    assert TumourMap(np.full((3, 3), 0.4, np.float32), 8.0, (0.0, 0.0)).window_at_least(0.5, shape, px) is None
+
+
 def test_negative_overlay_shows_the_segmented_nuclei(results):
     # every analysis keeps the nuclei's centres, so a negative picture shows what was looked at
     img, neg = results[1]
