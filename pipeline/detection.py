@@ -127,8 +127,9 @@ def image_stats(sample, sample_tissue, *, pixel_size_um, stain="auto", overview=
     h = np.empty(sample.shape[:2], np.float32)
     for r0 in range(0, sample.shape[0], 256):
         h[r0:r0 + 256] = separate_stains(sample[r0:r0 + 256], vectors, background=background)[..., 0]
-    threshold = nuclear_threshold(cv2.GaussianBlur(h, (0, 0), max(0.3, 0.5 / px)), mask=sample_tissue)
     quality = image_quality(sample, h, sample_tissue, pixel_size_um=px, colour=colour)
+    h = cv2.GaussianBlur(h, (0, 0), max(0.3, 0.5 / px))  # the sharp one no longer held beside it
+    threshold = nuclear_threshold(h, mask=sample_tissue)
     return ImageStats(background=background, stain=chosen, stain_reason=reason, vectors=vectors,
                       vectors_source=source, threshold=float(threshold), quality=quality)
 

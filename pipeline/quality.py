@@ -216,6 +216,39 @@ def nucleus_scale_px(hematoxylin, *, max_side=512) -> float:
     return float(2 * np.sqrt(2) * sigmas[int(np.argmax(scores))])
 
 
+#: Rows of the samples filtered at a time by :func:`_mean_gradients`.
+_FOCUS_ROWS = 256
+
+
+def _mean_gradients(h: np.ndarray, mask: np.ndarray, sigma_px: float) -> tuple[float, float]:
+    """Mean Sobel gradient magnitude of ``h`` over ``mask``, and of ``h`` blurred by a Gaussian
+    of ``sigma_px``: the same values as filtering the whole array (each block of rows is
+    filtered with enough rows of its neighbours around it that the borders OpenCV adds
+    touch only those), without its several array-sized float temporaries."""
+    blur_r = _gaussian_radius(sigma_px)
+    halo = blur_r + 2  # the blur's reach, then Sobel's one row (and one to spare)
+    sums, count = [0.0, 0.0], 0
+    m = h.shape[0]
+    for r0 in range(0, m, _FOCUS_ROWS):
+        r1 = min(m, r0 + _FOCUS_ROWS)
+        a0, a1 = max(0, r0 - halo), min(m, r1 + halo)
+        inside = mask[r0:r1]
+        n = int(np.count_nonzero(inside))
+        if not n:
+            continue
+        block = h[a0:a1]
+        for k, a in enumerate((block, cv2.GaussianBlur(block, (0, 0), sigma_px))):
+            g = cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))
+            sums[k] += float(g[r0 - a0:r1 - a0][inside].sum(dtype=np.float64))
+        count += n
+    return sums[0] / count, sums[1] / count
+
+
+def _gaussian_radius(sigma: float) -> int:
+    """Half the kernel size OpenCV's GaussianBlur picks for ``sigma`` on float32 (ksize 0)."""
+    return (int(round(sigma * 4 * 2 + 1)) | 1) // 2
+
+
 def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict:
     """Image-level measures from full-resolution tissue samples.
 
@@ -237,24 +270,20 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
         ``colourless_fraction``, ``brown_fraction``, ``eosin_fraction``,
         ``nucleus_scale_px``, ``implied_pixel_size_um``.
     """
-    h = np.asarray(hematoxylin, np.float32)
-    mask = np.asarray(tissue, bool) & (h > 0.15)
+    sample, h, tis = np.asarray(sample), np.asarray(hematoxylin, np.float32), np.asarray(tissue, bool)
+    mask = tis & (h > 0.15)
     focus = float("nan")
     if pixel_size_um <= 1.0 and mask.sum() >= 500:
-        inside = mask.astype(np.uint8)
-
-        def mean_gradient(a):  # mean Sobel gradient magnitude over the stained tissue
-            return cv2.mean(cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)),
-                            mask=inside)[0]
-
-        sharp = mean_gradient(h)
-        focus = float(mean_gradient(cv2.GaussianBlur(h, (0, 0), 1.0 / pixel_size_um)) / max(sharp, 1e-6))
-    # pen ink among the stained tissue pixels, a million pixels at a time so that no (N, 3)
-    # float array of the whole sample is built (OD against white glass, as rgb_to_od defines it)
-    pixels = masked_pixels(sample, tissue)
+        sharp, soft = _mean_gradients(h, mask, 1.0 / pixel_size_um)
+        focus = float(soft / max(sharp, 1e-6))
+    # pen ink among the stained tissue pixels, a block of rows at a time so that neither an
+    # (N, 3) float array nor the gathered pixels of the whole sample are built (OD against
+    # white glass, as rgb_to_od defines it)
     stained = ink = 0
-    for start in range(0, len(pixels), 1 << 20):
-        od = rgb_to_od(pixels[start:start + (1 << 20), None, :])[:, 0]
+    rows = max(1, (1 << 18) // max(1, sample.shape[1]))
+    for start in range(0, sample.shape[0], rows):
+        pixels = masked_pixels(sample[start:start + rows], tis[start:start + rows])
+        od = rgb_to_od(pixels[:, None, :])[:, 0]
         r, g, b = od[:, 0], od[:, 1], od[:, 2]
         total = r + g + b  # = od.sum(1)
         keep = total > 0.3
@@ -265,7 +294,6 @@ def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict
     # the nuclear scale: median over crops that are mostly tissue (one crop of glass,
     # fat or a fold alone gives any scale)
     side, scales = 384, []
-    tis = np.asarray(tissue, bool)
     for r0 in range(0, max(1, h.shape[0] - side + 1), side):
         for c0 in range(0, max(1, h.shape[1] - side + 1), side):
             if tis[r0:r0 + side, c0:c0 + side].mean() >= 0.5 and len(scales) < 8:

@@ -66,6 +66,10 @@ def _check_rgb(rgb, name="rgb"):
     return rgb
 
 
+#: Pixels handled at a time where whole-image index arrays would be built.
+_GATHER_BLOCK = 1 << 20
+
+
 def masked_pixels(rgb, mask) -> np.ndarray:
     """The pixels of an RGB image where a mask is set, in image (row-major) order.
 
@@ -93,7 +97,15 @@ def masked_pixels(rgb, mask) -> np.ndarray:
     mask = np.asarray(mask, bool)
     if rgb.ndim != 3 or mask.shape != rgb.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} must match the image's rows and columns {rgb.shape[:2]}")
-    return np.ascontiguousarray(rgb).reshape(-1, rgb.shape[2]).compress(mask.reshape(-1), axis=0)
+    flat, keep = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[2]), mask.reshape(-1)
+    out = np.empty((int(np.count_nonzero(keep)), rgb.shape[2]), rgb.dtype)
+    # a block at a time: compress turns its condition into an int64 index array, 8 bytes a pixel
+    done = 0
+    for start in range(0, len(keep), _GATHER_BLOCK):
+        part = flat[start:start + _GATHER_BLOCK].compress(keep[start:start + _GATHER_BLOCK], axis=0)
+        out[done:done + len(part)] = part
+        done += len(part)
+    return out
 
 
 def estimate_background(rgb, *, tissue=None) -> np.ndarray:
@@ -210,10 +222,18 @@ def _sample_od(rgb, mask, background, max_pixels=400_000):
     total = luts[0][pixels[:, 0]]
     total += luts[1][pixels[:, 1]]
     total += luts[2][pixels[:, 2]]  # = rgb_to_od(...).sum(1), in the same float32 order
-    keep = np.flatnonzero(total > _OD_FLOOR)
+    stained = total > _OD_FLOOR
     del total
-    if len(keep) > max_pixels:
-        keep = keep[:: len(keep) // max_pixels + 1]
+    n = int(np.count_nonzero(stained))
+    step = n // max_pixels + 1 if n > max_pixels else 1
+    # every step-th stained pixel, found a block at a time (the indices of all of them would
+    # take 8 bytes a pixel)
+    keep, seen = [], 0
+    for start in range(0, len(stained), _GATHER_BLOCK):
+        idx = np.flatnonzero(stained[start:start + _GATHER_BLOCK])
+        keep.append(idx[(-seen) % step::step] + start)
+        seen += len(idx)
+    keep = np.concatenate(keep) if keep else np.zeros(0, np.intp)
     return rgb_to_od(pixels[keep][:, None, :], background=background).reshape(-1, 3)
 
 

@@ -357,3 +357,21 @@ def test_a_negative_cytokeratin_node_with_a_pale_counterstain_is_still_negative(
     r = analyze(pale, pixel_size_um=1.0)
     assert r.stain == "ihc" and r.category == "negative", r.category_reason
     assert r.quality["packed_lymphocyte_fraction"] > 2 * QUALITY_THRESHOLDS["min_packed_lymphocyte_fraction"]
+
+
+@pytest.mark.parametrize("shape, px", [((1000, 700), 0.5), ((97, 1300), 0.25), ((600, 600), 1.0), ((5, 400), 0.5)])
+def test_focus_gradients_by_blocks_of_rows_equal_the_whole_array(shape, px):
+    """The focus measure filters a block of rows at a time (no array-sized float temporaries)
+    and gives the means that filtering the whole array gives."""
+    from pipeline.quality import _mean_gradients
+
+    rng = np.random.default_rng(1)
+    h = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 2) * 2
+    mask = rng.random(shape) > 0.3
+    inside = mask.astype(np.uint8)
+
+    def whole(a):
+        return cv2.mean(cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)), mask=inside)[0]
+
+    expected = (whole(h), whole(cv2.GaussianBlur(h, (0, 0), 1.0 / px)))
+    np.testing.assert_allclose(_mean_gradients(h, mask, 1.0 / px), expected, rtol=1e-9)

@@ -277,3 +277,26 @@ def test_synthetic_ihc_with_reddish_dab_is_ihc():
     assert f["brown"] > 0.2  # 0.007 with the old cut (blue > 1.1 x green)
     stain, reason = detect_stain(node.rgb)
     assert stain == "ihc" and reason.startswith("DAB present")
+
+
+@pytest.mark.parametrize("max_pixels", [400_000, 70_001, 5])
+def test_stained_pixels_are_gathered_block_by_block_as_whole(max_pixels, monkeypatch):
+    """masked_pixels and the stain-estimation sample gather a block of pixels at a time (no
+    whole-image index arrays): exactly the pixels, in the order, that a whole-image gather gives."""
+    import pipeline.stains as stains
+
+    monkeypatch.setattr(stains, "_GATHER_BLOCK", 1000)  # many blocks, and a partial last one
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (301, 257, 3), dtype=np.uint8)
+    mask = rng.random(rgb.shape[:2]) > 0.3
+    background = np.array([250.0, 248.0, 245.0])
+    assert np.array_equal(stains.masked_pixels(rgb, mask), rgb[mask])
+    for m in (mask, None):
+        pixels = rgb.reshape(-1, 3) if m is None else rgb[m]
+        od = stains.rgb_to_od(pixels[:, None, :], background=background).reshape(-1, 3)
+        keep = np.flatnonzero(od.sum(1) > stains._OD_FLOOR)
+        if len(keep) > max_pixels:
+            keep = keep[:: len(keep) // max_pixels + 1]
+        got = stains._sample_od(rgb, m, background, max_pixels=max_pixels)
+        np.testing.assert_allclose(got, od[keep], rtol=1e-6)
+        assert len(got) == len(keep)
