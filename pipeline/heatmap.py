@@ -206,8 +206,9 @@ class TumourMap:
         return out
 
     def window_at_least(self, threshold: float, shape, pixel_size_um: float):
-        """The smallest (row slice, column slice) of the image grid of :meth:`resized` outside
-        which the resampled map stays below ``threshold``; None when it does everywhere.
+        """A (row slice, column slice) of the image grid of :meth:`resized` outside which the
+        resampled map stays below ``threshold`` (the pixels between the first and last grid
+        lines that reach it); None when it stays below everywhere.
 
         Examples
         --------
