@@ -294,23 +294,17 @@ def _draw_tumour_map(out: np.ndarray, tmap, um_to_px: float, line_w: int) -> Non
     window = tmap.window_at_least(0.5, out.shape[:2], 1.0 / um_to_px)
     if window is None:
         return
-    prob = tmap.resized(out.shape[:2], 1.0 / um_to_px, window=window)
-    edge = (prob >= 0.5).astype(np.uint8)
-    rows, cols = np.flatnonzero(edge.any(axis=1)), np.flatnonzero(edge.any(axis=0))
-    if len(rows):
-        # per-pixel blend in OpenCV (uint8 in and out, rounded) over the box where the map
-        # exceeds 0.5 (elsewhere alpha is 0: unchanged), alpha made in place
-        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        alpha = np.ascontiguousarray(prob[box])
-        del prob
-        alpha -= 0.5
-        alpha /= 0.5
-        np.clip(alpha, 0, 1, out=alpha)
-        alpha *= 0.45
-        target = out[window][box]
-        part = np.ascontiguousarray(target)
-        heat = cv2.rectangle(np.empty_like(part), (0, 0), (part.shape[1], part.shape[0]), _HEAT, -1)
-        target[...] = cv2.blendLinear(part, heat, 1 - alpha, alpha)
+    alpha = tmap.resized(out.shape[:2], 1.0 / um_to_px, window=window)
+    edge = (alpha >= 0.5).astype(np.uint8)
+    # per-pixel blend in OpenCV (uint8 in and out, rounded) over the window; alpha made in
+    # place from the probability, 0 below 0.5 (there the picture is unchanged)
+    alpha -= 0.5
+    alpha /= 0.5
+    np.clip(alpha, 0, 1, out=alpha)
+    alpha *= 0.45
+    part = np.ascontiguousarray(out[window])
+    heat = cv2.rectangle(np.empty_like(part), (0, 0), (part.shape[1], part.shape[0]), _HEAT, -1)
+    out[window] = cv2.blendLinear(part, heat, 1 - alpha, alpha)
     offset = (window[1].start, window[0].start)
     contours, _ = cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
     cv2.drawContours(out, contours, -1, _HEAT, line_w, cv2.LINE_AA)

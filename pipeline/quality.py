@@ -225,8 +225,8 @@ def _mean_gradients(h: np.ndarray, mask: np.ndarray, sigma_px: float) -> tuple[f
     of ``sigma_px``: the same values as filtering the whole array (each block of rows is
     filtered with enough rows of its neighbours around it that the borders OpenCV adds
     touch only those), without its several array-sized float temporaries."""
-    blur_r = _gaussian_radius(sigma_px)
-    halo = blur_r + 2  # the blur's reach, then Sobel's one row (and one to spare)
+    # the blur's reach (OpenCV's float kernel spans 4 sigma either side), then Sobel's one row
+    halo = int(np.ceil(4 * sigma_px)) + 2
     sums, count = [0.0, 0.0], 0
     m = h.shape[0]
     for r0 in range(0, m, _FOCUS_ROWS):
@@ -242,11 +242,6 @@ def _mean_gradients(h: np.ndarray, mask: np.ndarray, sigma_px: float) -> tuple[f
             sums[k] += float(g[r0 - a0:r1 - a0][inside].sum(dtype=np.float64))
         count += n
     return sums[0] / count, sums[1] / count
-
-
-def _gaussian_radius(sigma: float) -> int:
-    """Half the kernel size OpenCV's GaussianBlur picks for ``sigma`` on float32 (ksize 0)."""
-    return (int(round(sigma * 4 * 2 + 1)) | 1) // 2
 
 
 def image_quality(sample, hematoxylin, tissue, *, pixel_size_um, colour) -> dict:
