@@ -323,6 +323,7 @@ def run_batch(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_tile: Callable[[str, int, int], None] | None = None,
     on_interrupt: Callable[[int], None] | None = None,
+    error_wording: Callable[[str], str] | None = None,
     **option_overrides,
 ) -> BatchReport:
     """Analyse every image of ``inputs`` and write results into ``out_dir``.
@@ -357,6 +358,13 @@ def run_batch(
     on_progress : callable, optional, keyword-only
         Called as ``on_progress(done, total, file_name, error_or_None)`` after
         each image (analysed, skipped or failed), in the calling thread.
+    error_wording : callable, optional, keyword-only
+        Rewrites each failure's one-line message before it is recorded
+        (``errors.csv``, the log, ``report.html``, ``on_progress``,
+        :attr:`BatchReport.errors`). The command line passes
+        :func:`pipeline.cli.cli_wording`, so that its files say
+        ``--pixel-size UM`` where the library says ``pixel_size_um=...``.
+        Default: the library's wording.
     workers : int, optional, keyword-only
         Local: cores to use (default: all available). With ``scheduler``: the
         most images in flight on the cluster.
@@ -415,6 +423,8 @@ def run_batch(
     scheduler = check_scheduler_address(scheduler)
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels <= 0:
         raise ValueError(f"max_pixels must be an int > 0 (pixels), got {max_pixels!r}")
+    if error_wording is not None and not callable(error_wording):
+        raise TypeError(f"error_wording must be a callable taking and returning a message, got {error_wording!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_stray_temps(out, ("summary.csv", "errors.csv", "report.html"))
@@ -488,6 +498,8 @@ def run_batch(
         status, error = outcome["status"], outcome.get("error")
         statuses[i] = status
         if status == "error":
+            if error_wording is not None:
+                error = error_wording(error)
             errors[i] = {"file": str(paths[i]), "error": error}
             if outcome.get("traceback"):
                 result.tracebacks[str(paths[i])] = outcome["traceback"]

@@ -307,7 +307,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
 
         def on_progress(done, total, name, error):
             if error:  # one line per failed image, as it happens (also with --quiet)
-                console.print(Text(cli_wording(error), style="red"))
+                console.print(Text(error, style="red"))
             progress.update(task, completed=done, description=name)
 
         tile_tasks = {}
@@ -324,7 +324,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
         try:
             result = run_batch(
                 inputs, out, on_interrupt=on_interrupt, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
-                on_tile=on_tile, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                on_tile=on_tile, error_wording=cli_wording, workers=workers, scheduler=scheduler, overwrite=overwrite,
                 geojson=geojson, parquet=parquet, report=report, patients=mapping,
                 max_pixels=max(1, int(max_megapixels * 1e6)),
             )

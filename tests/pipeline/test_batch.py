@@ -264,6 +264,22 @@ def test_bad_file_never_stops_a_parallel_batch(inputs, tmp_path):
     assert len(report.skipped) == 4 and len(report.errors) == 1
 
 
+def test_error_wording_rewrites_every_recorded_failure(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "broken.tif").write_bytes(b"not a tiff")
+    seen = []
+    report = run_batch(src, tmp_path / "out", error_wording=lambda m: "WORDED " + m,
+                       on_progress=lambda d, t, name, error: seen.append(error), **PARAMS)
+    [row] = report.errors
+    assert row["error"].startswith("WORDED broken.tif")
+    assert pd.read_csv(tmp_path / "out" / "errors.csv")["error"].tolist() == [row["error"]]
+    assert seen == [row["error"]]
+    assert "WORDED broken.tif" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    with pytest.raises(TypeError, match="error_wording must be a callable"):
+        run_batch(src, tmp_path / "out2", error_wording="--pixel-size UM", **PARAMS)
+
+
 def test_parameter_validation():
     assert check_workers(3) == 3
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):

@@ -43,7 +43,8 @@ def test_analyze_batch_with_failures(batch, tmp_path):
     errors = pd.read_csv(out / "errors.csv")
     assert sorted(p.split("/")[-1] for p in errors["file"]) == ["broken.tif", "no_calibration.tif"]
     msg = errors.set_index(errors["file"].str.split("/").str[-1]).loc["no_calibration.tif", "error"]
-    assert msg.startswith("no_calibration.tif: no pixel size") and "--pixel-size" in msg
+    assert msg.startswith("no_calibration.tif: no pixel size") and msg.endswith("pass --pixel-size UM")
+    assert "pixel_size_um" not in msg  # the command line's errors.csv speaks its options
     assert "\n" not in "".join(errors["error"])
     for name in ("node_a", "node_b"):
         folder = out / name
