@@ -108,7 +108,7 @@ def layer_pixels(layer) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., :3])
 
 
-def analysis_steps(layer, *, pixel_size_um, options, on_tile=None):
+def analysis_steps(layer, *, pixel_size_um, options, on_tile=None, on_map=None):
     """Analyse a layer. Generator: yields (step, text), returns (picture, NodeResult).
 
     A layer read from a file goes through :func:`pipeline.analysis.analyze_file`
@@ -126,7 +126,7 @@ def analysis_steps(layer, *, pixel_size_um, options, on_tile=None):
             and meta.get("pixel_size_um") == pixel_size_um
         yield 2, STEPS[1]
         result, picture = analyze_file(path, pixel_size_um=None if from_file else pixel_size_um,
-                                       options=options, on_tile=on_tile)
+                                       options=options, on_tile=on_tile, on_map=on_map)
     else:
         picture = layer_pixels(layer)
         yield 2, STEPS[1]

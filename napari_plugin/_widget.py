@@ -162,6 +162,8 @@ class AnalyzeWidget(QWidget):
 
     #: (tiles done, tiles total) of a whole-slide analysis; emitted from the worker thread.
     tile_done = Signal(int, int)
+    #: (chunks done, chunks total) of the tumour map of a whole H&E slide (before its tiles).
+    map_chunk_done = Signal(int, int)
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
@@ -205,6 +207,7 @@ class AnalyzeWidget(QWidget):
         f.message.connect(lambda text, error: self.set_status(text, error=error))
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.tile_done.connect(self._on_tile)
+        self.map_chunk_done.connect(self._on_map_chunk)
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, on: bool):  # Train works on the session's reviews
@@ -295,7 +298,7 @@ class AnalyzeWidget(QWidget):
         out = drive(analysis_steps, layer, sync=sync, on_step=self._on_step,
                     on_returned=self.results.returned_for(layer), on_error=self._on_error,
                     on_finished=self._on_finished, pixel_size_um=px, options=self.options(),
-                    on_tile=self.tile_done.emit)
+                    on_tile=self.tile_done.emit, on_map=self.map_chunk_done.emit)
         if sync:
             return self.result
         self._worker = out
@@ -312,6 +315,9 @@ class AnalyzeWidget(QWidget):
 
     def _on_tile(self, done: int, total: int):
         self.set_status(f"{STEPS[1]}: tile {done} / {total}…")
+
+    def _on_map_chunk(self, done: int, total: int):
+        self.set_status(f"{STEPS[1]}: tumour map {done} / {total}…")
 
     def _on_error(self, exc):
         self.progress.setValue(0)

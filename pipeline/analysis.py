@@ -35,11 +35,11 @@ _READ_LOCK = threading.Lock()
 
 
 def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixel_size_source=None,
-               workers=None, client=None, on_tile=None) -> NodeResult:
+               workers=None, client=None, on_tile=None, on_map=None) -> NodeResult:
     """The three stages on an array or a :class:`~pipeline.slide.Slide` (see the module text)."""
     options = AnalysisOptions.from_kwargs(options)
     found = find_nuclei(image, pixel_size_um=pixel_size_um, options=options, workers=workers,
-                        client=client, on_tile=on_tile)
+                        client=client, on_tile=on_tile, on_map=on_map)
     tumour = find_tumour_cells(found.nuclei, found.stain, options)
     parameters = options.recorded(found.mode)
     if found.stats is not None:
@@ -131,7 +131,7 @@ def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None
 
 
 def analyze_slide(slide, *, options=None, workers=None, image_name=None, client=None, on_tile=None,
-                  **option_overrides) -> NodeResult:
+                  on_map=None, **option_overrides) -> NodeResult:
     """Analyse a whole-slide image tile by tile, never holding it whole in memory.
 
     Tissue is found on a low-resolution overview (about 2 µm per pixel) so that
@@ -152,6 +152,9 @@ def analyze_slide(slide, *, options=None, workers=None, image_name=None, client=
         Spread the tiles of this slide over a Dask cluster's workers.
     on_tile : callable, optional, keyword-only
         Called as ``on_tile(tiles_done, tiles_total)`` after each tile.
+    on_map : callable, optional, keyword-only
+        H&E only: called as ``on_map(chunks_done, chunks_total)`` while the
+        tumour-probability map is made, before the tiles.
 
     Returns
     -------
@@ -161,11 +164,11 @@ def analyze_slide(slide, *, options=None, workers=None, image_name=None, client=
     """
     options = AnalysisOptions.from_kwargs(options, **option_overrides)
     return run_stages(slide, options=options, image_name=image_name, workers=workers, client=client,
-                      on_tile=on_tile, pixel_size_source=slide.pixel_size_source)
+                      on_tile=on_tile, on_map=on_map, pixel_size_source=slide.pixel_size_source)
 
 
 def analyze_file(path, *, pixel_size_um=None, options=None, workers=None, on_tile=None,
-                 max_pixels=None, **option_overrides):
+                 on_map=None, max_pixels=None, **option_overrides):
     """Read one image file and analyse it the way its size calls for.
 
     TIFF-family files larger than ``options.wsi_threshold_mp`` megapixels are
@@ -182,6 +185,9 @@ def analyze_file(path, *, pixel_size_um=None, options=None, workers=None, on_til
         As :func:`analyze`.
     on_tile : callable, optional, keyword-only
         Whole-slide mode only: called as ``on_tile(tiles_done, tiles_total)``.
+    on_map : callable, optional, keyword-only
+        Whole-slide mode and H&E only: called as ``on_map(chunks_done,
+        chunks_total)`` while the tumour map is made, before the tiles.
     max_pixels : int, optional, keyword-only
         Largest image loaded whole (see :func:`pipeline.io.read_image`);
         whole-slide mode is exempt.
@@ -205,7 +211,7 @@ def analyze_file(path, *, pixel_size_um=None, options=None, workers=None, on_til
     if slide is not None:
         with slide:
             result = analyze_slide(slide, options=options, workers=workers, image_name=name,
-                                   on_tile=on_tile)
+                                   on_tile=on_tile, on_map=on_map)
         return result, result.overview
     with _READ_LOCK:
         rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um,

@@ -109,7 +109,7 @@ class ImageJob:
 
     Built by :func:`run_batch` and run by :func:`process_image` on a worker
     (a local thread or a process of a Dask cluster: every field pickles, except
-    ``on_tile``, which is set for local runs only).
+    ``on_tile`` and ``on_map``, which are set for local runs only).
     """
 
     path: str
@@ -128,6 +128,7 @@ class ImageJob:
     rel_path: str = ""
     input_root: str = ""
     on_tile: Callable[[str, int, int], None] | None = None
+    on_map: Callable[[str, int, int], None] | None = None
 
 
 def run_parameters(options: AnalysisOptions, pixel_size_um=None) -> dict:
@@ -183,8 +184,9 @@ def process_image(job: ImageJob) -> dict:
         else:
             clear_node_folder(folder)
             on_tile = None if job.on_tile is None else (lambda d, t: job.on_tile(path.name, d, t))
+            on_map = None if job.on_map is None else (lambda d, t: job.on_map(path.name, d, t))
             result, rgb = analyze_file(path, pixel_size_um=job.pixel_size_um, options=job.options,
-                                       workers=job.tile_workers, on_tile=on_tile,
+                                       workers=job.tile_workers, on_tile=on_tile, on_map=on_map,
                                        max_pixels=job.max_pixels)
             result = result.replace(input_sha256=digest, run_parameters=job.run_parameters,
                                     path=job.rel_path or None, input_root=job.input_root or None)
@@ -322,6 +324,7 @@ def run_batch(
     patients=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_tile: Callable[[str, int, int], None] | None = None,
+    on_map: Callable[[str, int, int], None] | None = None,
     on_interrupt: Callable[[int], None] | None = None,
     error_wording: Callable[[str], str] | None = None,
     **option_overrides,
@@ -351,6 +354,10 @@ def run_batch(
     on_tile : callable, optional, keyword-only
         For slides analysed in whole-slide mode on this machine, called as
         ``on_tile(file_name, tiles_done, tiles_total)`` after each tile.
+    on_map : callable, optional, keyword-only
+        For H&E slides analysed in whole-slide mode on this machine, called as
+        ``on_map(file_name, chunks_done, chunks_total)`` while the tumour map
+        is made (before the tiles).
     on_interrupt : callable, optional, keyword-only
         Called as ``on_interrupt(running)`` at once on Ctrl-C when local
         images are still running (they are finished first; a second Ctrl-C
@@ -453,7 +460,8 @@ def run_batch(
                  run_parameters=key, pixel_size_um=pixel_size_um, overwrite=bool(overwrite),
                  geojson=bool(geojson), parquet=bool(parquet), tile_workers=tile_workers,
                  max_pixels=int(max_pixels), token=token, index=k, rel_path=rel, input_root=str(root),
-                 on_tile=on_tile if scheduler is None else None)  # callables stay in this process
+                 on_tile=on_tile if scheduler is None else None,  # callables stay in this process
+                 on_map=on_map if scheduler is None else None)
         for k, (p, name, rel) in enumerate(zip(paths, names, rel_paths))
     ]
     logger.info("nodescope %s: %d image(s) into %s; parameters %s; overwrite=%s geojson=%s parquet=%s",

@@ -317,6 +317,12 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
                 tile_tasks[name] = progress.add_task(f"  tiles of {name}", total=total)
             progress.update(tile_tasks[name], completed=done)
 
+        def on_map(name, done, total):  # whole H&E slides: the tumour map's chunks, before the tiles
+            key = ("map", name)
+            if key not in tile_tasks:
+                tile_tasks[key] = progress.add_task(f"  tumour map of {name}", total=total)
+            progress.update(tile_tasks[key], completed=done)
+
         def on_interrupt(running):  # Ctrl-C while images run: say so at once
             console.print(Text(f"Interrupted: finishing {running} running image(s); "
                                "press Ctrl-C again to stop now", style="yellow"))
@@ -324,7 +330,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
         try:
             result = run_batch(
                 inputs, out, on_interrupt=on_interrupt, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
-                on_tile=on_tile, error_wording=cli_wording, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                on_tile=on_tile, on_map=on_map, error_wording=cli_wording, workers=workers, scheduler=scheduler, overwrite=overwrite,
                 geojson=geojson, parquet=parquet, report=report, patients=mapping,
                 max_pixels=max(1, int(max_megapixels * 1e6)),
             )

@@ -197,7 +197,7 @@ def _check_rgb(image) -> np.ndarray:
 
 
 def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client=None,
-                on_tile=None, return_labels=False) -> FoundNuclei:
+                on_tile=None, on_map=None, return_labels=False) -> FoundNuclei:
     """Segment and measure every nucleus of an image or a whole slide, tile by tile.
 
     Parameters
@@ -216,6 +216,10 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         from the file).
     on_tile : callable, optional, keyword-only
         Called as ``on_tile(tiles_done, tiles_total)`` after each tile.
+    on_map : callable, optional, keyword-only
+        H&E only: called as ``on_map(chunks_done, chunks_total)`` while the
+        tumour-probability map is made (before the tiles; see
+        :func:`pipeline.heatmap.tumour_map`).
     return_labels : bool, keyword-only
         Also return the nuclei label image (``FoundNuclei.labels``; an image in
         memory only: a slide's would not fit).
@@ -287,7 +291,7 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         # cytokeratin itself says where the carcinoma is); made before the tiles, whose
         # worker threads' memory would otherwise still be held while it runs (bench/speed.py:
         # end-to-end peak 5.6-5.8 instead of 5.7-6.2 x the RGB bytes, the same results)
-        tmap = tumour_map(source, pixel_size_um=px, threads=workers)
+        tmap = tumour_map(source, pixel_size_um=px, threads=workers, on_chunk=on_map)
     nuclei, outlines, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats,
                                               tile_px=tile_px, factor=options.nucleus_factor(px),
                                               workers=workers, client=client,

@@ -243,7 +243,7 @@ def _resample_dims(shape, scale):
     return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
 
 
-def tumour_map(image, *, pixel_size_um=None, model=None, threads=None) -> TumourMap:
+def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=None) -> TumourMap:
     """Tumour-probability map of an H&E image or slide.
 
     Parameters
@@ -257,6 +257,9 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None) -> Tumour
         Default: the shipped network.
     threads : int, optional, keyword-only
         ONNX Runtime threads.
+    on_chunk : callable, optional, keyword-only
+        Called as ``on_chunk(chunks_done, chunks_total)`` after each chunk of
+        the map (the network runs on windows of about 512 x 512 of its pixels).
 
     Returns
     -------
@@ -299,6 +302,8 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None) -> Tumour
     n_out = (int(np.ceil(dims[0] / s)), int(np.ceil(dims[1] / s)))
     out = np.zeros(n_out, np.float32)
     step = max(s, (_CHUNK_PX // s) * s)
+    n_chunks = len(range(0, dims[0], step)) * len(range(0, dims[1], step))
+    done = 0
     for oy in range(0, dims[0], step):
         for ox in range(0, dims[1], step):
             ny = min(step, dims[0] - oy)
@@ -311,6 +316,9 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None) -> Tumour
             prob = model.run(chunk)
             iy, ix = oy // s, ox // s
             out[iy:iy + prob.shape[0], ix:ix + prob.shape[1]] = prob[: n_out[0] - iy, : n_out[1] - ix]
+            done += 1
+            if on_chunk is not None:
+                on_chunk(done, n_chunks)
     # grid point (i, j) is model pixel (s i, s j) + (origin - half): back to image µm
     shift = model.origin_px - half
     origin = ((shift + 0.5) * model.pixel_size_um - 0.5 * src_um) if scale != 1 else shift * src_um

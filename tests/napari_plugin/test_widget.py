@@ -390,8 +390,10 @@ def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, sl
     path, _ = slide_file
     layer = _open_file(viewer, path)
     widget.base_options = AnalysisOptions(wsi_threshold_mp=1.0)  # 3.2 MP: a "whole slide" here
-    tiles = []
+    tiles, events = [], []
     widget.tile_done.connect(lambda done, total: tiles.append((done, total)))
+    widget.tile_done.connect(lambda done, total: events.append("tile"))
+    widget.map_chunk_done.connect(lambda done, total: events.append(("map", done, total)))
     try:
         assert widget.run() is not None  # in a thread_worker
         qtbot.waitUntil(lambda: not widget.running and widget.run_button.isEnabled(),
@@ -402,6 +404,13 @@ def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, sl
     assert result is not None, widget.status_label.text()
     assert result.parameters["mode"] == "whole-slide"
     assert tiles and tiles[-1][0] == tiles[-1][1]
+    # an H&E slide: the tumour map's chunks are reported first, one by one, then the tiles
+    chunks = [e for e in events if e != "tile"]
+    n = chunks[-1][2]
+    assert n >= 2 and chunks == [("map", k, n) for k in range(1, n + 1)]
+    assert events[:n] == chunks
+    widget._on_map_chunk(2, n)
+    assert f"tumour map 2 / {n}" in widget.status_label.text()
     assert widget.image is result.overview and widget.image.shape == (450, 450, 3)
     assert result.category == "micrometastasis"
     assert widget.progress.value() == widget.progress.maximum()

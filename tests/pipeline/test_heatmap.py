@@ -35,3 +35,13 @@ def test_a_finer_image_gives_the_map_of_its_block_means(model, k):
     inner = (slice(10, -10), slice(10, -10))
     assert a.probability[inner].size > 0
     np.testing.assert_allclose(a.probability[inner], b.probability[inner], atol=1e-6)
+
+
+def test_each_chunk_of_the_map_is_reported_and_changes_nothing(model):
+    node = make_node(size_um=(1200.0, 700.0), pixel_size_um=1.0, stain="he", seed=6)
+    seen = []
+    a = tumour_map(node.rgb, pixel_size_um=1.0, model=model, on_chunk=lambda d, t: seen.append((d, t)))
+    b = tumour_map(node.rgb, pixel_size_um=1.0, model=model)
+    # 1237 x 722 model pixels in chunks of 512: 3 x 2
+    assert seen == [(k, 6) for k in range(1, 7)]
+    np.testing.assert_array_equal(a.probability, b.probability)

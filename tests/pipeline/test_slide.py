@@ -97,8 +97,27 @@ def test_tile_progress_is_reported(pyramid, tmp_path):
     from pipeline.batch import run_batch
 
     path, _ = pyramid
-    seen = []
+    seen, chunks = [], []
     run_batch([path], tmp_path / "o", wsi_threshold_mp=1, report=False, geojson=False,
-              on_tile=lambda name, done, total: seen.append((name, done, total)))
+              on_tile=lambda name, done, total: seen.append((name, done, total)),
+              on_map=lambda name, done, total: chunks.append((name, done, total)))
     assert seen and seen[-1][0] == "node.tif" and seen[-1][1] == seen[-1][2] > 1
     assert [d for _, d, _ in seen] == list(range(1, seen[-1][2] + 1))
+    assert chunks == []  # cytokeratin: no tumour map
+
+
+def test_tumour_map_progress_of_an_he_slide_comes_before_its_tiles(tmp_path):
+    from pipeline.batch import run_batch
+
+    node = make_node(size_um=(1100.0, 1100.0), pixel_size_um=1.0, stain="he", seed=322)
+    path = tmp_path / "he.tif"
+    write_calibrated_tiff(path, node.rgb, pixel_size_um=1.0, tile=(256, 256), pyramid_levels=2)
+    events = []
+    report = run_batch([path], tmp_path / "o", wsi_threshold_mp=1, report=False, geojson=False,
+                       on_tile=lambda name, done, total: events.append(("tile", name, done, total)),
+                       on_map=lambda name, done, total: events.append(("map", name, done, total)))
+    assert report.ok and report.rows[0]["stain"] == "he"
+    chunks = [e for e in events if e[0] == "map"]
+    n = chunks[-1][3]  # 1134 model pixels: 3 x 3 chunks of 512
+    assert n == 9 and chunks == [("map", "he.tif", k, n) for k in range(1, n + 1)]
+    assert events[:n] == chunks and events[-1][0] == "tile"
