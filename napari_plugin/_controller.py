@@ -131,7 +131,7 @@ def analysis_steps(layer, *, pixel_size_um, options, on_tile=None, on_map=None):
         picture = layer_pixels(layer)
         yield 2, STEPS[1]
         result = analyze(picture, pixel_size_um=pixel_size_um, options=options,
-                         image_name=layer.name)
+                         image_name=layer.name, on_tile=on_tile, on_map=on_map)
     yield 3, STEPS[2]
     return picture, result
 

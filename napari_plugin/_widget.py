@@ -160,9 +160,9 @@ class AnalyzeWidget(QWidget):
         Wall time of the last :meth:`remeasure`, seconds.
     """
 
-    #: (tiles done, tiles total) of a whole-slide analysis; emitted from the worker thread.
+    #: (tiles done, tiles total) of the analysis' nuclear segmentation; emitted from the worker thread.
     tile_done = Signal(int, int)
-    #: (chunks done, chunks total) of the tumour map of a whole H&E slide (before its tiles).
+    #: (chunks done, chunks total) of the tumour map of an H&E image (before its tiles).
     map_chunk_done = Signal(int, int)
 
     def __init__(self, napari_viewer, parent=None):

@@ -84,8 +84,8 @@ def _all_nuclei(nuclei, tumour):
     return table.reset_index(drop=True)
 
 
-def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None,
-            **option_overrides) -> NodeResult:
+def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None, on_tile=None,
+            on_map=None, **option_overrides) -> NodeResult:
     """Analyse one lymph-node image: tissue, stains, nuclei, tumour cells, deposits, stage.
 
     Parameters
@@ -101,6 +101,12 @@ def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None
         Threads for the tiles (does not change the result).
     image_name : str, optional, keyword-only
         Recorded in the result.
+    on_tile : callable, optional, keyword-only
+        Called as ``on_tile(tiles_done, tiles_total)`` after each tile of the
+        nuclear segmentation.
+    on_map : callable, optional, keyword-only
+        H&E only: called as ``on_map(chunks_done, chunks_total)`` while the
+        tumour-probability map is made, before the tiles.
     **option_overrides
         Any :class:`~pipeline.options.AnalysisOptions` field by name
         (``stain="ihc"``, ``rule="contiguous"``, ``link_um=50``, ``tile_px=1024``, ...).
@@ -127,7 +133,7 @@ def analyze(image, *, pixel_size_um, options=None, workers=None, image_name=None
     check_pixel_size(pixel_size_um)
     options = AnalysisOptions.from_kwargs(options, **option_overrides)
     return run_stages(image, pixel_size_um=pixel_size_um, options=options, image_name=image_name,
-                      workers=workers)
+                      workers=workers, on_tile=on_tile, on_map=on_map)
 
 
 def analyze_slide(slide, *, options=None, workers=None, image_name=None, client=None, on_tile=None,
@@ -184,10 +190,11 @@ def analyze_file(path, *, pixel_size_um=None, options=None, workers=None, on_til
     options, workers, **option_overrides
         As :func:`analyze`.
     on_tile : callable, optional, keyword-only
-        Whole-slide mode only: called as ``on_tile(tiles_done, tiles_total)``.
+        Called as ``on_tile(tiles_done, tiles_total)`` after each tile (of the
+        slide in whole-slide mode, of the image read whole otherwise).
     on_map : callable, optional, keyword-only
-        Whole-slide mode and H&E only: called as ``on_map(chunks_done,
-        chunks_total)`` while the tumour map is made, before the tiles.
+        H&E only: called as ``on_map(chunks_done, chunks_total)`` while the
+        tumour map is made, before the tiles.
     max_pixels : int, optional, keyword-only
         Largest image loaded whole (see :func:`pipeline.io.read_image`);
         whole-slide mode is exempt.
@@ -217,7 +224,7 @@ def analyze_file(path, *, pixel_size_um=None, options=None, workers=None, on_til
         rgb, px, meta = read_image(path, pixel_size_um=pixel_size_um,
                                    max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     result = run_stages(rgb, pixel_size_um=px, options=options, image_name=name, workers=workers,
-                        pixel_size_source=meta.get("pixel_size_source"))
+                        pixel_size_source=meta.get("pixel_size_source"), on_tile=on_tile, on_map=on_map)
     return result, rgb
 
 

@@ -352,12 +352,13 @@ def run_batch(
     pixel_size_um : float, optional, keyword-only
         Overrides the files' pixel size.
     on_tile : callable, optional, keyword-only
-        For slides analysed in whole-slide mode on this machine, called as
-        ``on_tile(file_name, tiles_done, tiles_total)`` after each tile.
+        For images analysed on this machine (not on a cluster), called as
+        ``on_tile(file_name, tiles_done, tiles_total)`` after each tile, from
+        the thread that analyses the image.
     on_map : callable, optional, keyword-only
-        For H&E slides analysed in whole-slide mode on this machine, called as
+        For H&E images analysed on this machine, called as
         ``on_map(file_name, chunks_done, chunks_total)`` while the tumour map
-        is made (before the tiles).
+        is made (before the tiles), from the thread that analyses the image.
     on_interrupt : callable, optional, keyword-only
         Called as ``on_interrupt(running)`` at once on Ctrl-C when local
         images are still running (they are finished first; a second Ctrl-C

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -309,19 +310,28 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
             if error:  # one line per failed image, as it happens (also with --quiet)
                 console.print(Text(error, style="red"))
             progress.update(task, completed=done, description=name)
+            with bar_lock:  # an image that failed half-way leaves no bar behind
+                for key in [k for k in tile_tasks if k[1] == name]:
+                    progress.remove_task(tile_tasks.pop(key))
 
-        tile_tasks = {}
+        tile_tasks, bar_lock = {}, threading.Lock()
 
-        def on_tile(name, done, total):  # whole slides: a bar of tiles per slide
-            if name not in tile_tasks:
-                tile_tasks[name] = progress.add_task(f"  tiles of {name}", total=total)
-            progress.update(tile_tasks[name], completed=done)
+        def sub_bar(key, text, done, total):
+            # a bar per running image's map and tiles, called from the worker threads; removed
+            # when complete, so that only the images in progress show one
+            with bar_lock:
+                if key not in tile_tasks:
+                    tile_tasks[key] = progress.add_task(text, total=total)
+                if done >= total:
+                    progress.remove_task(tile_tasks.pop(key))
+                else:
+                    progress.update(tile_tasks[key], completed=done)
 
-        def on_map(name, done, total):  # whole H&E slides: the tumour map's chunks, before the tiles
-            key = ("map", name)
-            if key not in tile_tasks:
-                tile_tasks[key] = progress.add_task(f"  tumour map of {name}", total=total)
-            progress.update(tile_tasks[key], completed=done)
+        def on_tile(name, done, total):
+            sub_bar(("tiles", name), f"  tiles of {name}", done, total)
+
+        def on_map(name, done, total):  # H&E: the tumour map's chunks, before the tiles
+            sub_bar(("map", name), f"  tumour map of {name}", done, total)
 
         def on_interrupt(running):  # Ctrl-C while images run: say so at once
             console.print(Text(f"Interrupted: finishing {running} running image(s); "

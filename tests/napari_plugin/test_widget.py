@@ -116,6 +116,24 @@ def test_table_selection_centres_the_camera(viewer_widget, sample_data):
 
 
 @pytest.mark.usefixtures("he_model")
+def test_an_image_layer_reports_the_map_then_the_tiles(viewer_widget, sample_data):
+    viewer, widget = viewer_widget
+    _open(viewer, sample_data, "itc_he")
+    events = []
+    widget.map_chunk_done.connect(lambda done, total: events.append(("map", done, total)))
+    widget.tile_done.connect(lambda done, total: events.append(("tile", done, total)))
+    widget.run(sync=True)
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()  # the tiles' signals come from worker threads: queued
+    maps = [e for e in events if e[0] == "map"]
+    tiles = [e for e in events if e[0] == "tile"]
+    assert maps and maps[-1][1] == maps[-1][2] and tiles and tiles[-1][1] == tiles[-1][2] > 1
+    assert events == maps + tiles  # the map is made before the tiles
+    assert [d for _, d, _ in tiles] == list(range(1, len(tiles) + 1))
+
+
+@pytest.mark.usefixtures("he_model")
 def test_delete_all_points_gives_negative(viewer_widget, sample_data):
     viewer, widget = viewer_widget
     _open(viewer, sample_data, "itc_he")

@@ -121,3 +121,11 @@ def test_tumour_map_progress_of_an_he_slide_comes_before_its_tiles(tmp_path):
     n = chunks[-1][3]  # 1134 model pixels: 3 x 3 chunks of 512
     assert n == 9 and chunks == [("map", "he.tif", k, n) for k in range(1, n + 1)]
     assert events[:n] == chunks and events[-1][0] == "tile"
+    # the same file read whole (under the whole-slide threshold): the same progress, its own tiles
+    events.clear()
+    run_batch([path], tmp_path / "o2", report=False, geojson=False,
+              on_tile=lambda name, done, total: events.append(("tile", name, done, total)),
+              on_map=lambda name, done, total: events.append(("map", name, done, total)))
+    assert [e for e in events if e[0] == "map"] == chunks
+    tiles = [e for e in events if e[0] == "tile"]
+    assert events[:n] == chunks and tiles[-1][2] == tiles[-1][3] == len(tiles) > 1
