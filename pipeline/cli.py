@@ -265,6 +265,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
     from rich.text import Text
 
     from pipeline.batch import check_patients, find_images, one_line, run_batch
+    from pipeline.inputs import no_images_message
     from pipeline.inputs import input_root
     from pipeline.export import check_writable
 
@@ -277,7 +278,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
         _err(f"cannot list the inputs: {one_line(exc)}")
         raise typer.Exit(2)
     if not paths:
-        _err(f"no supported images found in {', '.join(map(str, inputs))}")
+        _err(no_images_message(inputs, exclude=out))
         raise typer.Exit(2)
     mapping = None
     if patients is not None:
@@ -433,7 +434,7 @@ def train(
     Prints the labels used, cross-validated accuracy on them (new model and the
     base model) and writes the model; use it with `nodescope analyze --model FILE`.
     """
-    from pipeline.inputs import find_images
+    from pipeline.inputs import find_images, no_images_message
     from pipeline.node_folder import one_line
     from pipeline.training import train_he_model
 
@@ -448,7 +449,7 @@ def train(
     except FileNotFoundError as exc:
         _bad_option(str(exc))
     if not paths:
-        _bad_option(f"no supported images found in {', '.join(map(str, images))}")
+        _bad_option(no_images_message(images))
     try:
         report = train_he_model(paths, labels, pixel_size_um=pixel_size, base=base, class_map=mapping,
                                 match_um=match_um, min_per_class=min_per_class)
@@ -480,12 +481,16 @@ def info(
 ) -> None:
     """Show each image's size, format and pixel size as NodeScope reads it."""
     from pipeline.batch import find_images, one_line
+    from pipeline.inputs import no_images_message
     from pipeline.io import image_info
 
     try:
         paths = find_images(inputs)
     except FileNotFoundError as exc:
         _err(str(exc))
+        raise typer.Exit(2)
+    if not paths:
+        _err(no_images_message(inputs))
         raise typer.Exit(2)
     bad = 0
     for path in paths:

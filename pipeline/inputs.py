@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import is_supported
+from .io import SUPPORTED_SUFFIXES, is_supported
 
-__all__ = ["find_images", "output_names", "file_sha256", "check_patients", "input_root", "relative_path"]
+__all__ = ["find_images", "skipped_suffixes", "no_images_message", "output_names", "file_sha256", "check_patients", "input_root", "relative_path"]
 
 
 def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
@@ -53,6 +53,71 @@ def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def skipped_suffixes(inputs: Iterable, *, exclude=None) -> dict[str, int]:
+    """Files that :func:`find_images` leaves out of the folders of ``inputs``, by suffix.
+
+    Counts the visible files under each folder (outside ``exclude``) whose
+    suffix NodeScope does not read, so that a folder of, say, ``.ndpi`` or
+    ``.mrxs`` slides can be reported as such instead of as empty. Explicitly
+    named files are never skipped and are not counted.
+
+    Returns
+    -------
+    dict
+        Lower-case suffix (``"(none)"`` for a file without one) -> number of
+        files, most frequent first.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for name in ("a.ndpi", "b.NDPI", "c.tif", "notes"):
+    ...         _ = (pathlib.Path(tmp) / name).write_bytes(b"")
+    ...     skipped_suffixes([tmp])
+    {'.ndpi': 2, '(none)': 1}
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    skip = Path(exclude).resolve() if exclude is not None else None
+    counts: dict[str, int] = {}
+    for item in inputs:
+        path = Path(item)
+        if not path.is_dir():
+            continue
+        for p in path.rglob("*"):
+            if (p.is_file() and not is_supported(p)
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    and (skip is None or skip not in p.resolve().parents)):
+                suffix = p.suffix.lower() or "(none)"
+                counts[suffix] = counts.get(suffix, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def no_images_message(inputs, *, exclude=None) -> str:
+    """The one-line message for inputs that hold no image NodeScope reads (see :func:`skipped_suffixes`).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (pathlib.Path(tmp) / "s.mrxs").write_bytes(b"")
+    ...     no_images_message([tmp]).split(": ", 1)[1][:59]
+    'no supported images; skipped 1 file of another kind (.mrxs)'
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    where = ", ".join(map(str, inputs))
+    counts = skipped_suffixes(inputs, exclude=exclude)
+    if not counts:
+        return f"{where}: no supported images (no files found)"
+    n = sum(counts.values())
+    kinds = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in list(counts.items())[:6])
+    kinds += ", ..." if len(counts) > 6 else ""
+    return (f"{where}: no supported images; skipped {n} file{'s' if n > 1 else ''} of another kind "
+            f"({kinds}). NodeScope reads {', '.join(SUPPORTED_SUFFIXES)}: convert other "
+            "slide formats to OME-TIFF (e.g. QuPath's File > Export images, or bfconvert)")
 
 
 def _stem(path: Path) -> str:

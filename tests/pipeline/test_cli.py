@@ -94,6 +94,22 @@ def test_missing_input_and_empty_folder(tmp_path):
     assert res.exit_code == 2 and "no supported images" in res.output
 
 
+@pytest.mark.parametrize("command", ["analyze", "info", "train"])
+def test_a_folder_of_slides_in_other_formats_says_what_it_skipped(tmp_path, command):
+    slides = tmp_path / "slides"
+    (slides / "case 2").mkdir(parents=True)
+    for name in ("a.ndpi", "case 2/b.NDPI", "case 2/c.mrxs", "notes.txt", ".hidden.tif"):
+        (slides / name).write_bytes(b"II*\x00")
+    extra = {"analyze": ["--out", str(tmp_path / "o")], "info": [],
+             "train": ["--labels", str(tmp_path / "l.csv"), "--out", str(tmp_path / "m.json")]}[command]
+    res = runner.invoke(app, [command, str(slides), *extra], terminal_width=200, env={"COLUMNS": "200"})
+    assert res.exit_code == 2
+    line = " ".join(res.output.split())
+    assert f"{slides}: no supported images; skipped 4 files of another kind (.ndpi x2, .mrxs, .txt)" in line
+    assert "convert other slide formats to OME-TIFF" in line and ".svs" in line
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
 def test_stage_command(tmp_path):
     cats = {"patient_001_node_0": "macrometastasis", "patient_001_node_1": "itc",
             "patient_002_node_0": "itc", "patient_002_node_1": "negative"}
