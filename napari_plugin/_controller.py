@@ -108,6 +108,17 @@ def layer_pixels(layer) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., :3])
 
 
+def count_status(what: str, done: int, total: int) -> str:
+    """The status line while the analysis counts its tumour-map chunks or tiles.
+
+    Examples
+    --------
+    >>> count_status("tile", 3, 64)
+    'Analysing: tissue, stains, nuclei, tumour cells, deposits: tile 3 / 64…'
+    """
+    return f"{STEPS[1]}: {what} {done} / {total}…"
+
+
 def analysis_steps(layer, *, pixel_size_um, options, on_tile=None, on_map=None):
     """Analyse a layer. Generator: yields (step, text), returns (picture, NodeResult).
 

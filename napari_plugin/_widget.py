@@ -39,6 +39,7 @@ from ._controller import (
     LayerController,
     ReviewedImages,
     analysis_steps,
+    count_status,
     drive,
     layer_pixel_size,
     parse_pixel_size,
@@ -206,8 +207,8 @@ class AnalyzeWidget(QWidget):
         layout.addStretch(1)
         f.message.connect(lambda text, error: self.set_status(text, error=error))
         self.table.itemSelectionChanged.connect(self._on_table_selection)
-        self.tile_done.connect(self._on_tile)
-        self.map_chunk_done.connect(self._on_map_chunk)
+        self.tile_done.connect(lambda done, total: self.set_status(count_status("tile", done, total)))
+        self.map_chunk_done.connect(lambda done, total: self.set_status(count_status("tumour map", done, total)))
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, on: bool):  # Train works on the session's reviews
@@ -312,12 +313,6 @@ class AnalyzeWidget(QWidget):
     def _on_step(self, step):
         self.progress.setValue(step[0])
         self.set_status(f"{step[1]}…")
-
-    def _on_tile(self, done: int, total: int):
-        self.set_status(f"{STEPS[1]}: tile {done} / {total}…")
-
-    def _on_map_chunk(self, done: int, total: int):
-        self.set_status(f"{STEPS[1]}: tumour map {done} / {total}…")
 
     def _on_error(self, exc):
         self.progress.setValue(0)

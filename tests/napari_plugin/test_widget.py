@@ -427,7 +427,7 @@ def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, sl
     n = chunks[-1][2]
     assert n >= 2 and chunks == [("map", k, n) for k in range(1, n + 1)]
     assert events[:n] == chunks
-    widget._on_map_chunk(2, n)
+    widget.map_chunk_done.emit(2, n)
     assert f"tumour map 2 / {n}" in widget.status_label.text()
     assert widget.image is result.overview and widget.image.shape == (450, 450, 3)
     assert result.category == "micrometastasis"
