@@ -40,7 +40,7 @@ __all__ = ["ImageLayerCombo", "OptionsForm", "ModelPicker", "DepositTable", "rev
 #: Display names of the option values (the values themselves come from pipeline.options).
 LABELS = {"auto": "auto", "he": "H&E", "ihc": "IHC", "camelyon": "CAMELYON (distance linking)",
           "contiguous": "contiguous (touching cells)"}
-TABLE_COLUMNS = ("Deposit", "Cells", "Ø (mm)", "Pattern")
+TABLE_COLUMNS = ("Deposit", "Cells", "Ø (mm)", "Pattern", "Max p")
 #: The tumour-threshold spin box at this value (shown as "model default") means None.
 _MODEL_DEFAULT = 0.04
 
@@ -305,6 +305,8 @@ class DepositTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.horizontalHeaderItem(2).setToolTip("Longest diameter (maximum Feret), mm")
+        self.horizontalHeaderItem(4).setToolTip("H&E: the highest tumour probability of its cells "
+                                                "(sort to review the least certain deposits first)")
         self.setToolTip("Longest diameter (maximum Feret) of each deposit; click a row to zoom on it")
         self.setMinimumHeight(120)
         self.horizontalHeader().setSortIndicator(2, Qt.DescendingOrder)  # largest first

@@ -353,7 +353,8 @@ def summary_text(result) -> str:
 
 
 def deposit_rows(result) -> list[tuple]:
-    """Rows (deposit id, cells, longest diameter mm, growth pattern), largest first."""
+    """Rows (deposit id, cells, longest diameter mm, growth pattern, highest tumour probability
+    of its cells rounded to 0.001, or "" without one: cytokeratin), largest first."""
     deposits = result.deposits
     if not len(deposits):
         return []
@@ -362,10 +363,11 @@ def deposit_rows(result) -> list[tuple]:
     for i in order:
         dep = deposits.iloc[int(i)]
         pattern = dep["growth_pattern"] if "growth_pattern" in deposits else ""
+        p = float(dep["max_tumor_probability"]) if "max_tumor_probability" in deposits else float("nan")
         rows.append((int(dep["deposit_id"]), int(dep["cell_count"]),
                      round(float(dep["longest_diameter_um"]) / 1000, 3),
                      "" if pattern is None or (isinstance(pattern, float) and np.isnan(pattern))
-                     else str(pattern)))
+                     else str(pattern), round(p, 3) if np.isfinite(p) else ""))
     return rows
 
 

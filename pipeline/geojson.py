@@ -52,6 +52,8 @@ DEPOSIT_MEASUREMENTS = {
     "fraction_linear": "Fraction linear cells",
     "mean_degree": "Mean contacts",
     "group_count": "Num cell groups",
+    "max_tumor_probability": "Max tumour probability",
+    "mean_tumor_probability": "Mean tumour probability",
 }
 
 #: Cell (detection) measurements: cells-table column -> GeoJSON name.

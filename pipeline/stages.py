@@ -147,6 +147,14 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
     return TumourCells(cells=cells, probability=prob, parameters=recorded)
 
 
+def _with_probabilities(deposits: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """H&E: each deposit's highest and mean tumour probability over its cells (cells a review
+    added have none and are left out; NaN when none of its cells has one)."""
+    by_deposit = cells.groupby("deposit_id")["tumor_probability"]
+    stats = pd.DataFrame({"max_tumor_probability": by_deposit.max(), "mean_tumor_probability": by_deposit.mean()})
+    return deposits.merge(stats, left_on="deposit_id", right_index=True, how="left")
+
+
 def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_and_options) -> NodeResult:
     """Group tumour cells into deposits, measure them, read the growth pattern, stage the node.
 
@@ -212,6 +220,8 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         for col in per_deposit.columns:
             if col != "deposit_id":
                 deposits[col] = pd.Series(dtype=per_deposit[col].dtype)
+    if "tumor_probability" in cells.columns:
+        deposits = _with_probabilities(deposits, cells)
     pattern = growth.summary
     largest = float(deposits["longest_diameter_um"].max()) if len(deposits) else 0.0
     category, reason = node_category(largest, len(cells), itc_max_um=options.itc_max_um,

@@ -107,6 +107,16 @@ def test_deposit_rows_and_view(result):
         _layers.deposit_view(result, 99, (800, 800))
 
 
+def test_deposit_rows_show_the_highest_tumour_probability_in_he_only(result):
+    cells = result.cells[["y_um", "x_um", "radius_um", "area_um2"]].copy()
+    cells["tumor_probability"] = np.linspace(0.5, 0.97, len(cells))
+    he = measure_node(cells, pixel_size_um=0.5, stain="he")
+    rows = _layers.deposit_rows(he)
+    assert [r[4] for r in rows] == [round(he.cells.groupby("deposit_id")["tumor_probability"].max()[r[0]], 3)
+                                    for r in rows]
+    assert [r[4] for r in _layers.deposit_rows(result)] == ["", ""]  # no probabilities (cytokeratin)
+
+
 def test_summary_text_shows_category_reason_pattern(result):
     result = result.replace(review={"reviewed": True, "cells_added": 1, "cells_removed": 2,
                                     "deposits_before": 2, "deposits_after": 1,

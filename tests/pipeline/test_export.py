@@ -55,6 +55,30 @@ def test_deposit_area_is_outline_area(result, written):
         assert f["properties"]["measurements"]["Area µm^2"] == pytest.approx(_shoelace(ring), rel=1e-3)
 
 
+def test_deposits_carry_their_cells_highest_and_mean_tumour_probability(result, written):
+    cells, deposits = result.cells, result.deposits.set_index("deposit_id")
+    by = cells.groupby("deposit_id")["tumor_probability"]
+    np.testing.assert_allclose(deposits["max_tumor_probability"], by.max()[deposits.index])
+    np.testing.assert_allclose(deposits["mean_tumor_probability"], by.mean()[deposits.index])
+    features = json.loads((written / "objects.geojson").read_text(encoding="utf-8"))["features"]
+    ann = [f["properties"]["measurements"] for f in features if f["properties"]["objectType"] == "annotation"]
+    assert sorted(m["Max tumour probability"] for m in ann) == pytest.approx(sorted(by.max()), rel=1e-5)
+    # cells a review added have no probability: left out, and a deposit of them alone has none
+    added = pd.DataFrame({"y_um": [100.0, 800.0], "x_um": [100.0, 800.0], "radius_um": [5.0, 5.0],
+                          "tumor_probability": [np.nan, np.nan]})
+    kept = cells[["y_um", "x_um", "radius_um", "tumor_probability"]]
+    again = measure_node(pd.concat([kept, added], ignore_index=True), pixel_size_um=PX, stain="he")
+    alone = again.deposits.set_index("deposit_id")
+    lone = int(again.cells.loc[again.cells["y_um"] == 800.0, "deposit_id"].iloc[0])
+    assert np.isnan(alone.loc[lone, "max_tumor_probability"])
+    nest = int(again.cells.loc[again.cells["y_um"] == 100.0, "deposit_id"].iloc[0])
+    in_nest = again.cells.loc[again.cells["deposit_id"] == nest, "tumor_probability"]
+    assert alone.loc[nest, "mean_tumor_probability"] == pytest.approx(in_nest.mean())  # NaN skipped
+    # cytokeratin cells carry no probability: no such columns
+    ihc = measure_node(kept.drop(columns="tumor_probability"), pixel_size_um=PX, stain="ihc")
+    assert "max_tumor_probability" not in ihc.deposits.columns
+
+
 def test_x_before_y(written):
     cells = pd.read_csv(written / "cells.csv")
     deposits = pd.read_csv(written / "deposits.csv")
