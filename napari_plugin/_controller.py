@@ -119,6 +119,16 @@ def count_status(what: str, done: int, total: int) -> str:
     return f"{STEPS[1]}: {what} {done} / {total}…"
 
 
+def count_slot(panel, what: str):
+    """A slot for ``(done, total)`` counts that shows :func:`count_status` on ``panel``'s status
+    line while its analysis runs (Run disabled). Counts come from worker threads, queued: any
+    delivered after the analysis ended are dropped, so they never hide its final status."""
+    def slot(done: int, total: int) -> None:
+        if not panel.run_button.isEnabled():
+            panel.set_status(count_status(what, done, total))
+    return slot
+
+
 def analysis_steps(layer, *, pixel_size_um, options, on_tile=None, on_map=None):
     """Analyse a layer. Generator: yields (step, text), returns (picture, NodeResult).
 

@@ -286,8 +286,9 @@ def category_text(result) -> str:
 
 def result_line(result) -> str:
     """The category in words, the tumour cells and deposits: one status line."""
-    return (f"{category_text(result)} ({len(result.cells)} tumour cells, "
-            f"{len(result.deposits)} deposits)")
+    cells, deposits = len(result.cells), len(result.deposits)
+    return (f"{category_text(result)} ({cells} tumour cell{'' if cells == 1 else 's'}, "
+            f"{deposits} deposit{'' if deposits == 1 else 's'})")
 
 
 def _number_mm(um) -> str:

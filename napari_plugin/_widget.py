@@ -39,7 +39,7 @@ from ._controller import (
     LayerController,
     ReviewedImages,
     analysis_steps,
-    count_status,
+    count_slot,
     drive,
     layer_pixel_size,
     parse_pixel_size,
@@ -207,8 +207,8 @@ class AnalyzeWidget(QWidget):
         layout.addStretch(1)
         f.message.connect(lambda text, error: self.set_status(text, error=error))
         self.table.itemSelectionChanged.connect(self._on_table_selection)
-        self.tile_done.connect(lambda done, total: self.set_status(count_status("tile", done, total)))
-        self.map_chunk_done.connect(lambda done, total: self.set_status(count_status("tumour map", done, total)))
+        self.tile_done.connect(count_slot(self, "tile"))
+        self.map_chunk_done.connect(count_slot(self, "tumour map"))
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, on: bool):  # Train works on the session's reviews

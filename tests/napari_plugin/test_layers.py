@@ -147,6 +147,8 @@ def test_not_assessable_reads_in_grey_with_its_reason():
     assert _layers.category_text(odd) == "not assessable: too little <tissue>"
     assert _layers.result_line(odd) == ("not assessable: too little <tissue> (0 tumour cells, "
                                         "0 deposits)")
+    one = measure_node(pd.DataFrame({"y_um": [5.0], "x_um": [5.0], "radius_um": [4.0]}), pixel_size_um=0.5)
+    assert _layers.result_line(one).endswith("(1 tumour cell, 1 deposit)")
     # the staged categories keep the panel's text colour
     assert "span" not in _layers.summary_text(empty) and _layers.category_text(empty) == "negative"
 

@@ -126,6 +126,7 @@ def test_an_image_layer_reports_the_map_then_the_tiles(viewer_widget, sample_dat
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()  # the tiles' signals come from worker threads: queued
+    assert widget.status_label.text().startswith("Done:")  # late counts never hide the outcome
     maps = [e for e in events if e[0] == "map"]
     tiles = [e for e in events if e[0] == "tile"]
     assert maps and maps[-1][1] == maps[-1][2] and tiles and tiles[-1][1] == tiles[-1][2] > 1
@@ -427,8 +428,10 @@ def test_large_file_layer_is_analysed_tile_by_tile(make_napari_viewer, qtbot, sl
     n = chunks[-1][2]
     assert n >= 2 and chunks == [("map", k, n) for k in range(1, n + 1)]
     assert events[:n] == chunks
+    widget.run_button.setEnabled(False)  # as while an analysis runs
     widget.map_chunk_done.emit(2, n)
     assert f"tumour map 2 / {n}" in widget.status_label.text()
+    widget.run_button.setEnabled(True)
     assert widget.image is result.overview and widget.image.shape == (450, 450, 3)
     assert result.category == "micrometastasis"
     assert widget.progress.value() == widget.progress.maximum()
