@@ -265,8 +265,7 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
     from rich.text import Text
 
     from pipeline.batch import check_patients, find_images, one_line, run_batch
-    from pipeline.inputs import no_images_message
-    from pipeline.inputs import input_root
+    from pipeline.inputs import input_root, no_images_message
     from pipeline.export import check_writable
 
     try:
@@ -340,8 +339,9 @@ def _analyze(inputs, out, pixel_size, options, max_megapixels, workers, schedule
 
         try:
             result = run_batch(
-                inputs, out, on_interrupt=on_interrupt, options=options, pixel_size_um=pixel_size, on_progress=on_progress,
-                on_tile=on_tile, on_map=on_map, error_wording=cli_wording, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                inputs, out, options=options, pixel_size_um=pixel_size, workers=workers, scheduler=scheduler,
+                overwrite=overwrite, on_progress=on_progress, on_tile=on_tile, on_map=on_map,
+                on_interrupt=on_interrupt, error_wording=cli_wording,
                 geojson=geojson, parquet=parquet, report=report, patients=mapping,
                 max_pixels=max(1, int(max_megapixels * 1e6)),
             )

@@ -11,7 +11,8 @@ import pandas as pd
 
 from .io import SUPPORTED_SUFFIXES, is_supported
 
-__all__ = ["find_images", "skipped_suffixes", "no_images_message", "output_names", "file_sha256", "check_patients", "input_root", "relative_path"]
+__all__ = ["find_images", "skipped_suffixes", "no_images_message", "output_names", "file_sha256", "check_patients",
+           "input_root", "relative_path"]
 
 
 def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
