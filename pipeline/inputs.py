@@ -15,6 +15,15 @@ __all__ = ["find_images", "skipped_suffixes", "no_images_message", "output_names
            "input_root", "relative_path"]
 
 
+def _folder_files(folder: Path, exclude=None):
+    """The visible files under ``folder`` (nothing hidden on the way), outside ``exclude``."""
+    skip = Path(exclude).resolve() if exclude is not None else None
+    for p in folder.rglob("*"):
+        if (p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                and (skip is None or skip not in p.resolve().parents)):
+            yield p
+
+
 def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
     """Image files named by ``inputs``: files as given, folders searched recursively.
 
@@ -32,17 +41,11 @@ def find_images(inputs: Iterable, *, exclude=None) -> list[Path]:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    skip = Path(exclude).resolve() if exclude is not None else None
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and is_supported(p)
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and (skip is None or skip not in p.resolve().parents)
-            )
+            found.extend(p for p in sorted(_folder_files(path, exclude)) if is_supported(p))
         elif path.exists():
             found.append(path)
         else:
@@ -81,16 +84,13 @@ def skipped_suffixes(inputs: Iterable, *, exclude=None) -> dict[str, int]:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    skip = Path(exclude).resolve() if exclude is not None else None
     counts: dict[str, int] = {}
     for item in inputs:
         path = Path(item)
         if not path.is_dir():
             continue
-        for p in path.rglob("*"):
-            if (p.is_file() and not is_supported(p)
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                    and (skip is None or skip not in p.resolve().parents)):
+        for p in _folder_files(path, exclude):
+            if not is_supported(p):
                 suffix = p.suffix.lower() or "(none)"
                 counts[suffix] = counts.get(suffix, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
