@@ -46,8 +46,13 @@ def test_wrong_pixel_sizes_are_caught(micro):
     # H&E coarser than 1.25 µm/px is beyond the H&E detector (a negative node here got a false ITC)
     assert coarse.category == "not_assessable" and "coarse_pixels" in coarse.flags
     assert "too coarse for the H&E tumour detector" in coarse.category_reason
-    # and the nuclei contradict the pixel size too (what an IHC image would be refused for)
+    # and the nuclei contradict the pixel size too: as IHC, their median diameter (> 8 µm) is a flag
     q = assess_quality(pixel_size_um=2.0, shape=coarse.shape, tissue_area_mm2=coarse.tissue_area_mm2,
+                       nuclei=coarse.nuclei, measures=coarse.quality, stain="ihc")
+    assert "pixel_size_suspect" in q.flags and q.measures["median_nucleus_um"] > 8
+    # the same nuclei spread over more tissue (under 1,000 per mm²): too few and too large for any
+    # tissue, what an IHC image is refused for
+    q = assess_quality(pixel_size_um=2.0, shape=coarse.shape, tissue_area_mm2=1.5 * coarse.tissue_area_mm2,
                        nuclei=coarse.nuclei, measures=coarse.quality, stain="ihc")
     assert "pixel_size_suspect" in q.flags and "too few and too large" in q.not_assessable_reason
     right = analyze(half, pixel_size_um=px)
