@@ -27,6 +27,7 @@ from .defaults import (
     DAB_MAX_AXIS_RATIO,
     DAB_MAX_OUTER_RATIO,
     DAB_OUTER_UM,
+    DAB_PALE_NUCLEUS_RATIO,
     DAB_THRESHOLD,
     IHC_NEIGHBOUR_UM,
     MIN_RING_COVERAGE,
@@ -103,14 +104,16 @@ def _ring(nuclei) -> np.ndarray:
     return ring
 
 
-def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
+def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, pale=None,
+              reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
     """Lymphocyte-sized nuclei that sit in a DAB-positive nest, not among lymphocytes.
 
     A first, image-wide background is the median ring DAB of all lymphocyte-sized
     nuclei (robust while fewer than half of them are tumour). Nuclei larger than any
-    lymphocyte (over 8 µm) whose ring exceeds ``max(dab_threshold, first + contrast)``
-    are clearly positive against it; a lymphocyte-sized nucleus whose own ring exceeds
-    that level too and that has 2 or more such positive cells within ``reach_um`` is
+    lymphocyte (over 8 µm), or ``pale`` ones (no lymphocyte either), whose ring exceeds
+    ``max(dab_threshold, first + contrast)`` are clearly positive against it; a
+    lymphocyte-sized nucleus whose own ring exceeds that level too and that has 2 or
+    more such positive cells within ``reach_um`` is
     in a nest: a small tumour nucleus, or a lymphocyte browned by the tumour
     cytoplasm it touches, and no evidence of the background. So is a lymphocyte-sized
     nucleus whose ring reaches ``strong_factor`` x that level (0: never) with 2 or more
@@ -124,7 +127,7 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, reach_um
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     first = float(np.median(nuclei["counterstain_ring_median"].to_numpy(float)[small]))
     cut = max(float(dab_threshold), first + float(contrast))
-    anchors = (d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) & (ring > cut)
+    anchors = ((d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) | (pale if pale is not None else False)) & (ring > cut)
     candidates = np.flatnonzero(small & (ring > cut))
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     if len(candidates) and anchors.sum() >= 2:
@@ -137,7 +140,8 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, reach_um
 
 
 def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=DAB_THRESHOLD,
-                   contrast=DAB_CONTRAST, strong_factor=DAB_STRONG_FACTOR) -> np.ndarray:
+                   contrast=DAB_CONTRAST, strong_factor=DAB_STRONG_FACTOR,
+                   pale_ratio=DAB_PALE_NUCLEUS_RATIO) -> np.ndarray:
     """The image's own non-specific DAB at each nucleus, from the lymphocytes around it.
 
     Cytokeratin does not stain lymphocytes, so the DAB in the rings of lymphocyte-sized
@@ -159,7 +163,12 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     ``strong_factor`` x that level and 2 more such nuclei
     within 20 µm: a nest of carcinoma cells with small nuclear profiles. Lymphocytes in a
     faint diffuse-brown patch have no clearly positive large cells around them, nor rings
-    that brown, and still set the background there.
+    that brown, and still set the background there. Pale nuclei are left out too (mean
+    haematoxylin under ``pale_ratio`` x the median of the lymphocyte-sized nuclei, when there
+    are 30 of them), and count as the large ones do in telling a nest: lymphocytes have
+    dense chromatin, while a carcinoma nucleus cut to lymphocyte size by the haematoxylin
+    threshold (its pale centre lost, as on real sections) is pale, and the nuclei of a nest
+    would read its cytokeratin as background.
 
     Parameters
     ----------
@@ -171,6 +180,10 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
         As for :func:`classify_ihc`: what "clearly positive" and "strongly positive"
         mean when nests are left out. ``contrast=0`` keeps every lymphocyte-sized
         nucleus; ``strong_factor=0`` leaves out only those near large positive cells.
+    pale_ratio : float, keyword-only
+        Nuclei paler than this fraction of the lymphocyte-sized nuclei's median haematoxylin
+        (``hematoxylin_mean``, when the table has it) are not lymphocytes
+        (:data:`pipeline.defaults.DAB_PALE_NUCLEUS_RATIO`, 0.8); 0 treats them as any other.
 
     Returns
     -------
@@ -194,8 +207,14 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
     small = (d >= lo) & (d <= hi)
+    pale_ratio = check_positive(pale_ratio, name="pale_ratio", allow_zero=True)
+    pale = None
+    if pale_ratio > 0 and "hematoxylin_mean" in nuclei and small.sum() >= 30:
+        hm = nuclei["hematoxylin_mean"].to_numpy(float)
+        pale = hm < pale_ratio * float(np.median(hm[small]))
+        small &= ~pale
     small &= ~_in_nests(nuclei, small, dab_threshold=dab_threshold, contrast=contrast,
-                        strong_factor=float(strong_factor))
+                        strong_factor=float(strong_factor), pale=pale)
     # the whole image's background: from its lymphocyte-sized nuclei only (never from all
     # nuclei, which in a small field may be mostly tumour); none: no evidence, 0
     if small.sum() >= 10:
@@ -228,7 +247,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
                  min_size_ratio=1.2, contrast=DAB_CONTRAST, max_inside_ratio=0.5,
                  strong_factor=DAB_STRONG_FACTOR, min_ring_coverage=MIN_RING_COVERAGE,
                  max_axis_ratio=DAB_MAX_AXIS_RATIO, max_outer_ratio=DAB_MAX_OUTER_RATIO,
-                 stained_factor=DAB_HYSTERESIS):
+                 stained_factor=DAB_HYSTERESIS, pale_ratio=DAB_PALE_NUCLEUS_RATIO):
     """Tumour cells in cytokeratin IHC: nuclei with a DAB-positive cytoplasm ring.
 
     A cell is positive when the median DAB of its cytoplasm ring (4 µm wide, or 2 µm
@@ -312,6 +331,13 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
         For ``max_outer_ratio``: a neighbour whose ring reaches this fraction of its
         threshold is stained (default :data:`pipeline.defaults.DAB_HYSTERESIS`, 0.75;
         the analysis passes its ``dab_hysteresis``), in [0, 1].
+    pale_ratio : float, keyword-only
+        For the DAB background (:func:`dab_background`): a nucleus whose mean
+        haematoxylin is under this fraction of the image's lymphocytes' is no lymphocyte
+        (dense chromatin) but a pale, vesicular nucleus, often cut to lymphocyte size by
+        the haematoxylin threshold on real sections; it sets no background, and a positive
+        one marks a nest (default :data:`pipeline.defaults.DAB_PALE_NUCLEUS_RATIO`, 0.8).
+        0 switches it off.
 
     Returns
     -------
@@ -334,6 +360,7 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     max_axis_ratio = check_positive(max_axis_ratio, name="max_axis_ratio", allow_zero=True)
     max_outer_ratio = check_positive(max_outer_ratio, name="max_outer_ratio", allow_zero=True)
     stained_factor = check_fraction(stained_factor, name="stained_factor")
+    pale_ratio = check_positive(pale_ratio, name="pale_ratio", allow_zero=True)
     ring = _ring(nuclei)
     inside = nuclei["counterstain_inside"].to_numpy(float)
     low = nuclei["counterstain_ring_low"].to_numpy(float) if "counterstain_ring_low" in nuclei else ring
@@ -344,7 +371,8 @@ def classify_ihc(nuclei, *, dab_threshold=DAB_THRESHOLD, min_diameter_um=4.0, co
     threshold = np.full(len(ring), float(dab_threshold))
     if contrast > 0 and {"y_um", "x_um"} <= set(nuclei.columns):
         threshold = np.maximum(threshold, dab_background(nuclei, dab_threshold=dab_threshold, contrast=contrast,
-                                                            strong_factor=strong_factor) + float(contrast))
+                                                            strong_factor=strong_factor, pale_ratio=pale_ratio)
+                               + float(contrast))
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     positive = (ring > threshold) & (d >= min_diameter_um)
     spindle = np.zeros(len(ring), bool)

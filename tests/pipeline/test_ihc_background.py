@@ -243,6 +243,33 @@ def test_nest_of_small_nuclei_does_not_set_its_own_background():
     assert not classify_ihc(t, strong_factor=0)[in_nest].any()
 
 
+def test_moderately_stained_nest_of_pale_small_nuclei_is_found():
+    # real carcinoma nuclei cut to lymphocyte size by the haematoxylin threshold (their pale
+    # centres lost), in a nest stained 0.3 OD all round: under the strong-ring level (0.4), so
+    # only their pallor (haematoxylin 0.4 against the lymphocytes' 0.7) keeps the nest from
+    # being its own DAB background
+    rng = np.random.default_rng(8)
+    g = np.arange(250.0, 350.0, 11.0)
+    yy, xx = np.meshgrid(g, g)
+    nest = _table(yy.size, y=yy.ravel(), x=xx.ravel(), d=6.0, ring=0.3, low=0.28, inside=0.05, coverage=0.6)
+    nest["hematoxylin_mean"] = 0.4
+    lymph = _lymphocytes(rng, 600)
+    lymph = lymph[(np.abs(lymph.y_um - 300) > 60) | (np.abs(lymph.x_um - 300) > 60)]
+    t = pd.concat([lymph, nest], ignore_index=True)
+    in_nest = np.r_[np.zeros(len(lymph), bool), np.ones(len(nest), bool)]
+    assert np.all(dab_background(t)[in_nest] < 0.1)
+    assert np.all(dab_background(t, pale_ratio=0)[in_nest] > 0.25)  # before: the nest was its own background
+    positive = classify_ihc(t)
+    assert positive[in_nest].all() and not positive[~in_nest].any()
+    assert not classify_ihc(t, pale_ratio=0)[in_nest].any()
+    # a pale nucleus is no exemption from the all-round stain asked of a lymphocyte-sized one
+    # (pale histiocytes and endothelial cells under diffuse brown)
+    t.loc[in_nest, "counterstain_ring_low"] = 0.15
+    assert not classify_ihc(t)[in_nest].any()
+    with pytest.raises(ValueError, match="pale_ratio"):
+        classify_ihc(t, pale_ratio=-1)
+
+
 def _whole_cell_dab_node(px=1.0, side_um=400, nest_um=150, seed=7):
     """Not our generator: lymphocytes everywhere and a nest of cells whose DAB fills the
     whole cell, nucleus included (Beer-Lambert sum), nuclei as small as the lymphocytes."""
