@@ -122,12 +122,12 @@ def bench_pcam(root: Path, n: int, workers: int, save: Path | None = None) -> di
     return out
 
 
-def _dice(a, b) -> float:
+def dice(a, b) -> float:
     s = a.sum() + b.sum()
     return float(2 * (a & b).sum() / s) if s else 1.0
 
 
-def _largest_feret_um(mask, px, link_um=75.0) -> float:
+def largest_feret_um(mask, px, link_um=75.0) -> float:
     """Longest Feret diameter (µm) of the mask's largest deposit, its regions linked as the
     analysis links cells (``camelyon`` rule: parts closer than ``link_um`` are one deposit)."""
     import cv2
@@ -164,9 +164,9 @@ def bench_tiles(root: Path) -> dict:
         rows.append({"tile": row.image, "subset": row.subset, "trained": row.image in trained,
                      "tumour_fraction": row.tumour_fraction, "stain": r.stain, "category": r.category,
                      "cells": r.tumor_cell_count, "largest_um": r.largest_deposit_um,
-                     "mask_largest_um": _largest_feret_um(mask, TILE_UM),
+                     "mask_largest_um": largest_feret_um(mask, TILE_UM),
                      "pattern": r.growth_pattern, "discohesion_index": r.discohesion_index,
-                     "dice": _dice(region, mask) if mask.any() else float("nan"),
+                     "dice": dice(region, mask) if mask.any() else float("nan"),
                      "tumour_nucleus_um": float(d[is_tumour].median()) if is_tumour.any() else float("nan"),
                      "other_nucleus_um": float(d[~is_tumour].median()) if (~is_tumour).any() else float("nan"),
                      "region_fraction": float(region.mean())})
