@@ -78,8 +78,8 @@ def virtual_ck(rgb, mask, *, gain, background_od=0.0, seed=0):
     crowd = cv2.GaussianBlur(dark, (0, 0), 6.0 / TILE_UM)
     dab *= 1.0 - np.clip(2.0 * crowd, 0, 1)
     # cytoplasmic: spare the nuclei, pale vesicular ones too (the unmixing leaves some eosin on
-    # them), as cytokeratin does: from none above the mask's median haematoxylin (cytoplasm) to
-    # 0.9 above its 75th percentile (nuclei)
+    # them), as cytokeratin does: nothing spared at or under the mask's median haematoxylin
+    # (cytoplasm), 0.9 of the DAB spared above its 75th percentile (nuclei)
     inside_h = h[mask > 0]
     c50, c75 = (np.percentile(inside_h, (50, 75)) if inside_h.size else (0.0, 1.0))
     nucleus = np.clip((h - c50) / max(float(c75 - c50), 1e-3), 0, 1)
