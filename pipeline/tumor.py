@@ -104,7 +104,7 @@ def _ring(nuclei) -> np.ndarray:
     return ring
 
 
-def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, pale=None,
+def _in_nests(nuclei, small, pale, *, dab_threshold, contrast, strong_factor,
               reach_um=IHC_NEIGHBOUR_UM) -> np.ndarray:
     """Lymphocyte-sized nuclei that sit in a DAB-positive nest, not among lymphocytes.
 
@@ -127,7 +127,7 @@ def _in_nests(nuclei, small, *, dab_threshold, contrast, strong_factor, pale=Non
     d = nuclei["equivalent_diameter_um"].to_numpy(float)
     first = float(np.median(nuclei["counterstain_ring_median"].to_numpy(float)[small]))
     cut = max(float(dab_threshold), first + float(contrast))
-    anchors = ((d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) | (pale if pale is not None else False)) & (ring > cut)
+    anchors = ((d > LYMPHOCYTE_DIAMETER_RANGE_UM[1]) | pale) & (ring > cut)
     candidates = np.flatnonzero(small & (ring > cut))
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     if len(candidates) and anchors.sum() >= 2:
@@ -208,13 +208,13 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     lo, hi = LYMPHOCYTE_DIAMETER_RANGE_UM
     small = (d >= lo) & (d <= hi)
     pale_ratio = check_positive(pale_ratio, name="pale_ratio", allow_zero=True)
-    pale = None
+    pale = np.zeros(n, bool)
     if pale_ratio > 0 and "hematoxylin_mean" in nuclei and small.sum() >= 30:
         hm = nuclei["hematoxylin_mean"].to_numpy(float)
         pale = hm < pale_ratio * float(np.median(hm[small]))
         small &= ~pale
-    small &= ~_in_nests(nuclei, small, dab_threshold=dab_threshold, contrast=contrast,
-                        strong_factor=float(strong_factor), pale=pale)
+    small &= ~_in_nests(nuclei, small, pale, dab_threshold=dab_threshold, contrast=contrast,
+                        strong_factor=float(strong_factor))
     # the whole image's background: from its lymphocyte-sized nuclei only (never from all
     # nuclei, which in a small field may be mostly tumour); none: no evidence, 0
     if small.sum() >= 10:
