@@ -96,7 +96,9 @@ class AnalysisOptions:
         ``dab_threshold`` (and of the contrast over the local background) joins
         the tumour cells when a cell over ``dab_threshold`` lies within 20 µm
         (weakly stained lobular cells in a file of positive ones); alone it does
-        not count. 1 switches it off.
+        not count. At the same level a pale nucleus among 3 or more tumour cells
+        joins their nest whatever its size (``pipeline.stages._nest_fill``).
+        1 switches both off.
     model : str or None
         H&E tumour-cell model file (``nodescope train`` makes one); None: the
         shipped model (``pipeline/models/he_cell_model.json``).

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import analyze
+from pipeline import analyze, find_tumour_cells
 from pipeline.synthetic import make_node, make_node_category
 from pipeline.tumor import classify_ihc, dab_background
 
@@ -268,6 +268,48 @@ def test_moderately_stained_nest_of_pale_small_nuclei_is_found():
     assert not classify_ihc(t)[in_nest].any()
     with pytest.raises(ValueError, match="pale_ratio"):
         classify_ihc(t, pale_ratio=-1)
+
+
+def test_pale_nuclei_inside_a_positive_nest_join_it_whatever_their_size():
+    # a real nest at ~1 µm/px: half its nuclei are cut to lymphocyte size and pale, their rings
+    # brown on the sides their neighbours touch only (20th percentile 0.1): the size rule asks
+    # them for an all-round stain and leaves them out, so the nest's cells grow sparse
+    rng = np.random.default_rng(9)
+    g = np.arange(240.0, 360.0, 12.0)
+    yy, xx = np.meshgrid(g, g)
+    large = ((np.arange(g.size)[:, None] + np.arange(g.size)[None, :]) % 2 == 0).ravel()
+    nest = _table(yy.size, y=yy.ravel(), x=xx.ravel(), d=np.where(large, 11.0, 6.0),
+                  ring=np.where(large, 0.45, 0.22), low=np.where(large, 0.35, 0.1), inside=0.05, coverage=0.6)
+    nest["hematoxylin_mean"] = np.where(large, 0.5, 0.4)
+    lymph = _lymphocytes(rng, 600)
+    lymph = lymph[(np.abs(lymph.y_um - 300) > 70) | (np.abs(lymph.x_um - 300) > 70)]
+    # beside a short file of two positive cells, a pale weakly stained nucleus: no nest around it
+    file = _table(3, y=[100.0, 100.0, 112.0], x=[100.0, 112.0, 106.0], d=[11.0, 11.0, 6.0],
+                  ring=[0.45, 0.45, 0.22], low=[0.35, 0.35, 0.1], inside=0.05, coverage=0.6)
+    file["hematoxylin_mean"] = [0.5, 0.5, 0.4]
+    # and a piece of a split nucleus, touching a large cell of the nest (7 µm from its centre)
+    piece = _table(1, y=[g[4]], x=[g[4] + 7.0], d=6.0, ring=0.22, low=0.1, inside=0.05, coverage=0.6)
+    piece["hematoxylin_mean"] = 0.4
+    t = pd.concat([lymph, nest, file, piece], ignore_index=True)
+    small_in_nest = np.r_[np.zeros(len(lymph), bool), ~large, np.zeros(4, bool)]
+    strict = classify_ihc(t)
+    assert not strict[small_in_nest].any()  # the size rule alone
+    found = t.assign(nucleus_id=np.arange(len(t)))
+    found_cells = find_tumour_cells(found, "ihc").cells["nucleus_id"].to_numpy()
+    is_cell = np.isin(np.arange(len(t)), found_cells)
+    assert is_cell[small_in_nest].all()  # the nest filled, inwards from its large cells
+    assert is_cell[len(lymph):len(lymph) + len(nest)].all()
+    assert not is_cell[:len(lymph)].any()
+    assert is_cell[-4:-1].tolist() == [True, True, False]  # two cells beside it are no nest
+    assert not is_cell[-1]  # the piece is part of its cell, no cell of its own
+    # a dark nucleus in the nest is a lymphocyte wedged in it, however brown its sides
+    dark = found.copy()
+    dark.loc[small_in_nest, "hematoxylin_mean"] = 0.7
+    kept = find_tumour_cells(dark, "ihc").cells["nucleus_id"].to_numpy()
+    assert not np.isin(np.flatnonzero(small_in_nest), kept).any()
+    # and without a positive cell there is no nest to fill
+    none = found[~np.r_[np.zeros(len(lymph), bool), large, [True, True, False, False]]]
+    assert find_tumour_cells(none, "ihc").cells.empty
 
 
 def _whole_cell_dab_node(px=1.0, side_um=400, nest_um=150, seed=7):
