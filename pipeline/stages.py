@@ -22,10 +22,10 @@ from .pattern import growth_pattern
 from .quality import CONFIRM_WITH_IHC, QUALITY_THRESHOLDS, TOO_LITTLE_TISSUE, negative_call_reason
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
-from .defaults import (DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, DAB_PALE_NUCLEUS_RATIO, IHC_NEIGHBOUR_UM,
-                       IHC_NEST_MIN_CELLS, IHC_NEST_MIN_GAP_RATIO, STAIN_KINDS)
+from .defaults import (DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, IHC_NEST_MIN_CELLS,
+                       IHC_NEST_MIN_GAP_RATIO, STAIN_KINDS)
 from .he_cells import load_he_cell_model
-from .tumor import classify_ihc, he_tumour_probability, lymphocyte_reference
+from .tumor import classify_ihc, dab_background, he_tumour_probability, pale_nuclei
 from .spatial import count_within
 
 __all__ = ["TumourCells", "find_tumour_cells", "measure_node", "CONTEXT_FIELDS"]
@@ -91,36 +91,33 @@ def _ihc_cells(nuclei, options):
     strong = classify_ihc(nuclei, dab_threshold=options.dab_threshold, stained_factor=f)
     if f >= 1 or not strong.any() or not {"y_um", "x_um"} <= set(nuclei.columns):
         return strong
-    weak = classify_ihc(nuclei, dab_threshold=f * options.dab_threshold, contrast=f * DAB_CONTRAST,
-                        min_size_ratio=DAB_CANDIDATE_SIZE_RATIO, stained_factor=1.0) & ~strong
+    # the weak level, for the hysteresis and the nest fill alike (one DAB background for both)
+    level = {"dab_threshold": f * options.dab_threshold, "contrast": f * DAB_CONTRAST, "stained_factor": 1.0}
+    level["background"] = dab_background(nuclei, dab_threshold=level["dab_threshold"], contrast=level["contrast"])
+    weak = classify_ihc(nuclei, min_size_ratio=DAB_CANDIDATE_SIZE_RATIO, **level) & ~strong
     yx = nuclei[["y_um", "x_um"]].to_numpy(float)
     out = strong.copy()
     if weak.any():
         out[np.flatnonzero(weak)[count_within(yx[weak], yx[strong], radius_um=IHC_NEIGHBOUR_UM) > 0]] = True
-    return _nest_fill(nuclei, out, yx, options)
+    return _nest_fill(nuclei, out, yx, level)
 
 
-def _nest_fill(nuclei, cells, yx, options):
+def _nest_fill(nuclei, cells, yx, level):
     """Pale nuclei inside a positive nest: a nucleus paler than ``DAB_PALE_NUCLEUS_RATIO`` x the
-    image's lymphocytes, its ring at the hysteresis level, counts whatever its size when at
-    least ``IHC_NEST_MIN_CELLS`` tumour cells lie within ``IHC_NEIGHBOUR_UM`` and it does not
+    image's lymphocytes (:func:`pipeline.tumor.pale_nuclei`), its ring at the hysteresis
+    ``level`` (the :func:`classify_ihc` options of the weak call, its background included),
+    counts whatever its size when at least ``IHC_NEST_MIN_CELLS`` tumour cells lie within
+    ``IHC_NEIGHBOUR_UM`` and it does not
     touch one of them (centre distance under ``IHC_NEST_MIN_GAP_RATIO`` x the sum of their
     radii: a piece of a split nucleus); repeated until no nucleus is added, so a nest fills
     from its positive cells inwards. A section cuts most carcinoma nuclei off their equator,
     to a lymphocyte's size, where the size rule asks them for an all-round stain that cells
     packed in a nest seldom show; a lymphocyte wedged in the nest has dense chromatin and stays
     out. Never starts a deposit (it needs tumour cells around)."""
-    if "hematoxylin_mean" not in nuclei.columns:
-        return cells
-    ref = lymphocyte_reference(nuclei)
-    if ref["count"] < 30 or not np.isfinite(ref["hematoxylin"]):
-        return cells
-    f = options.dab_hysteresis
-    pale = nuclei["hematoxylin_mean"].to_numpy(float) < DAB_PALE_NUCLEUS_RATIO * ref["hematoxylin"]
+    pale = pale_nuclei(nuclei)
     if not (pale & ~cells).any():
         return cells
-    candidate = pale & ~cells & classify_ihc(nuclei, dab_threshold=f * options.dab_threshold,
-                                             contrast=f * DAB_CONTRAST, min_size_ratio=0, stained_factor=1.0)
+    candidate = pale & ~cells & classify_ihc(nuclei, min_size_ratio=0, **level)
     cells = cells.copy()
     radius = nuclei["equivalent_diameter_um"].to_numpy(float) / 2
     while True:

@@ -312,6 +312,23 @@ def test_pale_nuclei_inside_a_positive_nest_join_it_whatever_their_size():
     assert find_tumour_cells(none, "ihc").cells.empty
 
 
+def test_a_precomputed_background_gives_the_same_call():
+    # the background dominates classify_ihc's cost: callers with several option sets share it
+    rng = np.random.default_rng(10)
+    g = np.arange(250.0, 350.0, 12.0)
+    yy, xx = np.meshgrid(g, g)
+    nest = _table(yy.size, y=yy.ravel(), x=xx.ravel(), d=11.0, ring=0.3, low=0.2, inside=0.05, coverage=0.7)
+    t = pd.concat([_lymphocytes(rng, 400), nest], ignore_index=True)
+    kw = {"dab_threshold": 0.15, "contrast": 0.09}
+    bg = dab_background(t, **kw)
+    for size_ratio in (1.2, 0):
+        assert np.array_equal(classify_ihc(t, min_size_ratio=size_ratio, background=bg, **kw),
+                              classify_ihc(t, min_size_ratio=size_ratio, **kw))
+    assert classify_ihc(t, background=np.zeros(len(t)), **kw)[-1]
+    with pytest.raises(ValueError, match="background"):
+        classify_ihc(t, background=bg[:-1], **kw)
+
+
 def _whole_cell_dab_node(px=1.0, side_um=400, nest_um=150, seed=7):
     """Not our generator: lymphocytes everywhere and a nest of cells whose DAB fills the
     whole cell, nucleus included (Beer-Lambert sum), nuclei as small as the lymphocytes."""
