@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.he_cells import DEFAULT_HE_CELL_MODEL, load_he_cell_model
+from pipeline.he_cells import DEFAULT_HE_CELL_MODEL, GATE_FEATURES, load_he_cell_model
 from pipeline.io import write_calibrated_tiff
 
 pytestmark = pytest.mark.skipif(not DEFAULT_HE_CELL_MODEL.is_file(), reason="the shipped H&E model is missing")
@@ -94,3 +94,15 @@ def test_bad_labels_get_one_line(labelled, tmp_path):
     assert res.exit_code == 2 and "outside the image" in res.output and "wrong pixel size" in res.output
     res = runner.invoke(app, ["analyze", str(image), "--out", str(tmp_path / "o"), "--model", str(bad)])
     assert res.exit_code == 2 and "not a NodeScope H&E model" in res.output
+
+
+def test_the_shipped_gate_gives_the_same_values_on_several_threads():
+    """A large table (a whole slide's nuclei) is cut into blocks run side by side; the
+    probabilities are those of one run over every row."""
+    gate = load_he_cell_model().gate
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(25_000, len(GATE_FEATURES)))
+    one = gate.predict(x, num_threads=1)
+    assert one.shape == (25_000,)
+    np.testing.assert_array_equal(gate.predict(x, num_threads=0), one)
+    np.testing.assert_array_equal(gate.predict(x, num_threads=2), one)

@@ -45,3 +45,19 @@ def test_each_chunk_of_the_map_is_reported_and_changes_nothing(model):
     # 1237 x 722 model pixels in chunks of 512: 3 x 2
     assert seen == [(k, 6) for k in range(1, 7)]
     np.testing.assert_array_equal(a.probability, b.probability)
+
+
+def test_chunks_side_by_side_give_the_map_of_one_chunk_at_a_time(model):
+    """The map's chunks run on several threads (each with a one-thread ONNX Runtime session)
+    and write their own parts of the map: any number of threads gives the same map, and the
+    progress still counts up once per chunk."""
+    node = make_node(size_um=(1200.0, 700.0), pixel_size_um=1.0, stain="he", seed=6)
+    one = tumour_map(node.rgb, pixel_size_um=1.0, threads=1)
+    for threads in (2, 3):
+        seen = []
+        many = tumour_map(node.rgb, pixel_size_um=1.0, threads=threads,
+                          on_chunk=lambda d, t: seen.append((d, t)))
+        np.testing.assert_array_equal(many.probability, one.probability)
+        assert seen == [(k, 6) for k in range(1, 7)]
+    with pytest.raises(ValueError, match="threads"):
+        tumour_map(node.rgb, pixel_size_um=1.0, threads=0)
