@@ -291,7 +291,9 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         # cytokeratin itself says where the carcinoma is); made before the tiles, whose
         # worker threads' memory would otherwise still be held while it runs (bench/speed.py:
         # end-to-end peak 5.6-5.8 instead of 5.7-6.2 x the RGB bytes, the same results)
-        tmap = tumour_map(source, pixel_size_um=px, threads=workers, on_chunk=on_map)
+        # only where nuclei can be (the tissue the tiles segment in): no network run on glass
+        tmap = tumour_map(source, pixel_size_um=px, threads=workers, on_chunk=on_map,
+                          mask=tissue if slide is None else small_tissue)
     nuclei, outlines, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats,
                                               tile_px=tile_px, factor=options.nucleus_factor(px),
                                               workers=workers, client=client,

@@ -61,3 +61,26 @@ def test_chunks_side_by_side_give_the_map_of_one_chunk_at_a_time(model):
         assert seen == [(k, 6) for k in range(1, 7)]
     with pytest.raises(ValueError, match="threads"):
         tumour_map(node.rgb, pixel_size_um=1.0, threads=0)
+
+
+def test_a_mask_skips_the_chunks_far_from_it_and_changes_nothing_near_it(model):
+    """Chunks with no tissue within two map steps are not run (0 there); every map point
+    within two steps of the tissue is the network's, so nuclei read the same context."""
+    node = make_node(size_um=(1200.0, 1400.0), pixel_size_um=1.0, stain="he", seed=6)
+    full = tumour_map(node.rgb, pixel_size_um=1.0, model=model)
+    mask = np.zeros((60, 70), bool)  # 20 µm per mask pixel
+    mask[5:15, 8:20] = True          # tissue in the top-left chunk only (rows 100-300, cols 160-400 µm)
+    seen = []
+    part = tumour_map(node.rgb, pixel_size_um=1.0, model=model, mask=mask, on_chunk=lambda d, t: seen.append(t))
+    assert seen and set(seen) == {1}  # 3 x 3 chunks, one run
+    p, q = part.probability, full.probability
+    step = part.pixel_size_um
+    yy, xx = np.mgrid[:p.shape[0], :p.shape[1]]
+    y_um, x_um = part.origin_um[0] + yy * step, part.origin_um[1] + xx * step
+    near = (y_um > 100 - 2 * step) & (y_um < 300 + 2 * step) & (x_um > 160 - 2 * step) & (x_um < 400 + 2 * step)
+    np.testing.assert_array_equal(p[near], q[near])
+    assert (p == 0).mean() > 0.5 and (q > 0).all()
+    y, x = np.mgrid[100:300:7, 160:400:7].reshape(2, -1).astype(float)
+    np.testing.assert_array_equal(part.local_max().at(y, x), full.local_max().at(y, x))
+    none = tumour_map(node.rgb, pixel_size_um=1.0, model=model, mask=np.zeros((4, 4), bool))
+    assert none.probability.shape == full.probability.shape and not none.probability.any()
