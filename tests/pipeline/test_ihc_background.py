@@ -6,6 +6,7 @@ import pytest
 
 from pipeline import analyze, find_tumour_cells
 from pipeline.synthetic import make_node, make_node_category
+from pipeline.defaults import DAB_BACKGROUND_RADIUS_UM
 from pipeline.tumor import classify_ihc, dab_background
 
 
@@ -461,3 +462,38 @@ def test_the_analysis_passes_its_dab_hysteresis_to_the_brown_matrix_rule():
              for f in (0.8, 0.9)}
     assert found[0.8]["nucleus_id"].tolist() == [1, 2]  # a weak neighbour: a file of two
     assert found[0.9]["nucleus_id"].tolist() == []      # alone in brown matrix
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dab_background_is_numpys_upper_quartile_of_the_bins_around(seed):
+    """The background at each nucleus is np.percentile(..., 75) of the lymphocyte-sized
+    rings in the 3 x 3 bins around it (5 x 5, then 9 x 9, where those hold fewer than 10),
+    to the last bit: written here the slow way, one nucleus at a time."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    t = pd.DataFrame({"y_um": rng.uniform(0, 400, n), "x_um": rng.uniform(-50, 300, n),
+                      "equivalent_diameter_um": rng.uniform(4.6, 7.9, n),
+                      "counterstain_ring_median": rng.gamma(2.0, 0.02, n)})
+    # thinner regions, where 3 x 3 bins hold fewer than 10: ~90 nuclei over 1 x 1 mm, ~40 over 3 x 3 mm
+    u = rng.random(n)
+    for part, (y0, side) in ((u < 0.15, (1000, 1000)), (u > 0.93, (3000, 3000))):
+        t.loc[part, "y_um"] = rng.uniform(y0, y0 + side, part.sum())
+        t.loc[part, "x_um"] = rng.uniform(0, side, part.sum())
+    got = dab_background(t, contrast=0, pale_ratio=0)
+    step = DAB_BACKGROUND_RADIUS_UM / 2
+    by, bx = np.floor(t["y_um"] / step).to_numpy(int), np.floor(t["x_um"] / step).to_numpy(int)
+    ring = t["counterstain_ring_median"].to_numpy()
+    overall = np.percentile(ring, 75)
+    used = set()
+    for i in range(n):
+        want = overall
+        for reach in (1, 2, 4):
+            near = (np.abs(by - by[i]) <= reach) & (np.abs(bx - bx[i]) <= reach)
+            if near.sum() >= 10:
+                want = np.percentile(ring[near], 75)
+                used.add(reach)
+                break
+        else:
+            used.add(0)
+        assert got[i] == want, i
+    assert used == {0, 1, 2, 4}  # every path taken
