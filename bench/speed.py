@@ -1,12 +1,13 @@
 """End-to-end speed and peak memory of bench nodes, against a floor.
 
-Three nodes by default: a 16-megapixel node (2000 µm at 0.5 µm/px, a deposit a
+Four nodes by default: a 16-megapixel node (2000 µm at 0.5 µm/px, a deposit a
 third of its width), a large macrometastasis (4300 µm at 1 µm/px, 18.5 MP, one
 deposit 84 % of the field's width, packed as densely as the synthetic generator
 allows: >= 15,000 tumour cells found), so that the outputs are timed at a high
-tumour burden, and a 16-megapixel node scanned at 40x (1000 µm at 0.25 µm/px,
+tumour burden, a 16-megapixel node scanned at 40x (1000 µm at 0.25 µm/px,
 deposit a third of its width), whose nuclei are segmented on 2 x 2 blocks
-(``nucleus_pixel_size_um`` 0.5).
+(``nucleus_pixel_size_um`` 0.5), and the first node stained for cytokeratin
+(IHC: no tumour map; the DAB background and the ring rules instead).
 
 Also the learned H&E detector alone (first node): the tumour map per megapixel
 and the cell decision per 10,000 nuclei.
@@ -22,7 +23,7 @@ deposits.csv, overlay.png, objects.geojson with the nucleus outlines,
 summary.json), for the tumour cells and, with every nucleus exported
 (``--all-nuclei``), for every nucleus as a GeoJSON feature.
 
-Usage: python bench/speed.py [--nodes default,macro,fine] [--repeats 3] [--side-um 2000] [--pixel-size 0.5]
+Usage: python bench/speed.py [--nodes default,macro,fine,ihc] [--repeats 3] [--side-um 2000] [--pixel-size 0.5]
        [--deposit 0.33] [--macro-side-um 4300] [--macro-pixel-size 1.0] [--macro-deposit 0.84]
        [--fine-side-um 1000] [--fine-pixel-size 0.25]
 """
@@ -95,13 +96,13 @@ def run(mode: str, path: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def make_bench_node(side_um: float, pixel_size_um: float, deposit: float, path: Path) -> tuple:
+def make_bench_node(side_um: float, pixel_size_um: float, deposit: float, path: Path, stain: str = "he") -> tuple:
     """Write one synthetic node (one cohesive deposit ``deposit`` x side wide) to ``path``;
     returns (megapixels, RGB MiB, columns, rows)."""
     from pipeline.io import write_calibrated_tiff
     from pipeline.synthetic import make_node
 
-    node = make_node(size_um=(side_um, side_um), pixel_size_um=pixel_size_um, stain="he",
+    node = make_node(size_um=(side_um, side_um), pixel_size_um=pixel_size_um, stain=stain,
                      pattern="cohesive", deposits=[{"diameter_um": side_um * deposit}], seed=11)
     m, n = node.rgb.shape[:2]
     write_calibrated_tiff(path, node.rgb, pixel_size_um=pixel_size_um)
@@ -120,7 +121,7 @@ def bench_node(path: Path, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nodes", default="default,macro,fine", help="comma-separated: default, macro, fine")
+    ap.add_argument("--nodes", default="default,macro,fine,ihc", help="comma-separated: default, macro, fine, ihc")
     ap.add_argument("--side-um", type=float, default=2000.0)
     ap.add_argument("--pixel-size", type=float, default=0.5)
     ap.add_argument("--repeats", type=int, default=3)
@@ -133,11 +134,12 @@ def main() -> None:
     args = ap.parse_args()
     specs = {"default": (args.side_um, args.pixel_size, args.deposit),
              "macro": (args.macro_side_um, args.macro_pixel_size, args.macro_deposit),
-             "fine": (args.fine_side_um, args.fine_pixel_size, args.deposit)}
+             "fine": (args.fine_side_um, args.fine_pixel_size, args.deposit),
+             "ihc": (args.side_um, args.pixel_size, args.deposit)}
     names = [n.strip() for n in args.nodes.split(",") if n.strip()]
     unknown = sorted(set(names) - set(specs))
     if unknown:
-        raise SystemExit(f"--nodes: unknown node(s) {unknown}; use default, macro and/or fine")
+        raise SystemExit(f"--nodes: unknown node(s) {unknown}; use default, macro, fine and/or ihc")
 
     with tempfile.TemporaryDirectory() as tmp:
         base = None
@@ -145,12 +147,12 @@ def main() -> None:
         for k, name in enumerate(names):
             side, px, deposit = specs[name]
             path = Path(tmp) / f"speed_{name}.tif"
-            mp, rgb_mb, n, m = make_bench_node(side, px, deposit, path)
+            mp, rgb_mb, n, m = make_bench_node(side, px, deposit, path, stain="ihc" if name == "ihc" else "he")
             if base is None:
                 base = run("imports", path)
                 print(f"baseline process (imports only): {base['maxrss_mb']:.0f} MiB")
             det = None
-            if k == 0:
+            if k == 0 and name != "ihc":
                 det = min((run("detector", path) for _ in range(args.repeats)), key=lambda r: r["map_seconds"])
             best = bench_node(path, args.repeats)
             path.unlink()
