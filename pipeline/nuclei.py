@@ -271,7 +271,8 @@ def _split_touching(dist, seeds, b8):
     owner[comp[seeded]] = seeds[seeded]
     single = count == 1
     single[0] = False
-    labels = np.where(single[comp], owner[comp], 0).astype(np.int32)
+    # one gather from a per-component table (a single-seed component's seed label, else 0)
+    labels = np.where(single, owner, 0).astype(np.int32)[comp]
     multi = count >= 2
     multi[0] = False
     if multi.any():
