@@ -210,7 +210,8 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     are 30 of them), and count as the large ones do in telling a nest: lymphocytes have
     dense chromatin, while a carcinoma nucleus cut to lymphocyte size by the haematoxylin
     threshold (its pale centre lost, as on real sections) is pale, and the nuclei of a nest
-    would read its cytokeratin as background.
+    would read its cytokeratin as background. A nucleus without a ring measurement (NaN)
+    is no evidence either.
 
     Parameters
     ----------
@@ -252,6 +253,7 @@ def dab_background(nuclei, *, radius_um=DAB_BACKGROUND_RADIUS_UM, dab_threshold=
     pale_ratio = check_positive(pale_ratio, name="pale_ratio", allow_zero=True)
     pale = pale_nuclei(nuclei, ratio=pale_ratio)
     small &= ~pale
+    small &= np.isfinite(ring)  # a nucleus without a ring measurement is no evidence of background
     small &= ~_in_nests(nuclei, small, pale, dab_threshold=dab_threshold, contrast=contrast,
                         strong_factor=float(strong_factor))
     # the whole image's background: from its lymphocyte-sized nuclei only (never from all

@@ -497,3 +497,24 @@ def test_dab_background_is_numpys_upper_quartile_of_the_bins_around(seed):
             used.add(0)
         assert got[i] == want, i
     assert used == {0, 1, 2, 4}  # every path taken
+
+
+def test_a_nucleus_without_a_ring_measurement_is_no_evidence_of_background():
+    """NaN ring DAB (a hand-made or edited table) neither sets the background nor makes it
+    NaN: the same background as when those nuclei are not lymphocyte-sized at all."""
+    rng = np.random.default_rng(3)
+    n = 300
+    t = pd.DataFrame({"y_um": rng.uniform(0, 400, n), "x_um": rng.uniform(0, 400, n),
+                      "equivalent_diameter_um": rng.uniform(5.0, 7.0, n),
+                      "counterstain_ring_median": rng.gamma(2.0, 0.02, n)})
+    missing = np.zeros(n, bool)
+    missing[::7] = True
+    with_nan = t.copy()
+    with_nan.loc[missing, "counterstain_ring_median"] = np.nan
+    large = t.copy()
+    large.loc[missing, "counterstain_ring_median"] = 0.0
+    large.loc[missing, "equivalent_diameter_um"] = 20.0
+    got = dab_background(with_nan)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, dab_background(large))
+    assert with_nan["counterstain_ring_median"].isna().sum() == missing.sum()  # input untouched
