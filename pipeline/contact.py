@@ -39,6 +39,7 @@ from scipy.spatial import cKDTree
 
 from ._validate import check_choice, check_positive
 from .celltable import cell_arrays, link_groups
+from .spatial import query_workers
 
 __all__ = [
     "NEIGHBOUR_FACTOR",
@@ -107,7 +108,7 @@ def _edges(yx: np.ndarray, distance: float, method: str):
     length = np.hypot(*(yx[i] - yx[j]).T)
     if method == "gabriel" and len(yx) > 2:
         half = 0.5 * length
-        nearest, _ = tree.query(0.5 * (yx[i] + yx[j]), k=1)
+        nearest, _ = tree.query(0.5 * (yx[i] + yx[j]), k=1, workers=query_workers(len(i)))
         keep = nearest >= half * (1.0 - _GABRIEL_RTOL)
         i, j, length = i[keep], j[keep], length[keep]
     order = np.lexsort((j, i))
@@ -356,7 +357,7 @@ class ContactGraph:
         if n < 2:
             return np.full(n, np.nan)
         tree = self._tree if self._tree is not None else cKDTree(self.centres)
-        nn = tree.query(self.centres, k=2)[0][:, 1]
+        nn = tree.query(self.centres, k=2, workers=query_workers(n))[0][:, 1]
         _read_only(nn)
         return nn
 

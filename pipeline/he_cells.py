@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .spatial import query_workers
+
 __all__ = [
     "HE_CELL_FEATURES",
     "GATE_FEATURES",
@@ -124,13 +126,14 @@ def he_cell_features(nuclei) -> pd.DataFrame:
     nearest = np.full(n, np.nan)
     if n > 1:
         tree = cKDTree(yx)
-        count = tree.query_ball_point(yx, 20.0, return_length=True).astype(np.int64) - 1
+        workers = query_workers(n)
+        count = tree.query_ball_point(yx, 20.0, return_length=True, workers=workers).astype(np.int64) - 1
         k = min(_NEIGHBOURS + 1, n)
         # the k nearest neighbours of a block of nuclei at a time: a whole slide's millions of
         # nuclei would otherwise need several (n, k) arrays at once
         for start in range(0, n, _QUERY_BLOCK):
             stop = min(n, start + _QUERY_BLOCK)
-            dist, idx = tree.query(yx[start:stop], k=k)
+            dist, idx = tree.query(yx[start:stop], k=k, workers=workers)
             nearest[start:stop] = dist[:, 1]
             nbr = d[idx[:, 1:]]
             nbr_d[start:stop] = nbr.mean(1)

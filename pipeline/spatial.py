@@ -21,6 +21,23 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._validate import check_positive
+from .parallel import available_cores
+
+#: Fewest query points for which the k-d tree queries run on several threads (SciPy's
+#: ``workers``: the same results, computed side by side).
+_PARALLEL_QUERY_MIN = 20_000
+
+
+def query_workers(n: int) -> int:
+    """Threads for ``n`` k-d tree queries: the cores available (at most 4) for a large
+    table, else 1 (threads only add overhead to a small one).
+
+    Examples
+    --------
+    >>> query_workers(10)
+    1
+    """
+    return min(4, available_cores()) if n >= _PARALLEL_QUERY_MIN else 1
 
 __all__ = ["ripley_l", "ripley_l_minus_r", "count_within"]
 
@@ -51,7 +68,8 @@ def count_within(points_yx, anchors_yx, *, radius_um) -> np.ndarray:
     r = check_positive(radius_um, name="radius_um", allow_zero=True)
     if len(pts) == 0 or len(anchors) == 0:
         return np.zeros(len(pts), np.int64)
-    return np.asarray(cKDTree(anchors).query_ball_point(pts, r=r, return_length=True), np.int64)
+    return np.asarray(cKDTree(anchors).query_ball_point(pts, r=r, return_length=True,
+                                                        workers=query_workers(len(pts))), np.int64)
 
 
 def _check_points(points_yx) -> np.ndarray:
