@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .parallel import default_threads
 from .spatial import query_workers
 
 __all__ = [
@@ -314,7 +314,7 @@ class OnnxGate:
         x = np.asarray(x, np.float32)
         n = int(num_threads) if num_threads else 0
         if n == 0:
-            n = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+            n = default_threads()
         n = max(1, min(n, len(x) // _GATE_BLOCK_MIN))
         if n == 1:
             return self._run(x)

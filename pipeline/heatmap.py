@@ -18,7 +18,6 @@ result's ``tumour_map``.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import cv2
 import numpy as np
 
 from ._validate import check_pixel_size
+from .parallel import default_threads
 
 __all__ = ["HeatmapModel", "TumourMap", "load_heatmap_model", "tumour_map", "DEFAULT_HEATMAP_MODEL"]
 
@@ -100,11 +100,6 @@ def _session(path: str, threads: int):
 _LOAD_LOCK = threading.Lock()
 
 
-def _cores() -> int:
-    """The cores this process may use, at most 4."""
-    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def load_heatmap_model(path=None, *, threads=None) -> HeatmapModel:
     """Load a tumour-map network (default: the shipped one) and its ``.json`` metadata.
 
@@ -125,7 +120,7 @@ def load_heatmap_model(path=None, *, threads=None) -> HeatmapModel:
     if not p.is_file() or not meta_path.is_file():
         raise FileNotFoundError(f"{p}: tumour-map network or its metadata {meta_path.name} not found")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    n = threads or _cores()
+    n = threads or default_threads()
     with _LOAD_LOCK:
         session = _session(str(p), int(n))
     return HeatmapModel(path=p, pixel_size_um=float(meta["input_pixel_size_um"]),
@@ -299,7 +294,7 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     """
     from .slide import Slide
 
-    n_threads = int(threads) if threads is not None else _cores()
+    n_threads = int(threads) if threads is not None else default_threads()
     if n_threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     given = model

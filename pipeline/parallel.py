@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 
-__all__ = ["available_cores", "check_workers", "check_scheduler_address", "run_tasks", "DaemonThreadPool"]
+__all__ = ["available_cores", "default_threads", "check_workers", "check_scheduler_address", "run_tasks", "DaemonThreadPool"]
 
 #: Environment variable naming a default Dask scheduler address.
 SCHEDULER_ENV = "NODESCOPE_SCHEDULER"
@@ -51,6 +51,17 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Threads for one image's work when none are asked for: the cores available, at most 4.
+
+    Examples
+    --------
+    >>> 1 <= default_threads() <= 4
+    True
+    """
+    return min(4, available_cores())
 
 
 def check_workers(workers, *, name: str = "workers") -> int | None:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._validate import check_positive
-from .parallel import available_cores
+from .parallel import default_threads
 
 #: Fewest query points for which the k-d tree queries run on several threads (SciPy's
 #: ``workers``: the same results, computed side by side).
@@ -37,7 +37,7 @@ def query_workers(n: int) -> int:
     >>> query_workers(10)
     1
     """
-    return min(4, available_cores()) if n >= _PARALLEL_QUERY_MIN else 1
+    return default_threads() if n >= _PARALLEL_QUERY_MIN else 1
 
 __all__ = ["ripley_l", "ripley_l_minus_r", "count_within"]
 

@@ -314,8 +314,8 @@ def _binned_upper_quartile(by, bx, values, qy, qx, *, reach, min_count):
         return out
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     counts = np.diff(np.r_[starts, len(keys)])
-    # np.percentile(v, 75), method "linear": index (n - 1) * 0.75 and NumPy's _lerp
-    index = counts * 0.75 + (1 + 0.75 * (1 - 1 - 1)) - 1
+    # np.percentile(v, 75), method "linear": index (n - 1) * 0.75 (exact in floats) and NumPy's _lerp
+    index = (counts - 1) * 0.75
     below = np.floor(index)
     gamma = index - below
     a = vals[starts + below.astype(np.int64)]
