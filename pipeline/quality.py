@@ -449,10 +449,51 @@ def _scale_contradicts(factor) -> tuple:
     return refuses or factor <= t["pixel_size_factor_given_large"], refuses
 
 
+def he_finding_reason(*, flags, measures) -> str | None:
+    """Why tumour found in an H&E image cannot be staged: its nuclear scale refutes the pixel size.
+
+    The H&E detector reads the tissue at the scale the pixel size gives (its tumour map is
+    learned at ~1 µm/px): at a pixel size given half the true one it reads a field of
+    lymphocytes as one of large cells and misses a real metastasis, so what it finds then
+    is not evidence, and neither is the size of it. The same nuclear-scale rule as
+    :func:`negative_call_reason` (``pixel_size_suspect`` with a factor >=
+    ``pixel_size_factor_given_small``, or 3x either way). Cytokeratin findings are not
+    affected (a brown cell is brown at any scale; only their size is, and that is flagged).
+
+    Parameters
+    ----------
+    flags : sequence of str, keyword-only
+        The image's flags.
+    measures : dict, keyword-only
+        The quality measures (``implied_pixel_size_um``, ``pixel_size_factor``).
+
+    Returns
+    -------
+    reason : str or None
+        The ``category_reason`` of a ``not_assessable`` node; None: the finding stands.
+
+    Examples
+    --------
+    >>> he_finding_reason(flags=(), measures={}) is None
+    True
+    >>> he_finding_reason(flags=("pixel_size_suspect",),
+    ...                   measures={"implied_pixel_size_um": 0.5, "pixel_size_factor": 2.0})[:53]
+    'tumour cells found in H&E, but the nuclei imply about'
+    """
+    implied = measures.get("implied_pixel_size_um", float("nan"))
+    factor = measures.get("pixel_size_factor", float("nan"))
+    if "pixel_size_suspect" in flags and _scale_contradicts(factor)[1]:
+        return (f"tumour cells found in H&E, but the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} "
+                "µm/px was given: the H&E detector reads the tissue at the scale given, so at a wrong pixel size "
+                "neither what it finds nor its size is evidence (check the file's calibration or --pixel-size)")
+    return None
+
+
 def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
     """Why a node in which no tumour cell was found still cannot be called negative.
 
-    A positive finding stands whatever the tissue; a negative one needs enough
+    A positive finding stands whatever the tissue (in H&E, not at a pixel size its nuclei
+    refute: :func:`he_finding_reason`); a negative one needs enough
     lymph node to be negative about: at least ``min_negative_tissue_mm2`` of tissue,
     a nuclear scale that agrees with the pixel size given (``pixel_size_suspect`` with a
     factor >= ``pixel_size_factor_given_small`` or 3x either way: given too small,

@@ -19,7 +19,7 @@ from ._validate import check_choice, check_pixel_size
 from .measure import assign_deposits, measure_deposits
 from .options import AnalysisOptions, option_fields
 from .pattern import growth_pattern
-from .quality import CONFIRM_WITH_IHC, QUALITY_THRESHOLDS, TOO_LITTLE_TISSUE, negative_call_reason
+from .quality import CONFIRM_WITH_IHC, QUALITY_THRESHOLDS, TOO_LITTLE_TISSUE, he_finding_reason, negative_call_reason
 from .results import NodeResult
 from .staging import NOT_ASSESSABLE, node_category, node_pn_category
 from .defaults import (DAB_CANDIDATE_SIZE_RATIO, DAB_CONTRAST, IHC_NEIGHBOUR_UM, IHC_NEST_MIN_CELLS,
@@ -276,7 +276,14 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         if negative_reason:
             category, reason = NOT_ASSESSABLE, negative_reason
             context["flags"] += [flag] if flag else []
-    if context.get("not_assessable_reason"):
+    scale_reason = None
+    if stain == "he" and len(cells) and not context.get("not_assessable_reason"):
+        scale_reason = he_finding_reason(flags=context["flags"], measures=context.get("quality") or {})
+    if scale_reason:
+        # H&E tumour found at a pixel size its own nuclei refute: no stage, no pattern (the cells stay)
+        category, reason = NOT_ASSESSABLE, scale_reason
+        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
+    elif context.get("not_assessable_reason"):
         # the image cannot support a stage: whatever was found, no category is claimed, and
         # no growth pattern either (nuclei too coarse or blurred for a contact graph)
         category, reason = NOT_ASSESSABLE, str(context["not_assessable_reason"])

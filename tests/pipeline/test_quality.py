@@ -109,10 +109,27 @@ def test_the_signed_pixel_size_factor_bands(implied, suspect):
     assert (no_tumour.not_assessable_reason is not None) is refused
 
 
-def test_a_positive_finding_at_a_suspect_pixel_size_stands_flagged(sample_dir):
-    rgb, px, _ = read_image(sample_dir / "node_micro_he_mixed.tif")
+def test_an_he_finding_at_a_refuted_pixel_size_is_not_assessable(sample_dir):
+    """The H&E detector reads the tissue at the scale given: at half the true pixel size it missed
+    the cohesive micrometastasis and (with the map of 2026-12-01) found 59 cells elsewhere, an ITC.
+    So tumour found in H&E at a pixel size that its nuclei refute is no evidence either."""
+    for name in ("node_micro_he_mixed.tif", "node_micro_he_cohesive.tif"):
+        rgb, px, _ = read_image(sample_dir / name)
+        half = analyze(rgb, pixel_size_um=px / 2)
+        assert "pixel_size_suspect" in half.flags
+        assert half.category == "not_assessable" and half.pn_category == "pNX"
+        if len(half.cells):
+            assert half.growth_pattern == "not_assessable"
+            assert half.category_reason.startswith("tumour cells found in H&E")
+            assert f"{px / 2:g} µm/px was given" in half.category_reason and "--pixel-size" in half.category_reason
+
+
+def test_a_cytokeratin_finding_at_a_suspect_pixel_size_stands_flagged(sample_dir):
+    """A brown cell is brown at any scale: the finding stands, flagged (its size is the doubt)."""
+    rgb, px, _ = read_image(sample_dir / "node_micro_ihc_single_file.tif")
     half = analyze(rgb, pixel_size_um=px / 2)
-    assert half.category == "micrometastasis" and "pixel_size_suspect" in half.flags
+    assert len(half.cells) and "pixel_size_suspect" in half.flags
+    assert half.category in ("itc", "micrometastasis", "macrometastasis")
 
 
 def test_out_of_focus_and_blurry(micro):
