@@ -116,7 +116,8 @@ def test_shipped_int8_network_follows_its_float_source(meta):
     assert pf.shape == pq.shape
     assert np.abs(pf - pq).max() < 0.1
     assert pf.max() > 0.5 and pq.max() > 0.5, "the deposit lights both maps up"
-    assert (MODELS / "he_tumour_fcn.onnx").stat().st_size < 0.5 * source.stat().st_size
+    # 8-bit where it is quantized (members kept wholly in float are named in the record)
+    assert (MODELS / "he_tumour_fcn.onnx").stat().st_size < 0.75 * source.stat().st_size
 
 
 @pytest.mark.parametrize("name", ["he_tumour_fcn.onnx", "he_tumour_fcn_fp32.onnx"])
