@@ -449,6 +449,16 @@ def _scale_contradicts(factor) -> tuple:
     return refuses or factor <= t["pixel_size_factor_given_large"], refuses
 
 
+def _refuted_scale(flags, measures):
+    """(implied, given) pixel sizes, µm/px, when the nuclei refute the pixel size given
+    (``pixel_size_suspect`` in the bands that refuse a call: :func:`_scale_contradicts`); else None."""
+    implied = measures.get("implied_pixel_size_um", float("nan"))
+    factor = measures.get("pixel_size_factor", float("nan"))
+    if "pixel_size_suspect" in flags and _scale_contradicts(factor)[1]:
+        return implied, implied / factor
+    return None
+
+
 def he_finding_reason(*, flags, measures) -> str | None:
     """Why tumour found in an H&E image cannot be staged: its nuclear scale refutes the pixel size.
 
@@ -480,10 +490,10 @@ def he_finding_reason(*, flags, measures) -> str | None:
     ...                   measures={"implied_pixel_size_um": 0.5, "pixel_size_factor": 2.0})[:53]
     'tumour cells found in H&E, but the nuclei imply about'
     """
-    implied = measures.get("implied_pixel_size_um", float("nan"))
-    factor = measures.get("pixel_size_factor", float("nan"))
-    if "pixel_size_suspect" in flags and _scale_contradicts(factor)[1]:
-        return (f"tumour cells found in H&E, but the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} "
+    refuted = _refuted_scale(flags, measures)
+    if refuted is not None:
+        implied, given = refuted
+        return (f"tumour cells found in H&E, but the nuclei imply about {implied:.2g} µm/px, {given:.3g} "
                 "µm/px was given: the H&E detector reads the tissue at the scale given, so at a wrong pixel size "
                 "neither what it finds nor its size is evidence (check the file's calibration or --pixel-size)")
     return None
@@ -535,10 +545,10 @@ def negative_call_reason(*, tissue_area_mm2, flags, measures) -> tuple:
     if 0 < area < t["min_negative_tissue_mm2"]:
         return TOO_LITTLE_TISSUE, (f"no tumour cells in {area:.3f} mm² of tissue, too little to call the "
                                      f"node negative (needs >= {t['min_negative_tissue_mm2']:g} mm²)")
-    implied = measures.get("implied_pixel_size_um", float("nan"))
-    factor = measures.get("pixel_size_factor", float("nan"))
-    if "pixel_size_suspect" in flags and _scale_contradicts(factor)[1]:
-        return None, (f"no tumour cells, but the nuclei imply about {implied:.2g} µm/px, {implied / factor:.3g} "
+    refuted = _refuted_scale(flags, measures)
+    if refuted is not None:
+        implied, given = refuted
+        return None, (f"no tumour cells, but the nuclei imply about {implied:.2g} µm/px, {given:.3g} "
                       "µm/px was given: at a wrong pixel size a metastasis can vanish, so the node is not "
                       "called negative (check the file's calibration or --pixel-size)")
     if NOT_LYMPH_NODE in flags:
