@@ -366,8 +366,14 @@ AUGMENTATIONS = [
 
 
 class Augmenter:
-    def __init__(self, torch, seed: int, scale: float = 1.0, colour: float = 1.0, degrade: float = 1.0):
+    def __init__(self, torch, seed: int, scale: float = 1.0, colour: float = 1.0, degrade: float = 1.0,
+                 stain_vectors: float = 0.0):
         self.torch = torch
+        # > 0: the haematoxylin and eosin vectors the patch is re-rendered with are perturbed
+        # (Gaussian noise of this SD on each unit vector's components, renormalised): a hue
+        # shift between centres (purple vs blue haematoxylin, pink vs magenta eosin) that the
+        # concentration jitter alone cannot make
+        self.kv = stain_vectors
         # scale the jitter ranges of the zoom, of the colour and of blur/noise/JPEG (1 = AUGMENTATIONS)
         self.ks, self.kc, self.kd = scale, colour, degrade
         self.g = torch.Generator().manual_seed(seed)
@@ -407,7 +413,14 @@ class Augmenter:
         beta = torch.stack([self.u(n, -0.04 * k_, 0.04 * k_), self.u(n, -0.04 * k_, 0.04 * k_),
                             self.u(n, -0.01 * k_, 0.01 * k_)], 1)
         conc = conc * alpha[:, :, None, None] + beta[:, :, None, None]
-        od = torch.einsum("ndhw,dc->nchw", conc, self.rgb_from_hed)
+        if self.kv > 0:
+            vec = self.rgb_from_hed[None].repeat(n, 1, 1)
+            noise = torch.randn((n, 2, 3), generator=self.g) * self.kv
+            vec[:, :2] = (vec[:, :2] + noise).clamp_min(0.01)
+            vec = vec / vec.norm(dim=2, keepdim=True)
+            od = torch.einsum("ndhw,ndc->nchw", conc, vec)
+        else:
+            od = torch.einsum("ndhw,dc->nchw", conc, self.rgb_from_hed)
         x = 256 * torch.exp(-od) - 1
         # brightness, contrast, saturation
         x = x * self.u(n, 1 - 0.1 * k_, 1 + 0.1 * k_)[:, None, None, None]
@@ -478,7 +491,8 @@ def train(args, torch, nn, images, labels, fit, val):
             return args.lr * (step + 1) / warm
         return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
-    aug = Augmenter(torch, args.seed + 100, args.aug_scale, args.aug_colour, args.aug_degrade)
+    aug = Augmenter(torch, args.seed + 100, args.aug_scale, args.aug_colour, args.aug_degrade,
+                    args.aug_stain_vectors)
     order_rng = np.random.default_rng(args.seed + 200)
     yv = labels[val]
     best = (-1.0, -1, None)
@@ -711,6 +725,9 @@ def main() -> None:
     ap.add_argument("--aug-scale", type=float, default=1.0, help="scales the zoom range (1: 0.8-1.25)")
     ap.add_argument("--aug-colour", type=float, default=1.0, help="scales the stain and colour jitter ranges")
     ap.add_argument("--aug-degrade", type=float, default=1.0, help="scales the blur, noise and JPEG ranges")
+    ap.add_argument("--aug-stain-vectors", type=float, default=0.0,
+                    help="SD of the noise on the H and E unit vectors a patch is re-rendered with (0: off; 0.05-0.1: "
+                         "hue shifts between centres)")
     ap.add_argument("--synthetic", type=Path, default=None,
                     help="npz from tools/synthetic_patches.py (x, y, node) added to the fit set; nodes with "
                          "node % 10 == 0 are held out and scored at the end")
@@ -827,7 +844,8 @@ def main() -> None:
         "epochs": args.epochs,
         "best_epoch": best_epoch,
         "augmentations": AUGMENTATIONS,
-        "augmentation_range_factors": {"scale": args.aug_scale, "colour": args.aug_colour, "degrade": args.aug_degrade},
+        "augmentation_range_factors": {"scale": args.aug_scale, "colour": args.aug_colour, "degrade": args.aug_degrade,
+                                       "stain_vectors_sd": args.aug_stain_vectors},
         "training_minutes_cpu": round(train_minutes, 1),
         "training_threads": args.threads,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
@@ -932,7 +950,7 @@ def main() -> None:
                         f"{test_metrics.get('synthetic_held_out', {}).get('auc', float('nan')):.4f}). "
                         if len(syn_held) else "Nothing else was used for training; "),
         cmd_extra=(f"--arch {args.arch} " if args.arch != "fcn" else "") + (f"--synthetic synthetic_patches.npz --aug-colour {args.aug_colour} --aug-degrade {args.aug_degrade} "
-                   f"--aug-scale {args.aug_scale}"))
+                   f"--aug-scale {args.aug_scale}") + (f" --aug-stain-vectors {args.aug_stain_vectors}" if args.aug_stain_vectors else ""))
     args.card.write_text(card)
 
     print(f"receptive field {rf} px, stride {stride} px, output (0,0) centred on pixel index {(rf - 1) / 2}")
