@@ -262,17 +262,8 @@ def fused_export_module(model, torch, nn):
             bns.append(m)
     fused = []
     for i, (c, bn) in enumerate(zip(convs, bns)):
-        w = c.weight.detach().double()
-        scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        b = bn.bias.detach().double() - bn.running_mean.double() * scale
-        w = w * scale[:, None, None, None]
-        if i == 0:  # fold (x - mean) / std: exact because there is no zero padding
-            b = b - (w * IN_MEAN / IN_STD).sum(dim=(1, 2, 3))
-            w = w / IN_STD
-        f = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, bias=True)
-        f.weight.data = w.float()
-        f.bias.data = b.float()
-        fused += [f, nn.ReLU()]
+        # the input scaling (x - mean) / std folded into the first conv: exact, no zero padding
+        fused += [_fuse(torch, nn, c, bn, IN_MEAN, IN_STD) if i == 0 else _fuse(torch, nn, c, bn), nn.ReLU()]
     head = nn.Conv2d(model.head.in_channels, 1, 1)
     head.load_state_dict(model.head.state_dict())
     body = nn.Sequential(*fused, head)
