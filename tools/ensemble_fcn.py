@@ -99,8 +99,9 @@ def main() -> None:
         if len({json.dumps(m[key]) for m in metas}) != 1:
             raise SystemExit(f"members differ in {key}: cannot average their maps")
     field = max(int(m["receptive_field_px"]) for m in metas)
-    crops = [((field - int(m["receptive_field_px"])) // 2,
-              field - int(m["receptive_field_px"]) - (field - int(m["receptive_field_px"])) // 2) for m in metas]
+    # a smaller field is fed the input cropped by the difference: half before (rounded down), the rest after
+    spare = [field - int(m["receptive_field_px"]) for m in metas]
+    crops = [(d // 2, d - d // 2) for d in spare]
     merged = None
     for k, path in enumerate(args.members):
         model = onnx.load(str(path))
