@@ -35,12 +35,16 @@ __all__ = ["HeatmapModel", "TumourMap", "load_heatmap_model", "tumour_map", "DEF
 #: The shipped network (ONNX) and its metadata (JSON beside it).
 DEFAULT_HEATMAP_MODEL = Path(__file__).resolve().parent / "models" / "he_tumour_fcn.onnx"
 
-# Input chunk side (model pixels, before the receptive-field margin): bounds memory. 512, not
-# 1024: the resampled float chunk of a 0.5 µm/px image is then ~15 MB instead of ~55 MB, which
-# set the analysis' peak (bench/speed.py, 16 MP node: end-to-end peak 7.5x -> 6.7x the RGB bytes);
-# the map changes by at most 0.001 at < 1 % of its points (the resampling blur sees the chunk's
-# edge), as fast; bench/real_he.py's tile figures and bench/whole_vs_tiled.py are unchanged.
-_CHUNK_PX = 512
+# Input chunk side (model pixels, before the receptive-field margin): bounds memory. The map
+# does not depend on it (each chunk is resampled from real pixels around it, and the network
+# uses valid convolutions): 256 against 512 gives the same map bit for bit. 256: with the
+# EfficientNet-Lite0 member's activations (its expanded layers at stride 2, ~100 MB for two
+# 512 chunks at once) the map set the analysis' peak (bench/speed.py, 16 MP node at 0.5 µm/px:
+# end-to-end peak 6.8x the RGB bytes at 512, 6.4x at 384, 6.0x at 256), and the map took no
+# longer (1.19, 1.10, 1.03 s, one run each: smaller chunks stay in cache) despite the larger
+# share of margin. (Before 2026-12-01 evening the chunk's own edge entered its resampling and
+# the map moved by up to 0.09 at chunk seams.)
+_CHUNK_PX = 256
 # Chunks of the map are computed side by side while their float source copies (the
 # largest arrays of a chunk) fit in this many bytes together.
 _PARALLEL_BUDGET_BYTES = 40e6
@@ -262,12 +266,13 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     threads : int, optional, keyword-only
         Threads (default: the cores available, at most 4): chunks of the map
         are computed side by side, one thread each, as long as their float
-        copies of the image fit in ~40 MB together (images of 0.5 µm/px and
-        coarser); a finer image's chunks run one at a time on all the threads.
+        copies of the image fit in ~40 MB together (two chunks of a 0.25 µm/px
+        image, ~20 MB each); otherwise one at a time on all the threads. The
+        map is the same for any number of threads.
         With ``model`` given, its own ONNX Runtime threads are used.
     on_chunk : callable, optional, keyword-only
         Called as ``on_chunk(chunks_done, chunks_total)`` after each chunk of
-        the map (the network runs on windows of about 512 x 512 of its pixels),
+        the map (the network runs on windows of about 256 x 256 of its pixels),
         from the thread that computed it, one call at a time, ``chunks_done``
         counting up.
     mask : (P, Q) bool array-like, optional, keyword-only
@@ -330,8 +335,8 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     # chunks side by side, one ONNX Runtime thread each: 1.4-1.7 x faster on 2 cores than one
     # chunk at a time on 2 intra-op threads (the resampling is single-threaded, and the small
     # convolutions scale poorly within a run), the same map; as many at once as the memory
-    # budget allows (a chunk of a 40x scan is resampled from a ~60 MB float copy: one at a time)
-    side = (step - s + r) / scale + 3
+    # budget allows (a chunk of a 40x scan is resampled from a ~20 MB float copy: two at a time)
+    side = (step - s + r) / scale + 2 * (1 + max(1, round(1 / scale))) + 1  # as _read_resampled reads
     in_flight = max(1, min(n_threads, len(origins), int(_PARALLEL_BUDGET_BYTES // (side * side * 12))))
     if in_flight == 1 and given is None and n_threads > 1:
         model = load_heatmap_model(threads=n_threads)
@@ -396,25 +401,34 @@ def _read_resampled(read, shape, scale, dims, y0, y1, x0, x1) -> np.ndarray:
     mirrored beyond the image's edges."""
     if scale == 1.0:
         return _read_mirrored(read, shape, y0, y1, x0, x1)
-    # source region covering the model-pixel window (plus one pixel for interpolation)
-    sy0 = int(np.floor(y0 / scale)) - 1
-    sy1 = int(np.ceil(y1 / scale)) + 1
-    sx0 = int(np.floor(x0 / scale)) - 1
-    sx1 = int(np.ceil(x1 / scale)) + 1
+    # shrinking: average k x k source pixels first (area) so that fine texture is not aliased
+    k = int(round(1 / scale)) if scale < 1 else 1
+    # source region covering the model-pixel window, plus the box filter's reach and one pixel
+    # for the interpolation: every value used is then computed from real (or image-mirrored)
+    # pixels, never from the edge of this read, so a chunk's pixels do not depend on where
+    # the chunk starts (the map of a chunk = that part of the whole image's map)
+    pad = 1 + k
+    sy0 = int(np.floor(y0 / scale)) - pad
+    sy1 = int(np.ceil(y1 / scale)) + pad
+    sx0 = int(np.floor(x0 / scale)) - pad
+    sx1 = int(np.ceil(x1 / scale)) + pad
     src = _read_mirrored(read, shape, sy0, sy1, sx0, sx1).astype(np.float32)
     # model pixel k sits at source coordinate (k + 0.5) / scale - 0.5
     ky = (np.arange(y0, y1) + 0.5) / scale - 0.5 - sy0
     kx = (np.arange(x0, x1) + 0.5) / scale - 0.5 - sx0
-    if scale < 1:  # shrinking: average first (area) so that fine texture is not aliased
-        k = int(round(1 / scale))
-        if k > 1:
-            src = cv2.blur(src, (k, k), dst=src)  # in place: the float copy is the chunk's largest array
-            # cv2.blur's box ends at its pixel when k is even (pixels i - k/2 .. i + k/2 - 1, centred
-            # half a pixel before i): read it half a pixel further on, so that a model pixel is
-            # the plain mean of the k x k source pixels under it (0.5 µm/px -> 0.97: 2 x 2), not
-            # a blurrier mean half a source pixel off (as before 2026-11-30)
-            ky += 0.5 * (1 - k % 2)
-            kx += 0.5 * (1 - k % 2)
+    if k > 1:
+        src = cv2.blur(src, (k, k), dst=src)  # in place: the float copy is the chunk's largest array
+        # cv2.blur's box ends at its pixel when k is even (pixels i - k/2 .. i + k/2 - 1, centred
+        # half a pixel before i): read it half a pixel further on, so that a model pixel is
+        # the plain mean of the k x k source pixels under it (0.5 µm/px -> 0.97: 2 x 2), not
+        # a blurrier mean half a source pixel off (as before 2026-11-30)
+        ky += 0.5 * (1 - k % 2)
+        kx += 0.5 * (1 - k % 2)
+    # cv2.remap reads coordinates in 1/32 px (INTER_BITS = 5): round them there in float64 first,
+    # exact in float32, so that the weights do not depend on the chunk's origin (float32 keeps
+    # fewer fraction bits of a larger offset)
+    ky = np.round(ky * 32) / 32
+    kx = np.round(kx * 32) / 32
     mapy = np.repeat(ky[:, None], len(kx), axis=1).astype(np.float32)
     mapx = np.repeat(kx[None, :], len(ky), axis=0).astype(np.float32)
     dst = cv2.remap(src, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
