@@ -336,7 +336,7 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     # chunk at a time on 2 intra-op threads (the resampling is single-threaded, and the small
     # convolutions scale poorly within a run), the same map; as many at once as the memory
     # budget allows (a chunk of a 40x scan is resampled from a ~20 MB float copy: two at a time)
-    side = (step - s + r) / scale + 2 * (1 + max(1, round(1 / scale))) + 1  # as _read_resampled reads
+    side = (step - s + r) / scale + 2 * _source_margin(scale)[1] + 1  # as _read_resampled reads
     in_flight = max(1, min(n_threads, len(origins), int(_PARALLEL_BUDGET_BYTES // (side * side * 12))))
     if in_flight == 1 and given is None and n_threads > 1:
         model = load_heatmap_model(threads=n_threads)
@@ -396,18 +396,25 @@ def _needed(origins, mask, dims, step, s):
     return keep
 
 
+def _source_margin(scale):
+    """(k, pad): the box-filter side (k x k source pixels per model pixel when shrinking, else 1)
+    and the source pixels read beyond a window on each side (the filter's reach and one pixel for
+    the interpolation)."""
+    k = int(round(1 / scale)) if scale < 1 else 1
+    return k, 1 + k
+
+
 def _read_resampled(read, shape, scale, dims, y0, y1, x0, x1) -> np.ndarray:
     """Model-pixel rows y0:y1, cols x0:x1 of the image resampled to the model's pixel size,
     mirrored beyond the image's edges."""
     if scale == 1.0:
         return _read_mirrored(read, shape, y0, y1, x0, x1)
-    # shrinking: average k x k source pixels first (area) so that fine texture is not aliased
-    k = int(round(1 / scale)) if scale < 1 else 1
-    # source region covering the model-pixel window, plus the box filter's reach and one pixel
+    # shrinking: average k x k source pixels first (area) so that fine texture is not aliased.
+    # The source region covers the model-pixel window plus the box filter's reach and one pixel
     # for the interpolation: every value used is then computed from real (or image-mirrored)
     # pixels, never from the edge of this read, so a chunk's pixels do not depend on where
     # the chunk starts (the map of a chunk = that part of the whole image's map)
-    pad = 1 + k
+    k, pad = _source_margin(scale)
     sy0 = int(np.floor(y0 / scale)) - pad
     sy1 = int(np.ceil(y1 / scale)) + pad
     sx0 = int(np.floor(x0 / scale)) - pad

@@ -276,17 +276,14 @@ def measure_node(cells, *, pixel_size_um, stain="he", options=None, **context_an
         if negative_reason:
             category, reason = NOT_ASSESSABLE, negative_reason
             context["flags"] += [flag] if flag else []
-    scale_reason = None
-    if stain == "he" and len(cells) and not context.get("not_assessable_reason"):
-        scale_reason = he_finding_reason(flags=context["flags"], measures=context.get("quality") or {})
-    if scale_reason:
-        # H&E tumour found at a pixel size its own nuclei refute: no stage, no pattern (the cells stay)
-        category, reason = NOT_ASSESSABLE, scale_reason
-        pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
-    elif context.get("not_assessable_reason"):
-        # the image cannot support a stage: whatever was found, no category is claimed, and
-        # no growth pattern either (nuclei too coarse or blurred for a contact graph)
-        category, reason = NOT_ASSESSABLE, str(context["not_assessable_reason"])
+    # the image cannot support a stage, or (H&E) tumour was found at a pixel size its own nuclei
+    # refute: whatever was found, no category is claimed, and no growth pattern either (nuclei
+    # too coarse or blurred for a contact graph, or read at the wrong scale; the cells stay)
+    no_stage = context.get("not_assessable_reason")
+    if not no_stage and stain == "he" and len(cells):
+        no_stage = he_finding_reason(flags=context["flags"], measures=context.get("quality") or {})
+    if no_stage:
+        category, reason = NOT_ASSESSABLE, str(no_stage)
         pattern = {**pattern, "growth_pattern": NOT_ASSESSABLE, "pattern_borderline": False}
     elif stain == "he" and px > HE_PATTERN_MAX_PIXEL_UM and len(cells):
         # H&E tumour cells are found at 0.25-1.0 µm/px (the detector's range, trained to
