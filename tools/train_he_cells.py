@@ -87,6 +87,7 @@ SYN_SEED0 = 310000  # disjoint from the benches' 90000-97999, the tests' and too
 SYN_CATEGORIES = ("itc", "micrometastasis", "negative", "micrometastasis", "itc", "negative")
 SYN_PATTERNS = ("cohesive", "single_file", "mixed")
 SYN_BENIGN = ("typical", "reactive", "simple")
+LOOKALIKES = ("endothelial", "germinal_centre", "histiocyte", "plasma_cell", "mitotic_figure", "stromal")
 
 
 def synthetic_rows(n_nodes: int, *, seed0: int = SYN_SEED0, categories=SYN_CATEGORIES) -> pd.DataFrame:
@@ -115,7 +116,8 @@ def synthetic_rows(n_nodes: int, *, seed0: int = SYN_SEED0, categories=SYN_CATEG
         d, i = cKDTree(truth[["y_um", "x_um"]].to_numpy()).query(nuclei[["y_um", "x_um"]].to_numpy())
         keep = d <= 4.0
         label = truth["is_tumor"].to_numpy()[i].astype(int)
-        feats = feats.assign(label=label, source="synthetic", group=f"synthetic-{k}")
+        feats = feats.assign(label=label, source="synthetic", group=f"synthetic-{k}",
+                             kind=truth["kind"].to_numpy()[i])
         parts.append(feats[keep])
     return pd.concat(parts, ignore_index=True)
 
@@ -236,6 +238,10 @@ def main() -> None:
     ap.add_argument("--card", type=Path, default=OUT.parent / "MODEL_CARD_he_cell_model.md")
     ap.add_argument("--synthetic-nodes", type=int, default=12,
                     help="synthetic H&E nodes (seeds 310000+) whose nuclei join the gate's training set")
+    ap.add_argument("--lookalike-weight", type=float, default=1.0,
+                    help="training weight of the synthetic nodes' benign look-alike nuclei (endothelium, "
+                         "germinal-centre cells, histiocytes, plasma cells, mitoses, stromal cells); "
+                         "every other nucleus weighs 1")
     ap.add_argument("--target-specificity", type=float, default=0.90,
                     help="patch-level specificity on the validation patches that sets the seed threshold")
     args = ap.parse_args()
@@ -277,8 +283,12 @@ def main() -> None:
     params = dict(objective="binary", learning_rate=0.05, num_leaves=15, min_data_in_leaf=100,
                   feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=1, lambda_l2=1.0,
                   seed=SEED, deterministic=True, force_row_wise=True, num_threads=2, verbose=-1)
+    weight = None
+    if args.lookalike_weight != 1.0:
+        kind = tr["kind"] if "kind" in tr else pd.Series("", index=tr.index)
+        weight = np.where(kind.isin(LOOKALIKES).to_numpy(), args.lookalike_weight, 1.0)
     gate = lgb.train(params, lgb.Dataset(tr[list(GATE_FEATURES)].to_numpy(np.float64), tr["label"].to_numpy(),
-                                         feature_name=list(GATE_FEATURES)), num_boost_round=300)
+                                         weight=weight, feature_name=list(GATE_FEATURES)), num_boost_round=300)
 
     def model(gate_thr, thr=0.5, seed_thr=0.9):
         return HeCellModel(gate=gate, gate_threshold=gate_thr, threshold=thr, seed_threshold=seed_thr)
@@ -332,6 +342,7 @@ def main() -> None:
                                                       "tumour_nuclei": int(tr["label"].iloc[:n_real].sum()),
                                                       "pixel_size_um": TILE_UM},
             "synthetic": {"nodes": args.synthetic_nodes, "seeds": f"{SYN_SEED0}+",
+                          "lookalike_weight": args.lookalike_weight,
                           "nuclei": int(len(tr) - n_real), "tumour_nuclei": int(tr["label"].iloc[n_real:].sum())},
             "licences": "CC0 (CAMELYON16; the tiles via an Apache-2.0 repository, PatchCamelyon for the "
                         "validation patches): the weights are unencumbered",
