@@ -245,6 +245,8 @@ def main() -> None:
     ap.add_argument("--target-specificity", type=float, default=0.90,
                     help="patch-level specificity on the validation patches that sets the seed threshold")
     args = ap.parse_args()
+    if not args.lookalike_weight > 0:
+        ap.error(f"--lookalike-weight must be > 0, got {args.lookalike_weight}")
     root = args.realdata
     rng = np.random.default_rng(SEED)
     t0 = time.perf_counter()
