@@ -35,12 +35,12 @@ SEED0 = 300000
 CATEGORIES = ("negative", "itc", "itc", "micrometastasis", "micrometastasis", "macrometastasis")
 PATTERNS = ("cohesive", "single_file", "mixed")
 BENIGN = ("simple", "typical", "reactive")
-LOOKALIKES = ("endothelial", "germinal_centre", "histiocyte", "plasma_cell", "mitotic_figure", "stromal")
 
 
 def node_patches(args):
     """Patches of one synthetic node: about half tumour (when it has tumour), half not."""
     from pipeline.synthetic import make_node_category
+    from pipeline.synthetic.cells import LOOKALIKE_KINDS
 
     k, per_node, pixel_size_um, lookalikes = args
     rng = np.random.default_rng(SEED0 + k)
@@ -72,7 +72,7 @@ def node_patches(args):
     if lookalikes > 0 and n_neg:
         # replace that share of the negatives by patches centred on look-alike nuclei
         n_look = int(round(lookalikes * n_neg))
-        cells = node.cells[node.cells["kind"].isin(LOOKALIKES)]
+        cells = node.cells[node.cells["kind"].isin(LOOKALIKE_KINDS)]
         cy_px = np.round(cells["y_um"].to_numpy() / pixel_size_um).astype(int)
         cx_px = np.round(cells["x_um"].to_numpy() / pixel_size_um).astype(int)
         y0 = cy_px - PATCH // 2 + rng.integers(-8, 9, len(cells))
@@ -88,9 +88,8 @@ def node_patches(args):
         for _ in range(min(n_look, len(ok_cells))):
             kind = present[rng.integers(len(present))]
             chosen.append(rng.choice(ok_cells[kinds == kind]))
-        if chosen:
-            keep = corners[:n_pos] + corners[n_pos + len(chosen):]
-            corners = keep[:n_pos] + [(y0[j], x0[j]) for j in chosen] + keep[n_pos:]
+        # the first len(chosen) random negatives give way to them
+        corners = corners[:n_pos] + [(y0[j], x0[j]) for j in chosen] + corners[n_pos + len(chosen):]
     x = np.stack([rgb[a:a + PATCH, b:b + PATCH] for a, b in corners]) if corners \
         else np.zeros((0, PATCH, PATCH, 3), np.uint8)
     y = np.concatenate([np.ones(n_pos, np.uint8), np.zeros(len(corners) - n_pos, np.uint8)])

@@ -87,7 +87,6 @@ SYN_SEED0 = 310000  # disjoint from the benches' 90000-97999, the tests' and too
 SYN_CATEGORIES = ("itc", "micrometastasis", "negative", "micrometastasis", "itc", "negative")
 SYN_PATTERNS = ("cohesive", "single_file", "mixed")
 SYN_BENIGN = ("typical", "reactive", "simple")
-LOOKALIKES = ("endothelial", "germinal_centre", "histiocyte", "plasma_cell", "mitotic_figure", "stromal")
 
 
 def synthetic_rows(n_nodes: int, *, seed0: int = SYN_SEED0, categories=SYN_CATEGORIES) -> pd.DataFrame:
@@ -229,6 +228,7 @@ def main() -> None:
     import lightgbm as lgb
 
     from pipeline.he_cells import GATE_FEATURES, HE_CELL_FEATURES, MODEL_FORMAT, HeCellModel, gate_to_onnx
+    from pipeline.synthetic.cells import LOOKALIKE_KINDS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realdata", type=Path, default=DEFAULT_DATA)
@@ -288,7 +288,7 @@ def main() -> None:
     weight = None
     if args.lookalike_weight != 1.0:
         kind = tr["kind"] if "kind" in tr else pd.Series("", index=tr.index)
-        weight = np.where(kind.isin(LOOKALIKES).to_numpy(), args.lookalike_weight, 1.0)
+        weight = np.where(kind.isin(LOOKALIKE_KINDS).to_numpy(), args.lookalike_weight, 1.0)
     gate = lgb.train(params, lgb.Dataset(tr[list(GATE_FEATURES)].to_numpy(np.float64), tr["label"].to_numpy(),
                                          weight=weight, feature_name=list(GATE_FEATURES)), num_boost_round=300)
 

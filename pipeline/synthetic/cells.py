@@ -27,6 +27,10 @@ __all__ = ["KINDS", "PRIORITY", "SIMPLE_KINDS", "CellSet"]
 KINDS = ("lymphocyte", "histiocyte", "germinal_centre", "endothelial", "tumor", "stromal",
          "plasma_cell", "mitotic_figure")
 
+#: The benign look-alikes of a carcinoma cell: every kind but lymphocytes and the tumour
+#: itself (what the training tools centre patches on and weigh).
+LOOKALIKE_KINDS = tuple(k for k in KINDS if k not in ("lymphocyte", "tumor"))
+
 #: Kinds drawn by the ``"simple"`` benign anatomy (the default).
 SIMPLE_KINDS = KINDS[:6]
 
