@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from . import numtext
 from .geojson import write_geojson_features
 from .overlay import render_overlay
 from .results import NodeResult
@@ -203,31 +204,33 @@ def deposits_for_csv(deposits: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_CSV_CHUNK = 4096
+_CSV_CHUNK = 16384
 
 
 def _csv_chunks(table: pd.DataFrame):
     """The text of ``table.to_csv(index=False, float_format="%.4f", lineterminator="\\n")``, chunk by
-    chunk, made by one ``%`` per chunk on a row template (pandas formats floats one Python call
-    per value, about 5x slower); None when a column is not a plain NumPy number or bool."""
+    chunk, written by :func:`pipeline.numtext.rows` (every number of a chunk at once: about 5 x
+    faster than ``%`` per value, 20 x faster than pandas); None when a column is not a plain
+    NumPy number or bool."""
     dtypes = [table[c].dtype for c in table.columns]
-    if not all(isinstance(d, np.dtype) and d.kind in "iufb" for d in dtypes):
+    if not dtypes or not all(isinstance(d, np.dtype) and d.kind in "iufb" for d in dtypes):
         return None
     header = table.iloc[:0].to_csv(index=False, lineterminator="\n")  # pandas' header, quoting and all
-    row = ",".join("%.4f" if d.kind == "f" else "%d" if d.kind in "iu" else "%s" for d in dtypes) + "\n"
     columns = [table[c].to_numpy() for c in table.columns]
-    has_float = any(d.kind == "f" for d in dtypes)
+
+    def field(values):
+        kind = values.dtype.kind
+        if kind == "f":  # a missing value is an empty field, as pandas writes it
+            return numtext.fixed(values, 4, nan="")
+        return numtext.integers(values) if kind in "iu" else numtext.texts(values)
 
     def chunks():
         yield header
         for start in range(0, len(table), _CSV_CHUNK):
-            stop = min(len(table), start + _CSV_CHUNK)
-            block = np.empty((stop - start, len(columns)), dtype=object)
+            pieces = []
             for j, column in enumerate(columns):
-                block[:, j] = column[start:stop]
-            text = (row * (stop - start)) % tuple(block.ravel().tolist())
-            # a missing value is an empty field, as pandas writes it ("nan" cannot be anything else here)
-            yield text.replace("nan", "") if has_float else text
+                pieces += ([","] if j else []) + [field(column[start:start + _CSV_CHUNK])]
+            yield numtext.rows(*pieces, "\n").decode("utf-8")
 
     return chunks()
 

@@ -1,10 +1,10 @@
 """QuPath-native GeoJSON of a node: deposits as annotations, cells as detections.
 
 The text is built in bulk: every coordinate and measurement of a chunk of
-cells is computed with NumPy and formatted by one ``%`` operation on the
-feature templates (one per vertex count), then streamed to the file, so writing
-takes time proportional to the number of cells with a small constant (no
-per-row pandas access, no recursive conversion).
+cells is computed with NumPy and written as text for the whole chunk at once
+(:mod:`pipeline.numtext`), then streamed to the file, so writing takes time
+proportional to the number of cells with a small constant (no per-row pandas
+access, no recursive conversion).
 
 Cells are drawn with their segmented nucleus outlines
 (:class:`pipeline.outlines.NucleusOutlines`, at most 16 vertices each); a cell
@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from . import numtext
 
 __all__ = [
     "DEPOSIT_MEASUREMENTS",
@@ -83,7 +85,7 @@ CELL_MEASUREMENTS = {
 
 # Sides of the polygon standing for a nucleus without an outline; its area equals the nucleus area.
 _RING_SIDES = 12
-_CHUNK = 2048
+_CHUNK = 4096
 
 
 def cell_rings_px(cells: pd.DataFrame, pixel_size_um: float) -> np.ndarray:
@@ -214,43 +216,41 @@ def cell_polygons_px(cells: pd.DataFrame, pixel_size_um: float, *, outlines=None
 def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=None):
     """The cells' features as text, ``_CHUNK`` cells per string.
 
-    Coordinates and measurements are NumPy arrays for all cells; the Python
-    objects that ``%`` formats are made one chunk at a time, so memory stays
-    bounded for a whole slide's nuclei.
+    Coordinates and measurements are NumPy arrays for all cells, written one chunk
+    at a time by :func:`pipeline.numtext.rows` (the same text as ``%.2f``, ``%.6g``
+    and ``%d``), so memory stays bounded for a whole slide's nuclei.
     """
     n = len(cells)
     if n == 0:
         return
     vertices, counts = cell_polygons_px(cells, pixel_size_um, outlines=outlines)
-    slots = 2 * vertices.shape[1]
-    vertices = np.round(vertices, 2).reshape(n, slots)
-    used = np.arange(slots)[None, :] < 2 * (counts[:, None] + 1)
-    if not np.isfinite(vertices[used]).all():
+    slots = vertices.shape[1]
+    vertices = np.round(vertices, 2)
+    if not np.isfinite(vertices[np.arange(slots)[None, :] <= counts[:, None]]).all():
         raise ValueError("cells have non-finite x_um, y_um, radius_um or area_um2; drop those rows first")
-    fmts, columns = _measurement_values(cells, CELL_MEASUREMENTS)
+    columns = [(json.dumps(CELL_MEASUREMENTS[c], ensure_ascii=False), cells[c].to_numpy())
+               for c in CELL_MEASUREMENTS if c in cells.columns]
     tumour = np.broadcast_to(np.asarray(tumour, bool), (n,))
-    classes = np.where(tumour, json.dumps(CLASSIFICATIONS["tumour"]), json.dumps(CLASSIFICATIONS["other"]))
-    tail = (']]},"properties":{"objectType":"detection","classification":%s,"measurements":{'
-            + ",".join(fmts) + "}}}")
-    templates = {int(k): '{"type":"Feature","geometry":{"type":"Polygon","coordinates":[['
-                 + ",".join(["[%.2f,%.2f]"] * (int(k) + 1)) + tail for k in np.unique(counts)}
-    # rows with a NaN or infinite measurement (only their chunks need the null rewrite)
-    non_finite = np.zeros(n, bool)
-    for column in columns:
-        if column.dtype.kind == "f":
-            non_finite |= ~np.isfinite(column)
+    classes = (json.dumps(CLASSIFICATIONS["tumour"]), json.dumps(CLASSIFICATIONS["other"]))
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
-        block = np.empty((stop - start, slots + 1 + len(columns)), dtype=object)
-        block[:, :slots] = vertices[start:stop]
-        block[:, slots] = classes[start:stop]
-        for j, column in enumerate(columns):
-            block[:, slots + 1 + j] = column[start:stop]
-        keep = np.ones(block.shape, bool)
-        keep[:, :slots] = used[start:stop]
-        text = ",\n".join([templates[k] for k in counts[start:stop].tolist()])
-        text = text % tuple(block[keep].tolist())
-        yield _null_non_finite(text) if non_finite[start:stop].any() else text
+        xs = numtext.fixed(vertices[start:stop, :, 0].T, 2)  # (slots, cells)
+        ys = numtext.fixed(vertices[start:stop, :, 1].T, 2)
+        pieces = ['{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[']
+        for j in range(slots):  # vertex j of every cell, left out past the cell's closing vertex
+            has = j <= counts[start:stop]
+            pieces += [numtext.constant("[" if j == 0 else ",[", has), xs.take(j).masked(has),
+                       numtext.constant(",", has), ys.take(j).masked(has), numtext.constant("]", has)]
+        pieces += [']]},"properties":{"objectType":"detection","classification":',
+                   numtext.texts(np.where(tumour[start:stop], *classes)), ',"measurements":{']
+        for j, (name, values) in enumerate(columns):
+            v = values[start:stop]
+            pieces += [("," if j else "") + name + ":",
+                       numtext.integers(v) if v.dtype.kind in "iub" else  # JSON has no NaN: null
+                       numtext.general(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float),
+                                       nan="null", inf="null")]
+        pieces.append("}}},\n")
+        yield numtext.rows(*pieces)[:-2].decode("utf-8")
 
 
 def write_geojson_features(fh, *, deposits: pd.DataFrame, cells: pd.DataFrame, pixel_size_um: float,
