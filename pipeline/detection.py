@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ._memory import release_freed_memory
 from ._validate import check_pixel_size
 from .defaults import DAB_OUTER_UM
 from .heatmap import TumourMap, tumour_map
@@ -285,6 +286,10 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
     sample, sample_tissue = tissue_samples(source, sample_mask, small_tissue, options.sample_tiles)
     stats = image_stats(sample, sample_tissue, pixel_size_um=px, stain=options.stain,
                         overview=(overview, small_tissue))
+    # the samples (up to a quarter of the image) and what the statistics freed are handed back
+    # before the map's and the tiles' arrays are made (pipeline._memory)
+    del sample, sample_tissue
+    release_freed_memory()
     tmap = None
     if stats.stain == "he":
         # the tissue-level tumour probability around every nucleus (H&E only: in IHC the
@@ -294,10 +299,12 @@ def find_nuclei(image, *, pixel_size_um=None, options=None, workers=None, client
         # only where nuclei can be (the tissue the tiles segment in): no network run on glass
         tmap = tumour_map(source, pixel_size_um=px, threads=workers, on_chunk=on_map,
                           mask=tissue if slide is None else small_tissue)
+        release_freed_memory()  # what the map's threads freed
     nuclei, outlines, labels = _segment_tiles(source, tissue, pixel_size_um=px, stats=stats,
                                               tile_px=tile_px, factor=options.nucleus_factor(px),
                                               workers=workers, client=client,
                                               on_tile=on_tile, return_labels=return_labels)
+    release_freed_memory()  # what the tiles' threads freed
     if tmap is not None:
         y, x = nuclei["y_um"].to_numpy(), nuclei["x_um"].to_numpy()
         nuclei = nuclei.assign(tumour_context=tmap.at(y, x), tumour_context_max=tmap.local_max().at(y, x))

@@ -85,7 +85,7 @@ CELL_MEASUREMENTS = {
 
 # Sides of the polygon standing for a nucleus without an outline; its area equals the nucleus area.
 _RING_SIDES = 12
-_CHUNK = 4096
+_CHUNK = 2048  # cells per piece of text (~1,300 characters each while it is made)
 
 
 def cell_rings_px(cells: pd.DataFrame, pixel_size_um: float) -> np.ndarray:
