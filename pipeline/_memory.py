@@ -6,8 +6,8 @@ MiB of freed arrays stay resident and the next stage's arrays are allocated
 beside them, so the process' peak grows stage by stage. ``malloc_trim`` returns
 them (Dask's distributed workers do the same). On the bench's 18.5 MP node the
 resident size after the image statistics drops by ~43 MiB, and the end-to-end
-peak is ~25 MiB lower (docs/performance.md). A no-op where the C library is not
-glibc (macOS, Windows, musl).
+peak of the bench nodes is 10-30 MiB lower (docs/performance.md). A no-op where
+the C library is not glibc (macOS, Windows, musl).
 """
 
 from __future__ import annotations

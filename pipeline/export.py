@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from . import numtext
-from ._memory import release_freed_memory
 from .geojson import write_geojson_features
 from .overlay import render_overlay
 from .results import NodeResult
@@ -308,7 +307,6 @@ def write_node_outputs(out_dir, result: NodeResult, image=None, *, cells_format=
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    release_freed_memory()  # what the analysis freed, before the outputs' pictures and text
     picture, picture_um = _overlay_source(result, image)
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoding = None
