@@ -217,19 +217,23 @@ def _csv_chunks(table: pd.DataFrame):
         return None
     header = table.iloc[:0].to_csv(index=False, lineterminator="\n")  # pandas' header, quoting and all
     columns = [table[c].to_numpy() for c in table.columns]
-
-    def field(values):
-        kind = values.dtype.kind
-        if kind == "f":  # a missing value is an empty field, as pandas writes it
-            return numtext.fixed(values, 4, nan="")
-        return numtext.integers(values) if kind in "iu" else numtext.texts(values)
+    # a chunk's float columns stacked, so that they are written by one call
+    floats = [j for j, d in enumerate(dtypes) if d.kind == "f"]
+    row_of = {j: k for k, j in enumerate(floats)}
 
     def chunks():
         yield header
         for start in range(0, len(table), _CSV_CHUNK):
+            stop = start + _CSV_CHUNK
+            # a missing value is an empty field, as pandas writes it
+            written = numtext.fixed(np.stack([columns[j][start:stop] for j in floats]), 4, nan="") \
+                if floats else None
             pieces = []
             for j, column in enumerate(columns):
-                pieces += ([","] if j else []) + [field(column[start:start + _CSV_CHUNK])]
+                kind = dtypes[j].kind
+                pieces += ([","] if j else []) + [
+                    written.take(row_of[j]) if kind == "f" else
+                    numtext.integers(column[start:stop]) if kind in "iu" else numtext.texts(column[start:stop])]
             yield numtext.rows(*pieces, "\n").decode("utf-8")
 
     return chunks()

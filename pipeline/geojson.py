@@ -228,8 +228,18 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
     vertices = np.round(vertices, 2)
     if not np.isfinite(vertices[np.arange(slots)[None, :] <= counts[:, None]]).all():
         raise ValueError("cells have non-finite x_um, y_um, radius_um or area_um2; drop those rows first")
-    columns = [(json.dumps(CELL_MEASUREMENTS[c], ensure_ascii=False), cells[c].to_numpy())
-               for c in CELL_MEASUREMENTS if c in cells.columns]
+    # the measurements as two stacked arrays, integers (and bools: %d writes 1 / 0) and floats,
+    # each written for a whole chunk by one call
+    names, ints, floats = [], [], []
+    for col in (c for c in CELL_MEASUREMENTS if c in cells.columns):
+        v = cells[col].to_numpy()
+        exact = v.dtype.kind in "ib" or (v.dtype.kind == "u" and (not v.size or int(v.max()) < 2**63))
+        if exact:
+            names.append((json.dumps(CELL_MEASUREMENTS[col], ensure_ascii=False), "i", len(ints)))
+            ints.append(v if v.dtype == np.int64 else v.astype(np.int64))
+        else:  # JSON has no NaN: null
+            names.append((json.dumps(CELL_MEASUREMENTS[col], ensure_ascii=False), "f", len(floats)))
+            floats.append(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float))
     tumour = np.broadcast_to(np.asarray(tumour, bool), (n,))
     classes = (json.dumps(CLASSIFICATIONS["tumour"]), json.dumps(CLASSIFICATIONS["other"]))
     for start in range(0, n, _CHUNK):
@@ -243,12 +253,11 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
                        numtext.constant(",", has), ys.take(j).masked(has), numtext.constant("]", has)]
         pieces += [']]},"properties":{"objectType":"detection","classification":',
                    numtext.texts(np.where(tumour[start:stop], *classes)), ',"measurements":{']
-        for j, (name, values) in enumerate(columns):
-            v = values[start:stop]
-            pieces += [("," if j else "") + name + ":",
-                       numtext.integers(v) if v.dtype.kind in "iub" else  # JSON has no NaN: null
-                       numtext.general(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float),
-                                       nan="null", inf="null")]
+        written = {"i": numtext.integers(np.stack([v[start:stop] for v in ints])) if ints else None,
+                   "f": numtext.general(np.stack([v[start:stop] for v in floats]), nan="null", inf="null")
+                   if floats else None}
+        for j, (name, kind, row) in enumerate(names):
+            pieces += [("," if j else "") + name + ":", written[kind].take(row)]
         pieces.append("}}},\n")
         yield numtext.rows(*pieces)[:-2].decode("utf-8")
 
