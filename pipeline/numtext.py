@@ -163,6 +163,13 @@ def _non_finite(field: Field, v: np.ndarray, nan, inf) -> Field:
     return field
 
 
+def _digit_count(value, name: str, low: int) -> int:
+    """A number of digits from ``low`` to 9, checked."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= 9:
+        raise ValueError(f"{name} must be an integer from {low} to 9, got {value!r}")
+    return int(value)
+
+
 def _ties(x: np.ndarray) -> np.ndarray:
     """Where a value scaled with one rounding (``x``) may round otherwise than the exact one."""
     frac = x - np.floor(x)
@@ -192,10 +199,7 @@ def fixed(values, decimals: int, *, nan=None, inf=None) -> Field:
     >>> rows(fixed([0.125, -0.0, 2.0, float("nan")], 2), ",")
     b'0.12,-0.00,2.00,nan,'
     """
-    v = np.asarray(values, np.float64)
-    d = int(decimals)
-    if not 0 <= d <= 9:
-        raise ValueError(f"decimals must be 0-9, got {decimals}")
+    v, d = np.asarray(values, np.float64), _digit_count(decimals, "decimals", 0)
     flat = v.ravel()
     with np.errstate(over="ignore", invalid="ignore"):
         x = np.abs(flat) * 10.0**d
@@ -241,10 +245,7 @@ def general(values, precision: int = 6, *, nan=None, inf=None) -> Field:
     >>> rows(general([0.0001234567, 123456789.0, 0.0, -2.5, 100.0]), ",")
     b'0.000123457,1.23457e+08,0,-2.5,100,'
     """
-    v = np.asarray(values, np.float64)
-    p = int(precision)
-    if not 1 <= p <= 9:
-        raise ValueError(f"precision must be 1-9, got {precision}")
+    v, p = np.asarray(values, np.float64), _digit_count(precision, "precision", 1)
     flat = v.ravel()
     a = np.abs(flat)
     with np.errstate(invalid="ignore", divide="ignore"):
