@@ -64,8 +64,8 @@ class Field(NamedTuple):
 
     def take(self, index) -> Field:
         """The texts at ``index`` of :attr:`shape` (e.g. ``j`` of an (K, N) field: row j's N texts)."""
-        return Field(self.cols[(slice(None),) + (index if isinstance(index, tuple) else (index,))],
-                     self.used[(slice(None),) + (index if isinstance(index, tuple) else (index,))])
+        at = (slice(None),) + (index if isinstance(index, tuple) else (index,))
+        return Field(self.cols[at], self.used[at])
 
 
 def _digits(q: np.ndarray, width: int) -> np.ndarray:
@@ -118,49 +118,36 @@ def _build(parts, n: int) -> Field:
     return Field(cols, used)
 
 
-def _with_fallback(shape, vec: Field, ok: np.ndarray, values: np.ndarray, fmt: str) -> Field:
-    """``vec`` (texts for every element, right only where ``ok``) with Python's ``fmt % value``
-    written over the others, shaped ``shape``."""
+def _with_fallback(shape, vec: Field, ok: np.ndarray, values: np.ndarray, fmt: str, nan=None, inf=None) -> Field:
+    """``vec`` (texts for every element, right only where ``ok``) with the others written over:
+    ``nan`` / ``inf`` for NaN / infinities when given, else Python's ``fmt % value``; shaped
+    ``shape``."""
     bad = np.flatnonzero(~ok)
     if len(bad):
         others = values[bad]
-        texts_ = [(fmt % (float(v) if others.dtype.kind == "f" else v)).encode() for v in others.tolist()]
-        width = max(len(t) for t in texts_)
+
+        def text(v):
+            if nan is not None and v != v:
+                return nan.encode("utf-8")
+            if inf is not None and v in (np.inf, -np.inf):
+                return inf.encode("utf-8")
+            return (fmt % v).encode()
+
+        texts_ = [text(float(v) if others.dtype.kind == "f" else v) for v in others.tolist()]
         cols, used = vec
-        if width > cols.shape[0]:  # widen on the left
-            pad = width - cols.shape[0]
+        pad = max(len(t) for t in texts_) - cols.shape[0]
+        if pad > 0:  # widen on the left
             cols = np.concatenate([np.full((pad, cols.shape[1]), ord(" "), np.uint8), cols])
             used = np.concatenate([np.zeros((pad, used.shape[1]), bool), used])
-        else:
-            cols, used = cols.copy() if not cols.flags.writeable else cols, used
         used[:, bad] = False
         w = cols.shape[0]
         for i, t in zip(bad.tolist(), texts_):
-            cols[w - len(t):, i] = np.frombuffer(t, np.uint8)
-            used[w - len(t):, i] = True
+            if t:
+                cols[w - len(t):, i] = np.frombuffer(t, np.uint8)
+                used[w - len(t):, i] = True
         vec = Field(cols, used)
     w = vec.cols.shape[0]
     return Field(vec.cols.reshape((w,) + shape), vec.used.reshape((w,) + shape))
-
-
-def _non_finite(field: Field, v: np.ndarray, nan, inf) -> Field:
-    """``field`` with the texts of NaN and of infinities replaced by ``nan`` and ``inf``."""
-    for text, where in ((nan, np.isnan(v)), (inf, np.isinf(v))):
-        if text is None or not where.any():
-            continue
-        t = np.frombuffer(text.encode(), np.uint8)
-        cols, used = field
-        if len(t) > cols.shape[0]:
-            pad = len(t) - cols.shape[0]
-            cols = np.concatenate([np.full((pad,) + cols.shape[1:], ord(" "), np.uint8), cols])
-            used = np.concatenate([np.zeros((pad,) + used.shape[1:], bool), used])
-        w = cols.shape[0]
-        used[:, where] = False
-        if len(t):
-            cols[w - len(t):, where] = t[:, None]
-            used[w - len(t):, where] = True
-        field = Field(cols, used)
-    return field
 
 
 def _digit_count(value, name: str, low: int) -> int:
@@ -212,7 +199,7 @@ def fixed(values, decimals: int, *, nan=None, inf=None) -> Field:
     if d:
         parts += [_const(".", n, True), (_digits(q - ip * 10**d, d), np.ones((d, n), bool))]
     vec = _build(parts, n)
-    return _non_finite(_with_fallback(v.shape, vec, ok, flat, f"%.{d}f"), v, nan, inf)
+    return _with_fallback(v.shape, vec, ok, flat, f"%.{d}f", nan, inf)
 
 
 _POW10F = 10.0 ** np.arange(23)  # exact
@@ -293,7 +280,7 @@ def general(values, precision: int = 6, *, nan=None, inf=None) -> Field:
              _const("e", n, sci), (np.where(e < 0, ord("-"), ord("+")).astype(np.uint8)[None], sci[None]),
              (_digits(np.abs(e), 2), np.broadcast_to(sci[None], (2, n)))]
     vec = _build(parts, n)
-    return _non_finite(_with_fallback(v.shape, vec, ok, flat, f"%.{p}g"), v, nan, inf)
+    return _with_fallback(v.shape, vec, ok, flat, f"%.{p}g", nan, inf)
 
 
 def integers(values) -> Field:
@@ -378,29 +365,16 @@ def rows(*pieces) -> bytes:
             if p.cols.ndim != 2 or (n is not None and p.cols.shape[1] != n):
                 raise ValueError(f"rows needs fields of one shape (N,), got {p.shape}")
             n = p.cols.shape[1]
-            parts.append(p)
+            parts.append((p.cols, p.used))
         else:
-            b = p.encode("utf-8") if isinstance(p, str) else bytes(p)
-            if b:
-                parts.append(b)
+            b = np.frombuffer(p.encode("utf-8") if isinstance(p, str) else bytes(p), np.uint8)
+            if len(b):
+                parts.append((b[:, None], np.ones((len(b), 1), bool)))
     if n is None:
         raise ValueError("rows needs at least one Field")
-    # one character column per array row (contiguous copies), then one blocked transpose into
-    # reading order (OpenCV's: several times faster than NumPy's for bytes)
-    width = sum(p.cols.shape[0] if isinstance(p, Field) else len(p) for p in parts)
-    chars = np.empty((width, n), np.uint8)
-    used = np.empty((width, n), np.uint8)
-    c = 0
-    for p in parts:
-        if isinstance(p, Field):
-            w = p.cols.shape[0]
-            chars[c:c + w] = p.cols
-            used[c:c + w] = p.used
-        else:
-            w = len(p)
-            chars[c:c + w] = np.frombuffer(p, np.uint8)[:, None]
-            used[c:c + w] = 1
-        c += w
     if n == 0:
         return b""
-    return cv2.transpose(chars)[cv2.transpose(used).view(bool)].tobytes()
+    # one character column per array row (contiguous copies), then one blocked transpose into
+    # reading order (OpenCV's: several times faster than NumPy's for bytes)
+    chars, used = _build(parts, n)
+    return cv2.transpose(chars)[cv2.transpose(used.view(np.uint8)).view(bool)].tobytes()
