@@ -721,7 +721,7 @@ def main() -> None:
                          "hue shifts between centres)")
     ap.add_argument("--synthetic", type=Path, default=None,
                     help="npz from tools/synthetic_patches.py (x, y, node) added to the fit set; nodes with "
-                         "node % 10 == 0 are held out and scored at the end")
+                         "node %% 10 == 0 are held out and scored at the end")
     ap.add_argument("--validation-only", action="store_true",
                     help="train and report validation AUC only (no export, test split untouched): for trying settings")
     ap.add_argument("--onnx", type=Path, default=MODELS / "he_tumour_fcn.onnx")
