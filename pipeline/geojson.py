@@ -126,31 +126,46 @@ def cell_rings_px(cells: pd.DataFrame, pixel_size_um: float) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def _measurement_values(table: pd.DataFrame, names: dict) -> tuple[list, list]:
-    """The present columns' formats and values (one int64 or float64 array per column)."""
-    fmts, columns = [], []
+def _measurement_columns(table: pd.DataFrame, names: dict) -> tuple[list, list, list]:
+    """The present measurement columns as two stacked groups, integers and floats.
+
+    Returns ``(keys, ints, floats)``: per present column, in ``names``' order, its JSON
+    key and where its values are (``("i", k)``: ``ints[k]``, int64; ``("f", k)``:
+    ``floats[k]``, float64, non-numbers NaN). Integers and bools are written by
+    ``%d`` (bools as 1 / 0), other columns by ``%.6g``.
+    """
+    keys, ints, floats = [], [], []
     for col in (c for c in names if c in table.columns):
         v = table[col].to_numpy()
-        if v.dtype.kind in "iub":
-            fmts.append(f"{json.dumps(names[col], ensure_ascii=False)}:%d")
-            columns.append(v.astype(np.int64))
+        exact = v.dtype.kind in "ib" or (v.dtype.kind == "u" and (not v.size or int(v.max()) < 2**63))
+        key = json.dumps(names[col], ensure_ascii=False)
+        if exact:
+            keys.append((key, "i", len(ints)))
+            ints.append(v if v.dtype == np.int64 else v.astype(np.int64))
         else:
-            fmts.append(f"{json.dumps(names[col], ensure_ascii=False)}:%.6g")
-            columns.append(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float))
-    return fmts, columns
+            keys.append((key, "f", len(floats)))
+            floats.append(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float))
+    return keys, ints, floats
 
 
-def _null_non_finite(text: str) -> str:
-    # JSON has no NaN: a non-finite measurement becomes null (names never contain ":nan")
-    return text.replace(":nan", ":null").replace(":-inf", ":null").replace(":inf", ":null")
+def _measurement_pieces(keys: list, ints: list, floats: list, start: int, stop: int) -> list:
+    """The ``"name":value,...`` pieces of rows ``start:stop`` for :func:`pipeline.numtext.rows`;
+    each group written for all its columns by one call (JSON has no NaN: null)."""
+    written = {"i": numtext.integers(np.stack([v[start:stop] for v in ints])) if ints else None,
+               "f": numtext.general(np.stack([v[start:stop] for v in floats]), nan="null", inf="null")
+               if floats else None}
+    pieces = []
+    for j, (key, kind, row) in enumerate(keys):
+        pieces += [("," if j else "") + key + ":", written[kind].take(row)]
+    return pieces
 
 
 def _deposit_features(deposits: pd.DataFrame, pixel_size_um: float):
     """One JSON text per deposit with an outline of >= 3 vertices (few per node)."""
-    fmts, columns = _measurement_values(deposits, DEPOSIT_MEASUREMENTS)
-    values = np.empty((len(deposits), len(columns)), dtype=object)
-    for j, column in enumerate(columns):
-        values[:, j] = column
+    keys, ints, floats = _measurement_columns(deposits, DEPOSIT_MEASUREMENTS)
+    n = len(deposits)
+    measurements = (numtext.rows(*_measurement_pieces(keys, ints, floats, 0, n), "\n").decode("utf-8")
+                    .split("\n") if keys and n else [""] * n)
     cls = json.dumps(CLASSIFICATIONS["tumour"])
     for i, (dep_id, outline) in enumerate(zip(deposits["deposit_id"], deposits["outline"])):
         ring = np.asarray(outline, float).reshape(-1, 2)
@@ -158,10 +173,9 @@ def _deposit_features(deposits: pd.DataFrame, pixel_size_um: float):
             continue
         ring = np.round(ring[:, ::-1] / pixel_size_um, 2)
         coords = json.dumps(np.vstack([ring, ring[:1]]).tolist())
-        meas = _null_non_finite(",".join(fmts) % tuple(values[i]))
         yield ('{"type":"Feature","geometry":{"type":"Polygon","coordinates":[' + coords + ']},'
                f'"properties":{{"objectType":"annotation","name":"Deposit {int(dep_id)}",'
-               f'"classification":{cls},"measurements":{{{meas}}}}}}}')
+               f'"classification":{cls},"measurements":{{{measurements[i]}}}}}}}')
 
 
 def cell_polygons_px(cells: pd.DataFrame, pixel_size_um: float, *, outlines=None) -> tuple[np.ndarray, np.ndarray]:
@@ -228,18 +242,7 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
     vertices = np.round(vertices, 2)
     if not np.isfinite(vertices[np.arange(slots)[None, :] <= counts[:, None]]).all():
         raise ValueError("cells have non-finite x_um, y_um, radius_um or area_um2; drop those rows first")
-    # the measurements as two stacked arrays, integers (and bools: %d writes 1 / 0) and floats,
-    # each written for a whole chunk by one call
-    names, ints, floats = [], [], []
-    for col in (c for c in CELL_MEASUREMENTS if c in cells.columns):
-        v = cells[col].to_numpy()
-        exact = v.dtype.kind in "ib" or (v.dtype.kind == "u" and (not v.size or int(v.max()) < 2**63))
-        if exact:
-            names.append((json.dumps(CELL_MEASUREMENTS[col], ensure_ascii=False), "i", len(ints)))
-            ints.append(v if v.dtype == np.int64 else v.astype(np.int64))
-        else:  # JSON has no NaN: null
-            names.append((json.dumps(CELL_MEASUREMENTS[col], ensure_ascii=False), "f", len(floats)))
-            floats.append(pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float))
+    keys, ints, floats = _measurement_columns(cells, CELL_MEASUREMENTS)
     tumour = np.broadcast_to(np.asarray(tumour, bool), (n,))
     classes = (json.dumps(CLASSIFICATIONS["tumour"]), json.dumps(CLASSIFICATIONS["other"]))
     for start in range(0, n, _CHUNK):
@@ -253,11 +256,7 @@ def _cell_chunks(cells: pd.DataFrame, pixel_size_um: float, tumour, outlines=Non
                        numtext.constant(",", has), ys.take(j).masked(has), numtext.constant("]", has)]
         pieces += [']]},"properties":{"objectType":"detection","classification":',
                    numtext.texts(np.where(tumour[start:stop], *classes)), ',"measurements":{']
-        written = {"i": numtext.integers(np.stack([v[start:stop] for v in ints])) if ints else None,
-                   "f": numtext.general(np.stack([v[start:stop] for v in floats]), nan="null", inf="null")
-                   if floats else None}
-        for j, (name, kind, row) in enumerate(names):
-            pieces += [("," if j else "") + name + ":", written[kind].take(row)]
+        pieces += _measurement_pieces(keys, ints, floats, start, stop)
         pieces.append("}}},\n")
         yield numtext.rows(*pieces)[:-2].decode("utf-8")
 
