@@ -105,6 +105,8 @@ def main() -> None:
     merged = None
     for k, path in enumerate(args.members):
         model = onnx.load(str(path))
+        # the members' own metadata (their geometry) disagree; the ensemble's is in its .json
+        del model.metadata_props[:]
         model = compose.add_prefix(model, prefix=f"m{k}_")
         if merged is None:
             merged = model
