@@ -159,8 +159,10 @@ def ripley_l(points_yx, *, radii_um, area_um2=None, bbox=None) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of float, shape of ``radii_um``
-        L(r) in µm; NaN when there are fewer than 2 points or the window has
-        zero area (collinear points and no ``bbox``).
+        L(r) in µm; NaN when there are fewer than 2 points, when the window has
+        zero area (collinear points and no ``bbox``), and at every r at least as
+        long as the window's shorter side (where the translation correction is
+        undefined: e.g. a few cells in their own bounding box).
 
     References
     ----------
@@ -188,17 +190,21 @@ def ripley_l(points_yx, *, radii_um, area_um2=None, bbox=None) -> np.ndarray:
         return out
     area = area_um2 if area_um2 is not None else height * width
     pairs = cKDTree(pts).query_pairs(float(radii.max()), output_type="ndarray")
+    defined = radii < min(height, width)
     if pairs.size == 0:
-        return np.zeros(radii.shape)
+        return np.where(defined, 0.0, np.nan)
     d = pts[pairs[:, 0]] - pts[pairs[:, 1]]
     dist = np.hypot(d[:, 0], d[:, 1])
     overlap = (height - np.abs(d[:, 0])) * (width - np.abs(d[:, 1]))
-    weight = (height * width) / np.maximum(overlap, np.finfo(float).tiny)
+    # a pair as far apart as the window is wide or high has no translate in the window (weight
+    # unbounded); it can only be counted at r >= the shorter side, where L is NaN below
+    weight = np.divide(height * width, overlap, out=np.full_like(overlap, np.inf), where=overlap > 0)
     order = np.argsort(dist)
     cum = np.concatenate([[0.0], np.cumsum(weight[order])])
     k_sum = 2.0 * cum[np.searchsorted(dist[order], radii.ravel(), side="right")]
     k = area * k_sum / (n * (n - 1))
-    return np.sqrt(k / np.pi).reshape(radii.shape)
+    L = np.sqrt(k / np.pi).reshape(radii.shape)
+    return np.where(defined, L, np.nan)
 
 
 def ripley_l_minus_r(points_yx, *, radii_um, area_um2=None, bbox=None) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Tests of the growth-pattern measures (pipeline.pattern) on hand-built point sets."""
 
 import inspect
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -238,6 +239,21 @@ def test_ripley_l_of_random_points_is_r():
     np.testing.assert_allclose(
         ripley_l_minus_r(pts, radii_um=radii, bbox=(0, 0, 1000, 1000)), L - radii
     )
+
+
+def test_ripley_l_is_nan_where_a_pair_can_span_the_window():
+    # two cells 10 x 10 µm apart in their own bounding box: the pair spans the window, whose
+    # translation weight is unbounded; L is NaN from the shorter side on (was inf, with an
+    # overflow warning), and 0 below it (no pair that close)
+    pts = np.array([[0.0, 0.0], [10.0, 10.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        L = ripley_l(pts, radii_um=[5, 10, 20, 50])
+    assert L[0] == 0 and np.isnan(L[1:]).all()
+    # a wider window, given: every radius below its shorter side is defined and finite
+    L = ripley_l(pts, radii_um=[5, 20, 50], bbox=(-100, -100, 100, 100))
+    assert np.isfinite(L).all() and L[0] == 0 and L[1] > 0
+    assert np.isnan(pattern_summary(_table(pts, 5.0))["ripley_l_20um"])
 
 
 def test_ripley_l_of_clustered_points_exceeds_r():
