@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import spearmanr
@@ -254,6 +254,27 @@ def test_ripley_l_is_nan_where_a_pair_can_span_the_window():
     L = ripley_l(pts, radii_um=[5, 20, 50], bbox=(-100, -100, 100, 100))
     assert np.isfinite(L).all() and L[0] == 0 and L[1] > 0
     assert np.isnan(pattern_summary(_table(pts, 5.0))["ripley_l_20um"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(points=st.lists(st.tuples(st.floats(0, 300), st.floats(0, 300)), min_size=0, max_size=6),
+       collapse=st.sampled_from(["none", "x", "y", "diagonal"]))
+@example(points=[(0.0, 0.0), (30.0, 40.0)], collapse="none")
+@example(points=[(0.0, 0.0), (5.0, 0.0), (12.0, 0.0)], collapse="diagonal")
+@example(points=[(3.0, 3.0)] * 4, collapse="none")
+def test_pattern_summary_of_a_few_cells_is_finite_or_nan(points, collapse):
+    # ITC-sized deposits in any layout (on a line, on the diagonal, repeated points): no
+    # numerical warning (the suite turns warnings into errors) and no infinite measure
+    yx = np.array(points, float).reshape(-1, 2)
+    if collapse == "x":
+        yx[:, 0] = 7.0
+    elif collapse == "y":
+        yx[:, 1] = 7.0
+    elif collapse == "diagonal":
+        yx[:, 1] = yx[:, 0]
+    summary = pattern_summary(_table(yx, 4.0))
+    values = np.array([v for v in summary.values() if isinstance(v, float)])
+    assert not np.isinf(values).any()
 
 
 def test_ripley_l_of_clustered_points_exceeds_r():
