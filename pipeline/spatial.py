@@ -197,7 +197,7 @@ def ripley_l(points_yx, *, radii_um, area_um2=None, bbox=None) -> np.ndarray:
     dist = np.hypot(d[:, 0], d[:, 1])
     overlap = (height - np.abs(d[:, 0])) * (width - np.abs(d[:, 1]))
     # a pair as far apart as the window is wide or high has no translate in the window (weight
-    # unbounded); it can only be counted at r >= the shorter side, where L is NaN below
+    # unbounded); it is counted only at r >= the shorter side, and L there is set to NaN below
     weight = np.divide(height * width, overlap, out=np.full_like(overlap, np.inf), where=overlap > 0)
     order = np.argsort(dist)
     cum = np.concatenate([[0.0], np.cumsum(weight[order])])
