@@ -39,7 +39,11 @@ def member_of(path: Path, k: int):
     prefix = f"m{k}_"
     crop = record.get("input_crop_px", [0, 0])
     graph = model.graph
-    nodes = [n for n in graph.node if n.name.startswith(prefix) or n.name == f"crop{k}"]
+    # the member alone, without the crop the ensemble fed it (its metadata below gives its own,
+    # smaller field, so a new ensemble crops it again as it needs)
+    nodes = [n for n in graph.node if n.name.startswith(prefix)]
+    for n in nodes:
+        n.input[:] = ["rgb" if i == f"rgb_crop{k}" else i for i in n.input]
     used = {i for n in nodes for i in n.input}
     inits = [t for t in graph.initializer if t.name in used]
     for n in nodes:
