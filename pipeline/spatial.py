@@ -186,7 +186,8 @@ def ripley_l(points_yx, *, radii_um, area_um2=None, bbox=None) -> np.ndarray:
     height, width = y1 - y0, x1 - x0
     n = len(pts)
     out = np.full(radii.shape, np.nan)
-    if n < 2 or height <= 0 or width <= 0:
+    # no area: collinear points, or sides so small that their product underflows to 0
+    if n < 2 or height <= 0 or width <= 0 or height * width <= 0:
         return out
     area = area_um2 if area_um2 is not None else height * width
     pairs = cKDTree(pts).query_pairs(float(radii.max()), output_type="ndarray")

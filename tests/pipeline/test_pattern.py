@@ -262,6 +262,7 @@ def test_ripley_l_is_nan_where_a_pair_can_span_the_window():
 @example(points=[(0.0, 0.0), (30.0, 40.0)], collapse="none")
 @example(points=[(0.0, 0.0), (5.0, 0.0), (12.0, 0.0)], collapse="diagonal")
 @example(points=[(3.0, 3.0)] * 4, collapse="none")
+@example(points=[(0.0, 0.0), (5e-324, 0.0)], collapse="diagonal")  # a window whose area underflows to 0
 def test_pattern_summary_of_a_few_cells_is_finite_or_nan(points, collapse):
     # ITC-sized deposits in any layout (on a line, on the diagonal, repeated points): no
     # numerical warning (the suite turns warnings into errors) and no infinite measure
