@@ -98,6 +98,8 @@ def _one(args):
     nuclei = r.nuclei if r.nuclei is not None else pd.DataFrame()
     p = nuclei["tumor_probability"].to_numpy(float) if "tumor_probability" in nuclei else np.zeros(0)
     return {"label": label, "stain": r.stain, "found": r.category in POSITIVE,
+            # tumour cells found but no stage given (e.g. a nuclear scale that refutes the pixel size)
+            "refused": r.category == "not_assessable" and len(r.cells) > 0,
             "score": float(p.max()) if len(p) else 0.0}
 
 
@@ -117,7 +119,8 @@ def main() -> None:
         data = [(int(r.label), zf.read(files[r.file])) for r in test.itertuples()]
     print(f"PatchCamelyon test split, {len(data)} patches ({sum(d[0] for d in data)} tumour), "
           "through pipeline.analyze, each changed one way:")
-    print(f"{'condition':15s} {'AUC':>6s} {'sensitivity':>11s} {'specificity':>11s} {'read as IHC':>11s} {'s/patch':>8s}")
+    print(f"{'condition':15s} {'AUC':>6s} {'sensitivity':>11s} {'specificity':>11s} {'read as IHC':>11s} "
+          f"{'found, not staged (tumour / normal)':>35s} {'s/patch':>8s}")
     for name in names:
         t0 = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool:
@@ -125,9 +128,12 @@ def main() -> None:
         dt = (time.perf_counter() - t0) / len(rows) * args.workers
         y = rows["label"].to_numpy()
         print(f"{name:15s} {auc(y, rows['score']):6.3f} {rows.loc[y == 1, 'found'].mean():11.3f} "
-              f"{(~rows.loc[y == 0, 'found']).mean():11.3f} {int((rows['stain'] != 'he').sum()):11d} {dt:8.2f}",
-              flush=True)
+              f"{(~rows.loc[y == 0, 'found']).mean():11.3f} {int((rows['stain'] != 'he').sum()):11d} "
+              f"{int(rows.loc[y == 1, 'refused'].sum()):>27d} / {int(rows.loc[y == 0, 'refused'].sum()):<5d} "
+              f"{dt:8.2f}", flush=True)
     print("targets (issue 11, unchanged patches): AUC >= 0.92, sensitivity >= 0.85 at specificity >= 0.90")
+    print("found, not staged: tumour cells found but the result not assessable (e.g. nuclei that refute the pixel "
+          "size); such a patch counts as not found")
 
 
 if __name__ == "__main__":
