@@ -362,9 +362,10 @@ def main() -> None:
     score = ph.groupby(have["group"]).max().reindex(truth.index, fill_value=0.0)
     neg = score[truth == 0].to_numpy()
     seed_thr = float(max(thr, seed_for_specificity(neg, args.target_specificity, args.specificity_confidence)))
-    spec = float((score[truth == 0] < seed_thr).mean())
+    below = int((neg < seed_thr).sum())  # the normal patches without a deposit
+    spec = below / len(neg)
     sens = float((score[truth == 1] >= seed_thr).mean())
-    spec_low = specificity_lower_bound(int((neg < seed_thr).sum()), len(neg), args.specificity_confidence)
+    spec_low = specificity_lower_bound(below, len(neg), args.specificity_confidence)
     print(f"operating point: candidate {thr:.2f}, seed {seed_thr:.3f}, gate {gate_thr:.2f}: validation patches "
           f"specificity {spec:.3f} (one-sided {args.specificity_confidence:g} lower bound {spec_low:.3f}), "
           f"sensitivity {sens:.3f}; validation-tile nucleus AUC {tile_auc:.3f}, F1 {_f1(yv, pv >= thr):.3f}")
