@@ -171,6 +171,7 @@ def analyze(
     model: Optional[Path] = _analysis_option("model", dir_okay=False),
     tumour_threshold: Optional[float] = _analysis_option("tumour_threshold"),
     seed_probability: Optional[float] = _analysis_option("seed_probability"),
+    seed_cells: Optional[int] = _analysis_option("seed_cells", min=1),
     wsi_threshold_mp: float = _analysis_option("wsi_threshold_mp", min=0.0),
     nucleus_pixel_size: float = _analysis_option("nucleus_pixel_size_um", min=0.0),
     max_megapixels: float = typer.Option(
@@ -216,8 +217,8 @@ def analyze(
                                   contact_um=contact_um, dab_threshold=dab_threshold,
                                   dab_hysteresis=dab_hysteresis, model=None if model is None else str(model),
                                   tumour_threshold=tumour_threshold, seed_probability=seed_probability,
-                                  wsi_threshold_mp=wsi_threshold_mp, nucleus_pixel_size_um=nucleus_pixel_size,
-                                  all_nuclei=all_nuclei)
+                                  seed_cells=seed_cells, wsi_threshold_mp=wsi_threshold_mp,
+                                  nucleus_pixel_size_um=nucleus_pixel_size, all_nuclei=all_nuclei)
     except (TypeError, ValueError) as exc:
         _bad_option(str(exc))
     if model is not None:  # a bad model file fails here, before any image is read

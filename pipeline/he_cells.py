@@ -199,9 +199,12 @@ class HeCellModel:
         Default operating point: a nucleus is a tumour cell (a candidate) at this
         probability or above.
     seed_threshold : float
-        A deposit of candidate cells counts only when one of its cells reaches this
-        probability (hysteresis: it sets the specificity, ``threshold`` how far a
-        deposit reaches).
+        A deposit of candidate cells counts only when ``seed_cells`` of its cells
+        reach this probability (hysteresis: it sets the specificity, ``threshold``
+        how far a deposit reaches).
+    seed_cells : int
+        How many cells of a deposit must reach ``seed_threshold`` (1 in model files
+        that do not say).
     corrections : tuple of lightgbm.Booster
         Fine-tunes (each on :data:`HE_CELL_FEATURES` plus the previous probability).
     meta : dict
@@ -213,6 +216,7 @@ class HeCellModel:
     gate_threshold: float
     threshold: float
     seed_threshold: float
+    seed_cells: int = 1
     corrections: tuple = field(default=(), repr=False)
     meta: dict = field(default_factory=dict, repr=False)
     path: Path | None = None
@@ -244,6 +248,8 @@ class HeCellModel:
         """SHA-256 of the trees and thresholds (identifies the model in results)."""
         h = hashlib.sha256(self.gate.model_to_string().encode())
         h.update(f"{self.gate_threshold}:{self.threshold}:{self.seed_threshold}".encode())
+        if self.seed_cells != 1:  # models of one seed cell keep the digest they had before
+            h.update(f":{self.seed_cells}".encode())
         for b in self.corrections:
             h.update(b.model_to_string().encode())
         return h.hexdigest()[:16]
@@ -255,7 +261,7 @@ class HeCellModel:
 
     def to_dict(self) -> dict:
         out = {"format": MODEL_FORMAT, "threshold": float(self.threshold),
-               "seed_threshold": float(self.seed_threshold),
+               "seed_threshold": float(self.seed_threshold), "seed_cells": int(self.seed_cells),
                "gate_threshold": float(self.gate_threshold), "gate_features": list(GATE_FEATURES),
                "meta": self.meta, "gate": self.gate.model_to_string(),
                "corrections": [b.model_to_string() for b in self.corrections]}
@@ -369,8 +375,14 @@ def _from_text(text: str, path) -> HeCellModel:
         corrections = tuple(lgb.Booster(model_str=t) for t in data["corrections"])
     return HeCellModel(gate=gate, gate_threshold=float(data["gate_threshold"]),
                        threshold=float(data["threshold"]), seed_threshold=float(data["seed_threshold"]),
-                       corrections=corrections,
+                       seed_cells=_seed_cells(data.get("seed_cells", 1), path), corrections=corrections,
                        meta=data.get("meta", {}), path=Path(path) if path else None)
+
+
+def _seed_cells(value, path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{path}: seed_cells must be a whole number >= 1, got {value!r}")
+    return value
 
 
 @lru_cache(maxsize=8)

@@ -107,10 +107,14 @@ class AnalysisOptions:
         probability is at least this. None: the model's own operating point
         (chosen on validation data; see its model card).
     seed_probability : float or None
-        An H&E deposit counts only when at least one of its cells has a tumour
+        An H&E deposit counts only when ``seed_cells`` of its cells have a tumour
         probability of at least this (hysteresis against small groups of
         look-alike cells; it sets the specificity). None: the model's own (chosen
         on validation data; see its model card).
+    seed_cells : int or None
+        How many cells of an H&E deposit must reach ``seed_probability`` (>= 1).
+        None: the model's own (the shipped model: 2, so that one confident cell
+        alone is not a deposit; docs/he_model.md).
     itc_max_um, micro_max_um : float
         Largest deposit of an ITC node / a micrometastasis, µm (AJCC 8th: 200, 2000).
     itc_max_cells : int
@@ -157,8 +161,10 @@ class AnalysisOptions:
     tumour_threshold: float | None = _opt(None, "H&E operating point: tumour probability at or above "
                                           "which a nucleus is a tumour cell (default: the model's).",
                                           cli="--tumour-threshold")
-    seed_probability: float | None = _opt(None, "An H&E deposit needs one cell with at least this tumour "
-                                          "probability (default: the model's).", cli="--seed-probability")
+    seed_probability: float | None = _opt(None, "An H&E deposit needs --seed-cells cells with at least this "
+                                          "tumour probability (default: the model's).", cli="--seed-probability")
+    seed_cells: int | None = _opt(None, "How many cells of an H&E deposit must reach --seed-probability "
+                                  "(default: the model's).", unit="cells", cli="--seed-cells")
     itc_max_um: float = _opt(ITC_MAX_UM, "Largest deposit of an ITC node (AJCC 8th).", unit="µm")
     micro_max_um: float = _opt(MICRO_MAX_UM, "Largest deposit of a micrometastasis (AJCC 8th).",
                                unit="µm")
@@ -203,6 +209,12 @@ class AnalysisOptions:
             if not isinstance(self.model, (str, os.PathLike)):
                 raise TypeError(f"model must be a path to a model file, got {self.model!r}")
             set_(self, "model", os.fspath(self.model))
+        if self.seed_cells is not None:
+            if isinstance(self.seed_cells, bool) or not isinstance(self.seed_cells, numbers.Integral) \
+                    or self.seed_cells < 1:
+                raise ValueError(f"seed_cells must be a whole number >= 1 (or None: the model's), "
+                                 f"got {self.seed_cells!r}")
+            set_(self, "seed_cells", int(self.seed_cells))
         if self.tumour_threshold is not None:
             value = check_positive(self.tumour_threshold, name="tumour_threshold")
             if value >= 1:
@@ -289,6 +301,8 @@ class AnalysisOptions:
             out["mode"] = mode
         if self.seed_probability is not None:
             out["seed_probability"] = self.seed_probability
+        if self.seed_cells is not None:
+            out["seed_cells"] = self.seed_cells
         return out
 
     def staging(self) -> dict:

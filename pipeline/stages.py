@@ -63,19 +63,18 @@ class TumourCells:
     parameters: dict = field(default_factory=dict)
 
 
-def _confident(nuclei, is_tumor, prob, *, seed, options):
+def _confident(nuclei, is_tumor, prob, *, seed, seed_cells, options):
     """Hysteresis on tumour probability: a deposit of candidate cells counts only
-    when at least one of its cells is a confident call (p >= ``seed``). A small
-    group of look-alikes (sinus histiocytes) is dropped; a real deposit keeps its
-    less typical cells."""
+    when at least ``seed_cells`` of its cells are confident calls (p >= ``seed``).
+    A small group of look-alikes (sinus histiocytes, one endothelial cell the map
+    reads as carcinoma) is dropped; a real deposit keeps its less typical cells."""
     if not is_tumor.any():
         return is_tumor
     ids = assign_deposits(nuclei[is_tumor], rule=options.rule, link_um=options.link_um,
                           contact_um=options.contact_um)
-    best = np.zeros(ids.max() + 1)
-    np.maximum.at(best, ids, prob[is_tumor])
+    confident = np.bincount(ids, weights=prob[is_tumor] >= seed, minlength=ids.max() + 1)
     keep = np.zeros(len(nuclei), bool)
-    keep[np.flatnonzero(is_tumor)] = best[ids] >= seed
+    keep[np.flatnonzero(is_tumor)] = confident[ids] >= seed_cells
     return keep
 
 
@@ -149,7 +148,7 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
     stain : {"he", "ihc"} or ImageStats
         The stain of the image (or the image's statistics, whose ``stain`` is used).
     options : AnalysisOptions, optional
-        ``dab_threshold`` and ``dab_hysteresis`` (IHC), ``seed_probability`` (H&E)
+        ``dab_threshold`` and ``dab_hysteresis`` (IHC), ``seed_probability`` and ``seed_cells`` (H&E)
         and the linking rule (the hysteresis of both) are used here.
 
     Returns
@@ -179,10 +178,13 @@ def find_tumour_cells(nuclei, stain, options=None) -> TumourCells:
         prob = he_tumour_probability(nuclei, model=model)
         cut = model.threshold if options.tumour_threshold is None else options.tumour_threshold
         seed = model.seed_threshold if options.seed_probability is None else options.seed_probability
+        seed_cells = model.seed_cells if options.seed_cells is None else options.seed_cells
         nuclei = nuclei.assign(tumor_probability=prob)
-        is_tumor = _confident(nuclei, prob >= cut, prob, seed=max(cut, seed), options=options)
+        is_tumor = _confident(nuclei, prob >= cut, prob, seed=max(cut, seed), seed_cells=seed_cells,
+                              options=options)
         recorded["he_model"] = {"name": model.meta.get("name", "he_cell_model"), "digest": model.digest,
-                                "threshold": round(float(cut), 4), "seed_threshold": round(float(max(cut, seed)), 4)}
+                                "threshold": round(float(cut), 4), "seed_threshold": round(float(max(cut, seed)), 4),
+                                "seed_cells": int(seed_cells)}
     cells = nuclei[is_tumor].reset_index(drop=True)
     cells.insert(0, "cell_id", np.arange(1, len(cells) + 1, dtype=np.int64))
     return TumourCells(cells=cells, probability=prob, parameters=recorded)

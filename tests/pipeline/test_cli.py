@@ -219,3 +219,17 @@ def test_errors_use_command_line_wording(batch):
     res = runner.invoke(app, ["info", str(batch / "no_calibration.tif")])
     assert res.exit_code == 1
     assert "pass --pixel-size UM" in res.output and "pixel_size_um" not in res.output
+
+
+def test_seed_cells_reaches_the_analysis_and_is_recorded(tmp_path):
+    rgb, _ = toy_node(stain="he", px=1.0, tumour_yx_um=[])
+    write_calibrated_tiff(tmp_path / "node.tif", rgb, pixel_size_um=1.0)
+    res = runner.invoke(app, ["analyze", str(tmp_path / "node.tif"), "--out", str(tmp_path / "bad"),
+                              "--seed-cells", "0"])
+    assert res.exit_code == 2 and "--seed-cells" in res.output
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(tmp_path / "node.tif"), "--out", str(out), "--seed-cells", "3",
+                              "--quiet"])
+    assert res.exit_code == 0, res.output
+    params = json.loads((out / "node" / "summary.json").read_text())["parameters"]
+    assert params["seed_cells"] == 3  # (the he_model record: tests/pipeline/test_seed_cells.py)
