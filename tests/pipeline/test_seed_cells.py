@@ -78,6 +78,13 @@ def test_seed_cells_round_trips_and_old_files_mean_one(tmp_path):
         load_he_cell_model(bad)
 
 
+def test_the_shipped_model_needs_two_confident_cells():
+    model = load_he_cell_model()
+    assert model.seed_cells == 2
+    assert model.meta["validation"]["seed_cells"] == 2
+    assert model.threshold < model.seed_threshold < 1
+
+
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
 def test_bad_seed_cells_name_the_option(value):
     with pytest.raises(ValueError, match=r"seed_cells must be a whole number >= 1 \(or None: the model's\)"):
