@@ -261,6 +261,17 @@ def seed_for_specificity(neg_scores, target: float, confidence: float) -> float:
     return float(neg[-1] + 1e-4)
 
 
+def kth_highest(prob: pd.Series, group: pd.Series, k: int) -> pd.Series:
+    """Per group, the k-th highest probability (0 when the group has fewer than k): a patch holds a
+    deposit of ``k`` confident cells when this reaches the seed.
+
+    >>> p = pd.Series([0.9, 0.95, 0.2, 0.99])
+    >>> kth_highest(p, pd.Series(["a", "a", "a", "b"]), 2).to_dict()
+    {'a': 0.9, 'b': 0.0}
+    """
+    return prob.groupby(group).apply(lambda v: float(np.sort(v.to_numpy())[-k]) if len(v) >= k else 0.0)
+
+
 def _f1(y, pred) -> float:
     tp = float((pred & (y == 1)).sum())
     return 2 * tp / max(1.0, pred.sum() + (y == 1).sum())
@@ -381,8 +392,7 @@ def main() -> None:
     # candidates, as they are: the seed is above the candidate threshold).
     ph = pd.Series(model(gate_thr).probability(have[list(HE_CELL_FEATURES)]), index=have.index)
     k = args.seed_cells
-    score = (ph.groupby(have["group"]).apply(lambda p: np.sort(p.to_numpy())[-k] if len(p) >= k else 0.0)
-             .reindex(truth.index, fill_value=0.0))
+    score = kth_highest(ph, have["group"], k).reindex(truth.index, fill_value=0.0)
     neg = score[truth == 0].to_numpy()
     seed_thr = float(max(thr, seed_for_specificity(neg, args.target_specificity, args.specificity_confidence)))
     below = int((neg < seed_thr).sum())  # the normal patches without a deposit
