@@ -87,9 +87,8 @@ def _node(job) -> list[dict]:
         node = make_node_category(job["category"], pattern=job["pattern"], stain="he",
                                   pixel_size_um=job["pixel_size_um"], seed=job["seed"])
     found = find_nuclei(node.rgb, pixel_size_um=node.pixel_size_um, workers=1)
-    if found.stain != "he" or not len(found.nuclei):
-        return [{**job, "cells": 0, "true_cells": 0, "p1": 0.0, "p2": 0.0, "p3": 0.0}]
-    deps = _deposit_probabilities(found.nuclei, node.cells)
+    deps = _deposit_probabilities(found.nuclei, node.cells) if found.stain == "he" and len(found.nuclei) else []
+    # a node without a deposit still gets a row (it counts among the nodes)
     return [{**job, **d} for d in deps] or [{**job, "cells": 0, "true_cells": 0, "p1": 0.0, "p2": 0.0, "p3": 0.0}]
 
 
