@@ -209,12 +209,8 @@ class AnalysisOptions:
             if not isinstance(self.model, (str, os.PathLike)):
                 raise TypeError(f"model must be a path to a model file, got {self.model!r}")
             set_(self, "model", os.fspath(self.model))
-        if self.seed_cells is not None:
-            if isinstance(self.seed_cells, bool) or not isinstance(self.seed_cells, numbers.Integral) \
-                    or self.seed_cells < 1:
-                raise ValueError(f"seed_cells must be a whole number >= 1 (or None: the model's), "
-                                 f"got {self.seed_cells!r}")
-            set_(self, "seed_cells", int(self.seed_cells))
+        if self.seed_cells is not None:  # None: the model's
+            set_(self, "seed_cells", _count(self.seed_cells, "seed_cells", low=1))
         if self.tumour_threshold is not None:
             value = check_positive(self.tumour_threshold, name="tumour_threshold")
             if value >= 1:

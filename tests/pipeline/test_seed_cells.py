@@ -85,10 +85,16 @@ def test_the_shipped_model_needs_two_confident_cells():
     assert model.threshold < model.seed_threshold < 1
 
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
-def test_bad_seed_cells_name_the_option(value):
-    with pytest.raises(ValueError, match=r"seed_cells must be a whole number >= 1 \(or None: the model's\)"):
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                          (True, TypeError), ("2", TypeError)])
+def test_bad_seed_cells_name_the_option(value, error):
+    # the same rule and wording as the other integer options (min_pattern_cells, sample_tiles)
+    with pytest.raises(error, match=r"seed_cells must be an integer"):
         AnalysisOptions(seed_cells=value)
+
+
+def test_seed_cells_takes_a_whole_float():
+    assert AnalysisOptions(seed_cells=2.0).seed_cells == 2
 
 
 def test_seed_cells_is_recorded_and_takes_numpy_integers():
