@@ -356,10 +356,20 @@ AUGMENTATIONS = [
 ]
 
 
+def augmentations(sharpen: float = 0.0) -> list:
+    """The augmentations' descriptions (AUGMENTATIONS, and the unsharp mask when ``sharpen`` > 0)."""
+    extra = [f"unsharp mask with p = 0.3 on the patches not blurred: amount U(0, {sharpen:g}), sigma U(0.5, 1.5) px"]
+    return AUGMENTATIONS + (extra if sharpen > 0 else [])
+
+
 class Augmenter:
     def __init__(self, torch, seed: int, scale: float = 1.0, colour: float = 1.0, degrade: float = 1.0,
-                 stain_vectors: float = 0.0):
+                 stain_vectors: float = 0.0, sharpen: float = 0.0):
         self.torch = torch
+        # > 0: an unsharp mask on the patches that were not blurred, with p = 0.3, amount
+        # U(0, sharpen), sigma U(0.5, 1.5) px: scanners that sharpen more than PatchCamelyon's
+        # (bench/he_robustness.py "sharpened"). 0 draws nothing (earlier recipes unchanged)
+        self.ksh = sharpen
         # > 0: the haematoxylin and eosin vectors the patch is re-rendered with are perturbed
         # (Gaussian noise of this SD on each unit vector's components, renormalised): a hue
         # shift between centres (purple vs blue haematoxylin, pink vs magenta eosin) that the
@@ -433,6 +443,20 @@ class Augmenter:
             y = F.conv2d(y, ker[:, None, None, :], groups=nb * 3)
             y = F.conv2d(y, ker[:, None, :, None], groups=nb * 3)
             x[blur] = y.reshape(nb, 3, PATCH, PATCH)
+        if self.ksh > 0:
+            sharp = (torch.rand(n, generator=self.g) < 0.3) & ~blur
+            amount = self.u(n, 0.0, self.ksh)
+            sig = self.u(n, 0.5, 1.5)
+            if sharp.any():
+                xs, ns = x[sharp], int(sharp.sum())
+                t = torch.arange(-4, 5).float()
+                ker = torch.exp(-0.5 * (t[None] / sig[sharp][:, None]) ** 2)
+                ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (ns*3, 9)
+                y = F.pad(xs.reshape(1, ns * 3, PATCH, PATCH), (4, 4, 4, 4), mode="reflect")
+                y = F.conv2d(y, ker[:, None, None, :], groups=ns * 3)
+                y = F.conv2d(y, ker[:, None, :, None], groups=ns * 3).reshape(ns, 3, PATCH, PATCH)
+                a = amount[sharp][:, None, None, None]
+                x[sharp] = xs + a * (xs - y)
         noisy = torch.rand(n, generator=self.g) < 0.3
         sig = self.u(n, 1, 1 + 4 * k_) * noisy.float()
         x = x + torch.randn(x.shape, generator=self.g) * sig[:, None, None, None]
@@ -483,7 +507,7 @@ def train(args, torch, nn, images, labels, fit, val):
         return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
     aug = Augmenter(torch, args.seed + 100, args.aug_scale, args.aug_colour, args.aug_degrade,
-                    args.aug_stain_vectors)
+                    args.aug_stain_vectors, args.aug_sharpen)
     order_rng = np.random.default_rng(args.seed + 200)
     yv = labels[val]
     best = (-1.0, -1, None)
@@ -719,6 +743,9 @@ def main() -> None:
     ap.add_argument("--aug-stain-vectors", type=float, default=0.0,
                     help="SD of the noise on the H and E unit vectors a patch is re-rendered with (0: off; 0.05-0.1: "
                          "hue shifts between centres)")
+    ap.add_argument("--aug-sharpen", type=float, default=0.0,
+                    help="largest unsharp-mask amount, p = 0.3 on the patches not blurred (0: off; 1: up to a "
+                         "scanner that sharpens strongly)")
     ap.add_argument("--synthetic", type=Path, default=None,
                     help="npz from tools/synthetic_patches.py (x, y, node) added to the fit set; nodes with "
                          "node %% 10 == 0 are held out and scored at the end")
@@ -834,9 +861,9 @@ def main() -> None:
         "seed": args.seed,
         "epochs": args.epochs,
         "best_epoch": best_epoch,
-        "augmentations": AUGMENTATIONS,
+        "augmentations": augmentations(args.aug_sharpen),
         "augmentation_range_factors": {"scale": args.aug_scale, "colour": args.aug_colour, "degrade": args.aug_degrade,
-                                       "stain_vectors_sd": args.aug_stain_vectors},
+                                       "stain_vectors_sd": args.aug_stain_vectors, "sharpen": args.aug_sharpen},
         "training_minutes_cpu": round(train_minutes, 1),
         "training_threads": args.threads,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
@@ -928,7 +955,7 @@ def main() -> None:
         arch_rows=arch_rows, init_text=init_text, mean_in=mean_in, std_in=std_in, params=params, macs=geo["macs_per_input_pixel"], mps=mps,
         machine=f"{platform.machine()}, {args.threads} threads", lr=args.lr, wd=args.weight_decay, batch=args.batch,
         epochs=args.epochs, ema=args.ema, best_epoch=best_epoch, train_min=train_minutes, total_min=total_minutes,
-        augs="\n".join(f"- {a}" for a in AUGMENTATIONS), val_auc=meta["validation"]["auc"],
+        augs="\n".join(f"- {a}" for a in augmentations(args.aug_sharpen)), val_auc=meta["validation"]["auc"],
         val_auc_mid=meta["validation"]["auc_single_output"], test_auc=test_metrics["auc"],
         test_auc_mid=test_metrics["auc_single_output"], op_rows="\n".join(op_rows),
         per_source=", ".join(f"{k} AUC {v:.4f}" for k, v in per_source.items()),
@@ -941,7 +968,8 @@ def main() -> None:
                         f"{test_metrics.get('synthetic_held_out', {}).get('auc', float('nan')):.4f}). "
                         if len(syn_held) else "Nothing else was used for training; "),
         cmd_extra=(f"--arch {args.arch} " if args.arch != "fcn" else "") + (f"--synthetic synthetic_patches.npz --aug-colour {args.aug_colour} --aug-degrade {args.aug_degrade} "
-                   f"--aug-scale {args.aug_scale}") + (f" --aug-stain-vectors {args.aug_stain_vectors}" if args.aug_stain_vectors else ""))
+                   f"--aug-scale {args.aug_scale}") + (f" --aug-stain-vectors {args.aug_stain_vectors}" if args.aug_stain_vectors else "")
+                   + (f" --aug-sharpen {args.aug_sharpen}" if args.aug_sharpen else ""))
     args.card.write_text(card)
 
     print(f"receptive field {rf} px, stride {stride} px, output (0,0) centred on pixel index {(rf - 1) / 2}")

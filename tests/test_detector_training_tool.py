@@ -1,0 +1,54 @@
+"""tools/train_he_detector.py's augmentation (needs the ``train`` extra: skipped without torch)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool():
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("train_he_detector", ROOT / "tools" / "train_he_detector.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("train_he_detector", module)
+    spec.loader.exec_module(module)
+    return torch, module
+
+
+def test_sharpening_is_off_by_default_and_leaves_the_earlier_recipes_unchanged():
+    torch, tool = _tool()
+    batch = (np.random.default_rng(0).random((32, 96, 96, 3)) * 255).astype(np.uint8)
+    plain = tool.Augmenter(torch, 5)(batch)
+    assert torch.equal(tool.Augmenter(torch, 5, sharpen=0.0)(batch), plain)
+    sharpened = tool.Augmenter(torch, 5, sharpen=1.0)(batch)
+    assert sharpened.shape == plain.shape == (32, 3, 96, 96)
+    changed = (sharpened != plain).flatten(1).any(1)
+    # about 0.3 of the patches that were not blurred (and, after them, the later draws differ)
+    assert 0 < int(changed.sum()) <= 32
+
+
+def test_the_unsharp_mask_raises_edge_contrast():
+    torch, tool = _tool()
+    # a step edge: sharpening overshoots it on both sides (values beyond the two plateaus)
+    step = np.zeros((16, 96, 96, 3), np.uint8)
+    step[:, :, :48] = 80
+    step[:, :, 48:] = 180
+
+    def spread(sharpen):
+        aug = tool.Augmenter(torch, 0, colour=0.0, degrade=0.0, scale=0.0, sharpen=sharpen)
+        aug.u = lambda n, lo, hi: torch.full((n,), float(hi))  # the largest amount and sigma
+        out = aug(step).flatten(1)
+        return out.amax(1) - out.amin(1)
+
+    assert float(spread(0.0).max()) <= 110  # JPEG may ring a little
+    assert float(spread(1.0).max()) > 140   # an overshoot of > 20 levels on each side
+
+
+def test_the_card_lists_the_unsharp_mask_only_when_used():
+    _, tool = _tool()
+    assert tool.augmentations() == tool.AUGMENTATIONS
+    assert tool.augmentations(0.8)[-1].startswith("unsharp mask with p = 0.3")
