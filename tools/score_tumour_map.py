@@ -5,7 +5,12 @@ each network's AUC, the AUC of the mean of their logits, and the sensitivity at 
 test negatives' 90th-percentile score (an optimistic, test-chosen point: for comparing
 networks, not an operating point). The pipeline-level figures are bench/real_he.py's.
 
-Usage: python tools/score_tumour_map.py A.onnx [B.onnx ...] [--data ../shared/realdata/pcam-patches]
+With ``--focus`` also on the same patches blurred (Gaussian sigma 0.5 and 0.8 px) and sharpened
+(unsharp mask, amount 0.6, sigma 1 px; as ``bench/he_robustness.py`` changes them): the AUC and
+the sensitivity at the unchanged patches' threshold, i.e. how far a scanner's sharpness moves a
+fixed operating point.
+
+Usage: python tools/score_tumour_map.py A.onnx [B.onnx ...] [--data ../shared/realdata/pcam-patches] [--focus]
 """
 
 from __future__ import annotations
@@ -15,10 +20,29 @@ import io
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "pcam-patches"
+
+
+#: --focus conditions: name -> the patch changed (uint8 RGB in, uint8 RGB out)
+FOCUS = {
+    "blur 0.5": lambda a: cv2.GaussianBlur(a, (0, 0), 0.5),
+    "blur 0.8": lambda a: cv2.GaussianBlur(a, (0, 0), 0.8),
+    "sharpened": lambda a: np.clip(1.6 * a.astype(np.float32) - 0.6 * cv2.GaussianBlur(a, (0, 0), 1.0)
+                                   .astype(np.float32) + 0.5, 0, 255).astype(np.uint8),
+}
+
+
+def mean_logits(sessions, x: np.ndarray) -> np.ndarray:
+    """Patch score of each network (mean of its 3 x 3 logits), averaged over the networks."""
+    out = []
+    for sess in sessions:
+        out.append(np.concatenate([sess.run(["logit"], {"rgb": x[i:i + 256]})[0].mean((1, 2, 3))
+                                   for i in range(0, len(x), 256)]))
+    return np.mean(out, 0), out
 
 
 def main() -> None:
@@ -30,6 +54,7 @@ def main() -> None:
     ap.add_argument("networks", nargs="+", type=Path)
     ap.add_argument("--data", type=Path, default=DEFAULT)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--focus", action="store_true", help="also blurred and sharpened (see above)")
     args = ap.parse_args()
 
     table = pd.read_csv(args.data / "labels.csv")
@@ -39,17 +64,19 @@ def main() -> None:
     y = test["label"].to_numpy()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
-    logits = []
-    for path in args.networks:
-        sess = ort.InferenceSession(str(path), opts)
-        logits.append(np.concatenate([sess.run(["logit"], {"rgb": x[i:i + 256]})[0].mean((1, 2, 3))
-                                      for i in range(0, len(x), 256)]))
-        print(f"{path}: PCam test AUC {roc_auc_score(y, logits[-1]):.4f}")
-    mean = np.mean(logits, 0)
+    sessions = [ort.InferenceSession(str(path), opts) for path in args.networks]
+    mean, logits = mean_logits(sessions, x)
+    for path, one in zip(args.networks, logits):
+        print(f"{path}: PCam test AUC {roc_auc_score(y, one):.4f}")
     neg = np.sort(mean[y == 0])
     thr = neg[int(0.9 * len(neg))]
     print(f"mean of {len(logits)}: PCam test AUC {roc_auc_score(y, mean):.4f}; sensitivity at the test "
           f"negatives' 90th percentile {(mean[y == 1] > thr).mean():.3f} ({len(y)} patches, {int(y.sum())} tumour)")
+    if args.focus:
+        for name, change in FOCUS.items():
+            score, _ = mean_logits(sessions, np.stack([change(a) for a in x]))
+            print(f"  {name:10s}: AUC {roc_auc_score(y, score):.4f}; at the unchanged patches' threshold "
+                  f"sensitivity {(score[y == 1] > thr).mean():.3f}, specificity {(score[y == 0] <= thr).mean():.3f}")
 
 
 if __name__ == "__main__":
