@@ -36,8 +36,9 @@ FOCUS = {
 }
 
 
-def mean_logits(sessions, x: np.ndarray) -> np.ndarray:
-    """Patch score of each network (mean of its 3 x 3 logits), averaged over the networks."""
+def mean_logits(sessions, x: np.ndarray) -> tuple:
+    """(the networks' mean patch score, each network's patch scores); a network's patch score is
+    the mean of the 3 x 3 logits it gives a 96 x 96 patch."""
     out = []
     for sess in sessions:
         out.append(np.concatenate([sess.run(["logit"], {"rgb": x[i:i + 256]})[0].mean((1, 2, 3))
