@@ -54,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules
-from real_he import DEFAULT, PCAM_UM, POSITIVE, TILE_UM, auc, decode_rgb, dice, largest_feret_um  # noqa: E402
+from real_he import (DEFAULT, PCAM_UM, POSITIVE, TILE_UM, auc, decode_rgb, dice, largest_feret_um,  # noqa: E402
+                     tumour_region)
 
 #: name -> how the patch is changed: (haematoxylin, eosin) optical-density factors, a JPEG quality,
 #: a blur sigma or unsharp amount (px), or an upsampling factor (cubic, or nearest)
@@ -139,16 +140,13 @@ def _tile_one(args):
     from PIL import Image
 
     from pipeline import analyze
-    from pipeline.tissue import tissue_mask
 
     folder, image, mask_file, zoom, method, options = args
     rgb = np.asarray(Image.open(folder / image).convert("RGB"))
     mask = np.asarray(Image.open(folder / mask_file).convert("L")) > 127
     big = rgb if zoom == 1 else cv2.resize(rgb, None, fx=zoom, fy=zoom, interpolation=method)
     r = analyze(big, pixel_size_um=TILE_UM / zoom, workers=1, **options)
-    region = np.zeros(mask.shape, bool)
-    if r.tumour_map is not None:  # the map is in µm: scored on the tile's own grid at every zoom
-        region = (r.tumour_map.resized(mask.shape, TILE_UM) >= 0.5) & tissue_mask(rgb, pixel_size_um=TILE_UM)
+    region = tumour_region(r, rgb)  # the map is in µm: scored on the tile's own grid at every zoom
     return {"tile": image, "tumour": bool(mask.any()), "category": r.category, "cells": r.tumor_cell_count,
             "largest_um": r.largest_deposit_um, "mask_largest_um": largest_feret_um(mask, TILE_UM),
             "dice": dice(region, mask) if mask.any() else float("nan"), "reason": r.category_reason or ""}

@@ -140,11 +140,22 @@ def largest_feret_um(mask, px, link_um=75.0) -> float:
     return max((p.feret_diameter_max * px for p in regions), default=0.0)
 
 
+def tumour_region(result, rgb, threshold=0.5) -> np.ndarray:
+    """The tumour region an analysis reports on a tile: its tumour map at or above ``threshold``,
+    on tissue, on the tile's own grid (``rgb`` at TILE_UM; the map is in µm, so the analysis may
+    have read the tile at another pixel size)."""
+    from pipeline.tissue import tissue_mask
+
+    shape = rgb.shape[:2]
+    if result.tumour_map is None:
+        return np.zeros(shape, bool)
+    return (result.tumour_map.resized(shape, TILE_UM) >= threshold) & tissue_mask(rgb, pixel_size_um=TILE_UM)
+
+
 def bench_tiles(root: Path) -> dict:
     from PIL import Image
 
     from pipeline import analyze
-    from pipeline.tissue import tissue_mask
 
     table = pd.read_csv(root / "camelyon-tiles-masks" / "tiles.csv")
     model = json.loads((Path(__file__).resolve().parents[1] / "pipeline" / "models" / "he_cell_model.json")
@@ -157,10 +168,7 @@ def bench_tiles(root: Path) -> dict:
         r = analyze(rgb, pixel_size_um=TILE_UM, all_nuclei=True)
         d = r.nuclei["equivalent_diameter_um"] if r.nuclei is not None else pd.Series(dtype=float)
         is_tumour = r.nuclei["is_tumour"].to_numpy(bool) if r.nuclei is not None else np.zeros(0, bool)
-        region = np.zeros(mask.shape, bool)
-        thr = 0.5
-        if r.tumour_map is not None:
-            region = (r.tumour_map.resized(mask.shape, TILE_UM) >= thr) & tissue_mask(rgb, pixel_size_um=TILE_UM)
+        region = tumour_region(r, rgb)
         rows.append({"tile": row.image, "subset": row.subset, "trained": row.image in trained,
                      "tumour_fraction": row.tumour_fraction, "stain": r.stain, "category": r.category,
                      "cells": r.tumor_cell_count, "largest_um": r.largest_deposit_um,
