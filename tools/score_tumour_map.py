@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "pcam-patches"
 
 
-#: --focus conditions: name -> the patch changed (uint8 RGB in, uint8 RGB out)
-FOCUS = {
-    "blur 0.5": lambda a: cv2.GaussianBlur(a, (0, 0), 0.5),
-    "blur 0.8": lambda a: cv2.GaussianBlur(a, (0, 0), 0.8),
-    "sharpened": lambda a: np.clip(1.6 * a.astype(np.float32) - 0.6 * cv2.GaussianBlur(a, (0, 0), 1.0)
-                                   .astype(np.float32) + 0.5, 0, 255).astype(np.uint8),
-}
+#: --focus conditions, changed as bench/he_robustness.py changes them (one definition: its ``changed``)
+FOCUS = ("blur 0.5", "blur 0.8", "sharpened")
+
+
+def focus_changes() -> dict:
+    """name -> the patch changed (uint8 RGB in, uint8 RGB out), from ``bench/he_robustness.py``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from he_robustness import CONDITIONS, changed
+
+    return {name: (lambda a, how=CONDITIONS[name]: changed(a, how)[0]) for name in FOCUS}
 
 
 def mean_logits(sessions, x: np.ndarray) -> tuple:
@@ -74,7 +77,7 @@ def main() -> None:
     print(f"mean of {len(logits)}: PCam test AUC {roc_auc_score(y, mean):.4f}; sensitivity at the test "
           f"negatives' 90th percentile {(mean[y == 1] > thr).mean():.3f} ({len(y)} patches, {int(y.sum())} tumour)")
     if args.focus:
-        for name, change in FOCUS.items():
+        for name, change in focus_changes().items():
             score, _ = mean_logits(sessions, np.stack([change(a) for a in x]))
             print(f"  {name:10s}: AUC {roc_auc_score(y, score):.4f}; at the unchanged patches' threshold "
                   f"sensitivity {(score[y == 1] > thr).mean():.3f}, specificity {(score[y == 0] <= thr).mean():.3f}")
