@@ -362,6 +362,19 @@ def augmentations(sharpen: float = 0.0) -> list:
     return AUGMENTATIONS + (extra if sharpen > 0 else [])
 
 
+def _gaussian(F, x, sigma, radius: int):
+    """Patches ``x`` (N, 3, PATCH, PATCH) blurred by a Gaussian of per-patch ``sigma`` (N,) px, truncated at
+    ``radius`` px and renormalised; separable, reflection at the borders."""
+    n = len(x)
+    t = x.new_tensor(list(range(-radius, radius + 1)))
+    ker = (-0.5 * (t[None] / sigma[:, None]) ** 2).exp()
+    ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (n*3, 2 radius + 1)
+    y = F.pad(x.reshape(1, n * 3, PATCH, PATCH), (radius,) * 4, mode="reflect")
+    y = F.conv2d(y, ker[:, None, None, :], groups=n * 3)
+    y = F.conv2d(y, ker[:, None, :, None], groups=n * 3)
+    return y.reshape(n, 3, PATCH, PATCH)
+
+
 class Augmenter:
     def __init__(self, torch, seed: int, scale: float = 1.0, colour: float = 1.0, degrade: float = 1.0,
                  stain_vectors: float = 0.0, sharpen: float = 0.0):
@@ -433,30 +446,15 @@ class Augmenter:
         k_ = self.kd
         blur = torch.rand(n, generator=self.g) < 0.3
         if blur.any():
-            xb = x[blur]
-            nb = len(xb)
-            sig = self.u(nb, 0.3, 0.3 + 1.2 * k_)
-            t = torch.arange(-3, 4).float()
-            ker = torch.exp(-0.5 * (t[None] / sig[:, None]) ** 2)
-            ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (nb*3, 7)
-            y = F.pad(xb.reshape(1, nb * 3, PATCH, PATCH), (3, 3, 3, 3), mode="reflect")
-            y = F.conv2d(y, ker[:, None, None, :], groups=nb * 3)
-            y = F.conv2d(y, ker[:, None, :, None], groups=nb * 3)
-            x[blur] = y.reshape(nb, 3, PATCH, PATCH)
+            sig = self.u(int(blur.sum()), 0.3, 0.3 + 1.2 * k_)
+            x[blur] = _gaussian(F, x[blur], sig, 3)
         if self.ksh > 0:
             sharp = (torch.rand(n, generator=self.g) < 0.3) & ~blur
             amount = self.u(n, 0.0, self.ksh)
             sig = self.u(n, 0.5, 1.5)
             if sharp.any():
-                xs, ns = x[sharp], int(sharp.sum())
-                t = torch.arange(-4, 5).float()
-                ker = torch.exp(-0.5 * (t[None] / sig[sharp][:, None]) ** 2)
-                ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (ns*3, 9)
-                y = F.pad(xs.reshape(1, ns * 3, PATCH, PATCH), (4, 4, 4, 4), mode="reflect")
-                y = F.conv2d(y, ker[:, None, None, :], groups=ns * 3)
-                y = F.conv2d(y, ker[:, None, :, None], groups=ns * 3).reshape(ns, 3, PATCH, PATCH)
-                a = amount[sharp][:, None, None, None]
-                x[sharp] = xs + a * (xs - y)
+                xs = x[sharp]
+                x[sharp] = xs + amount[sharp][:, None, None, None] * (xs - _gaussian(F, xs, sig[sharp], 4))
         noisy = torch.rand(n, generator=self.g) < 0.3
         sig = self.u(n, 1, 1 + 4 * k_) * noisy.float()
         x = x + torch.randn(x.shape, generator=self.g) * sig[:, None, None, None]
