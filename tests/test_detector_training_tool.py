@@ -52,3 +52,30 @@ def test_the_card_lists_the_unsharp_mask_only_when_used():
     _, tool = _tool()
     assert tool.augmentations() == tool.AUGMENTATIONS
     assert tool.augmentations(0.8)[-1].startswith("unsharp mask with p = 0.3")
+
+
+def test_a_new_member_can_keep_the_shipped_members_validation_patches():
+    _, tool = _tool()
+    import pandas as pd
+
+    table = pd.DataFrame({"split": ["train"] * 160 + ["test"] * 40,
+                          "label": np.tile([0, 1], 100), "source": "pcam"})
+
+    def validation(argv):
+        args = tool.parser().parse_args(argv)
+        return tool.split_train_val(table, args.val_fraction, tool.split_seed_of(args))[1]
+
+    shipped = validation(["--seed", "0"])
+    assert len(shipped) == 20 and set(table.loc[shipped, "split"]) == {"train"}
+    assert np.array_equal(validation(["--seed", "1", "--split-seed", "0"]), shipped)
+    assert not np.array_equal(validation(["--seed", "1"]), shipped)  # the default follows --seed
+
+
+def test_the_card_s_retrain_command_gives_the_options_used():
+    _, tool = _tool()
+    plain = tool.parser().parse_args([])
+    assert tool.retrain_options(plain) == ""
+    args = tool.parser().parse_args(["--arch", "lite0", "--seed", "1", "--split-seed", "0", "--lr", "0.0015",
+                                     "--synthetic", "x.npz", "--aug-sharpen", "1.0"])
+    assert tool.retrain_options(args) == ("--arch lite0 --split-seed 0 --synthetic synthetic_patches.npz "
+                                          "--lr 0.0015 --aug-sharpen 1.0")

@@ -718,11 +718,16 @@ Versions used: {versions}.
 """
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="pcam-patches folder (labels.csv, patches.zip)")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split-seed", type=int, default=None,
+                    help="seed of the validation subset (default: --seed). Give the shipped members' (0) when "
+                         "training another member with a new --seed, so that no member fits the patches on which "
+                         "the members and the cell model's thresholds are judged")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
@@ -752,7 +757,32 @@ def main() -> None:
     ap.add_argument("--onnx", type=Path, default=MODELS / "he_tumour_fcn.onnx")
     ap.add_argument("--json", type=Path, default=MODELS / "he_tumour_fcn.json")
     ap.add_argument("--card", type=Path, default=MODELS / "MODEL_CARD_he_tumour_fcn.md")
-    args = ap.parse_args()
+    return ap
+
+
+def split_seed_of(args) -> int:
+    """The validation subset's seed: ``--split-seed``, else ``--seed``."""
+    return args.seed if args.split_seed is None else args.split_seed
+
+
+def retrain_options(args) -> str:
+    """The options besides --data, --epochs and --seed that reproduce this run (for the card)."""
+    ap = parser()
+    parts = [f"--arch {args.arch}"] if args.arch != "fcn" else []
+    if args.split_seed is not None:
+        parts.append(f"--split-seed {args.split_seed}")
+    if args.synthetic is not None:
+        parts.append("--synthetic synthetic_patches.npz")
+    for name in ("batch", "lr", "weight_decay", "ema", "val_fraction", "width4", "width8", "aug_scale",
+                 "aug_colour", "aug_degrade", "aug_stain_vectors", "aug_sharpen"):
+        value = getattr(args, name)
+        if value != ap.get_default(name):
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    return " ".join(parts)
+
+
+def main() -> None:
+    args = parser().parse_args()
 
     import onnx
     import onnxruntime
@@ -767,7 +797,8 @@ def main() -> None:
 
     table, images = load_patches(args.data)
     labels = table["label"].to_numpy().astype(np.int64)
-    fit, val = split_train_val(table, args.val_fraction, args.seed)
+    split_seed = split_seed_of(args)
+    fit, val = split_train_val(table, args.val_fraction, split_seed)
     test = np.flatnonzero(table["split"].to_numpy() == "test")
     syn_held = np.array([], dtype=int)
     n_syn_fit = p_syn_fit = 0
@@ -857,6 +888,7 @@ def main() -> None:
                          "../shared/realdata/pcam-patches, train split minus a seeded validation subset",
         "training_data_licence": "CC0 (PatchCamelyon, CAMELYON16); weights unencumbered",
         "seed": args.seed,
+        "validation_split_seed": split_seed,
         "epochs": args.epochs,
         "best_epoch": best_epoch,
         "augmentations": augmentations(args.aug_sharpen),
@@ -965,9 +997,7 @@ def main() -> None:
                         f"with node % 10 == 0 were held out ({len(syn_held)} patches, AUC "
                         f"{test_metrics.get('synthetic_held_out', {}).get('auc', float('nan')):.4f}). "
                         if len(syn_held) else "Nothing else was used for training; "),
-        cmd_extra=(f"--arch {args.arch} " if args.arch != "fcn" else "") + (f"--synthetic synthetic_patches.npz --aug-colour {args.aug_colour} --aug-degrade {args.aug_degrade} "
-                   f"--aug-scale {args.aug_scale}") + (f" --aug-stain-vectors {args.aug_stain_vectors}" if args.aug_stain_vectors else "")
-                   + (f" --aug-sharpen {args.aug_sharpen}" if args.aug_sharpen else ""))
+        cmd_extra=retrain_options(args))
     args.card.write_text(card)
 
     print(f"receptive field {rf} px, stride {stride} px, output (0,0) centred on pixel index {(rf - 1) / 2}")
