@@ -10,7 +10,11 @@ With ``--focus`` also on the same patches blurred (Gaussian sigma 0.5 and 0.8 px
 the sensitivity at the unchanged patches' threshold, i.e. how far a scanner's sharpness moves a
 fixed operating point.
 
+With ``--pre-blur SIGMA`` every patch (changed or not) is blurred by a Gaussian of SIGMA px before
+the networks see it: the figures a map would give that brought every input to one softness first.
+
 Usage: python tools/score_tumour_map.py A.onnx [B.onnx ...] [--data ../shared/realdata/pcam-patches] [--focus]
+                                        [--pre-blur SIGMA]
 """
 
 from __future__ import annotations
@@ -49,6 +53,15 @@ def mean_logits(sessions, x: np.ndarray) -> tuple:
     return np.mean(out, 0), out
 
 
+def pre_blur(sigma: float):
+    """Patches (N, 96, 96, 3) uint8 -> the same blurred by a Gaussian of ``sigma`` px (0: unchanged)."""
+    if sigma <= 0:
+        return lambda x: x
+    import cv2
+
+    return lambda x: np.stack([cv2.GaussianBlur(a, (0, 0), sigma) for a in x])
+
+
 def main() -> None:
     import onnxruntime as ort
     from PIL import Image
@@ -59,6 +72,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--focus", action="store_true", help="also blurred and sharpened (see above)")
+    ap.add_argument("--pre-blur", type=float, default=0.0, metavar="SIGMA",
+                    help="Gaussian blur (px) on every patch before the networks (0: none)")
     args = ap.parse_args()
 
     table = pd.read_csv(args.data / "labels.csv")
@@ -69,7 +84,8 @@ def main() -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     sessions = [ort.InferenceSession(str(path), opts) for path in args.networks]
-    mean, logits = mean_logits(sessions, x)
+    pre = pre_blur(args.pre_blur)
+    mean, logits = mean_logits(sessions, pre(x))
     for path, one in zip(args.networks, logits):
         print(f"{path}: PCam test AUC {roc_auc_score(y, one):.4f}")
     neg = np.sort(mean[y == 0])
@@ -78,7 +94,7 @@ def main() -> None:
           f"negatives' 90th percentile {(mean[y == 1] > thr).mean():.3f} ({len(y)} patches, {int(y.sum())} tumour)")
     if args.focus:
         for name, change in focus_changes().items():
-            score, _ = mean_logits(sessions, np.stack([change(a) for a in x]))
+            score, _ = mean_logits(sessions, pre(np.stack([change(a) for a in x])))
             print(f"  {name:10s}: AUC {roc_auc_score(y, score):.4f}; at the unchanged patches' threshold "
                   f"sensitivity {(score[y == 1] > thr).mean():.3f}, specificity {(score[y == 0] <= thr).mean():.3f}")
 
