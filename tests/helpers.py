@@ -1,8 +1,24 @@
-"""Tiny hand-built brightfield images for tests (independent of pipeline.synthetic)."""
+"""Tiny hand-built brightfield images for tests (independent of pipeline.synthetic), and the
+scripts of ``tools/`` loaded as modules."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (registered in ``sys.modules`` under ``name``)."""
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
 
 H = np.array([0.650, 0.704, 0.286])
 E = np.array([0.072, 0.990, 0.105])

@@ -1,22 +1,13 @@
 """tools/train_he_detector.py's augmentation (needs the ``train`` extra: skipped without torch)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import load_tool
 
 
 def _tool():
     torch = pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location("train_he_detector", ROOT / "tools" / "train_he_detector.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("train_he_detector", module)
-    spec.loader.exec_module(module)
-    return torch, module
+    return torch, load_tool("train_he_detector")
 
 
 def test_sharpening_is_off_by_default_and_leaves_the_earlier_recipes_unchanged():

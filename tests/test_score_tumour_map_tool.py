@@ -1,18 +1,11 @@
 """tools/score_tumour_map.py: the pre-blur that every patch gets before the networks."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("score_tumour_map", ROOT / "tools" / "score_tumour_map.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("score_tumour_map")
 
 
 def test_no_pre_blur_leaves_the_patches_alone():

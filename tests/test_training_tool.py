@@ -1,19 +1,16 @@
 """tools/train_he_cells.py: the rules it chooses the seed by, and the shipped card it writes."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from helpers import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("train_he_cells", ROOT / "tools" / "train_he_cells.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("train_he_cells")
 
 
 def test_the_seed_is_read_on_each_patchs_kth_most_probable_nucleus():
