@@ -25,3 +25,43 @@ def test_the_pre_blur_softens_each_patch_on_its_own():
     row = out[0, 40, :, 0].astype(int)
     assert row[0] == 0 and row[-1] == 200 and 0 < row[47] < row[48] < 200  # the edge softened, not moved
     assert not out[1].any()  # nothing leaks between patches
+
+
+def _stained_texture(seed=0):
+    """A 96 x 96 patch of sharp purple dots on pink (stained everywhere)."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((96, 96, 3), np.uint8)
+    x[:] = (230, 170, 200)
+    y, c = rng.integers(0, 96, (2, 300))
+    x[y, c] = (80, 40, 120)
+    return x
+
+
+def test_the_focus_ratio_rises_with_blur_and_is_undefined_on_glass():
+    import cv2
+
+    tool = _tool()
+    x = _stained_texture()
+    sharp = tool.focus_ratio(x)
+    soft = tool.focus_ratio(cv2.GaussianBlur(x, (0, 0), 0.8))
+    assert 0 < sharp < soft < 1
+    assert np.isnan(tool.focus_ratio(np.full((96, 96, 3), 245, np.uint8)))  # glass: nothing stained
+
+
+def test_the_adaptive_pre_blur_blurs_a_sharp_patch_and_leaves_a_soft_one():
+    import cv2
+
+    tool = _tool()
+    sharp = _stained_texture()
+    soft = cv2.GaussianBlur(sharp, (0, 0), 1.5)
+    target = tool.focus_ratio(cv2.GaussianBlur(sharp, (0, 0), 0.35))  # reached between 0.3 and 0.4 px
+    assert tool.pre_blur_needed(sharp, target, 0.5) == 0.4
+    assert tool.pre_blur_needed(sharp, target, 0.3) == 0.3  # capped
+    assert tool.pre_blur_needed(soft, target, 0.5) == 0.0
+    x = np.stack([sharp, soft])
+    before = x.copy()
+    out, sigmas = tool.adaptive_pre_blur(target, 0.5)(x)
+    assert np.array_equal(x, before)
+    assert sigmas.tolist() == [0.4, 0.0]
+    assert np.array_equal(out[1], soft) and not np.array_equal(out[0], sharp)
+    assert np.array_equal(out[0], cv2.GaussianBlur(sharp, (0, 0), 0.4))
