@@ -110,3 +110,95 @@ def test_a_mask_skips_the_chunks_far_from_it_and_changes_nothing_near_it(model, 
     np.testing.assert_array_equal(part.local_max().at(y, x), full.local_max().at(y, x))
     none = tumour_map(node.rgb, pixel_size_um=1.0, model=model, mask=np.zeros((4, 4), bool))
     assert none.probability.shape == full.probability.shape and not none.probability.any()
+
+
+def _sharpened(rgb, amount):
+    """An unsharp mask (sigma 1 px): a scanner that sharpens (the generator's nodes are soft, focus
+    ratio ~0.7 at 0.97 µm/px; PatchCamelyon's ~0.53)."""
+    soft = cv2.GaussianBlur(rgb, (0, 0), 1.0).astype(np.float32)
+    return np.clip(np.round(rgb.astype(np.float32) * (1 + amount) - amount * soft), 0, 255).astype(np.uint8)
+
+
+def _sharp_node(px=0.97, seed=11):
+    return _sharpened(make_node(size_um=(300.0, 260.0), pixel_size_um=px, stain="he",
+                                deposits=[{"diameter_um": 120.0}], seed=seed).rgb, 2.0)
+
+
+def test_the_focus_ratio_is_higher_for_a_softer_input():
+    rgb = _sharp_node()
+    sharp = heatmap.map_focus_ratio(rgb)
+    assert 0 < sharp < heatmap.map_focus_ratio(rgb, pre_blur_px=0.5) < heatmap.map_focus_ratio(
+        cv2.GaussianBlur(rgb, (0, 0), 1.0)) < 1
+    # windows pool their gradients: two copies read as one
+    assert heatmap.map_focus_ratio([rgb, rgb]) == pytest.approx(sharp, rel=1e-6)
+    assert np.isnan(heatmap.map_focus_ratio(np.full((50, 50, 3), 240, np.uint8)))  # glass
+    with pytest.raises(ValueError, match="uint8"):
+        heatmap.map_focus_ratio(rgb.astype(np.float32))
+
+
+def test_a_fixed_pre_blur_is_the_map_of_the_blurred_input(model):
+    """At the network's own pixel size the input is the image: pre_blur=s is the map of the
+    image blurred by s (away from the mirrored border, where the blur reads the mirror)."""
+    rgb = _sharp_node(px=model.pixel_size_um)
+    a = tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model, pre_blur=0.5)
+    b = tumour_map(cv2.GaussianBlur(rgb, (0, 0), 0.5), pixel_size_um=model.pixel_size_um, model=model, pre_blur=0)
+    assert a.pre_blur_px == 0.5 and np.isnan(a.focus_ratio) and b.pre_blur_px == 0
+    inner = (slice(1, -1), slice(1, -1))
+    np.testing.assert_allclose(a.probability[inner], b.probability[inner], atol=1e-6)
+    plain = tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model, pre_blur=0)
+    assert not np.allclose(a.probability, plain.probability, atol=1e-3)
+
+
+def _with_rule(model, target=0.58, most=0.5):
+    """The model with a pre-blur rule in its metadata (the shipped one has none yet)."""
+    from dataclasses import replace
+
+    return replace(model, meta={**model.meta, "pre_blur": {"focus_target": target, "max_px": most}})
+
+
+def test_a_models_rule_softens_a_sharp_input_and_leaves_a_soft_one(model):
+    model = _with_rule(model)
+    policy = model.meta["pre_blur"]
+    px = model.pixel_size_um
+    sharp = _sharp_node(px=px)
+    m = tumour_map(sharp, pixel_size_um=px, model=model)
+    assert m.focus_ratio < policy["focus_target"]
+    assert 0 < m.pre_blur_px <= policy["max_px"]
+    assert heatmap.map_focus_ratio(sharp, pre_blur_px=m.pre_blur_px) >= policy["focus_target"] or \
+        m.pre_blur_px == policy["max_px"]
+    soft = cv2.GaussianBlur(sharp, (0, 0), 1.0)
+    ms = tumour_map(soft, pixel_size_um=px, model=model)
+    assert ms.pre_blur_px == 0 and ms.focus_ratio >= policy["focus_target"]
+    np.testing.assert_array_equal(ms.probability, tumour_map(soft, pixel_size_um=px, model=model,
+                                                             pre_blur=0).probability)
+    # the same as asking for that sigma outright; local_max keeps the record
+    np.testing.assert_array_equal(m.probability, tumour_map(sharp, pixel_size_um=px, model=model,
+                                                            pre_blur=m.pre_blur_px).probability)
+    assert m.local_max().pre_blur_px == m.pre_blur_px
+
+
+@pytest.mark.parametrize("px", [0.5, 1.0])
+def test_the_pre_blurred_map_does_not_depend_on_the_chunk_size(model, monkeypatch, px):
+    """The blur reads each chunk wider by its reach, and the softness is read on windows of
+    a fixed grid, so the pre-blur keeps the map independent of the chunking, bit for bit."""
+    model = _with_rule(model)
+    rgb = _sharpened(make_node(size_um=(400.0, 300.0), pixel_size_um=px, stain="he",
+                               deposits=[{"diameter_um": 150.0}], seed=7).rgb, 3.0)
+    maps = []
+    for chunk in (64, 136, 512):
+        monkeypatch.setattr(heatmap, "_CHUNK_PX", chunk)
+        maps.append(tumour_map(rgb, pixel_size_um=px, model=model, threads=2))
+    assert maps[0].pre_blur_px > 0
+    for other in maps[1:]:
+        assert other.pre_blur_px == maps[0].pre_blur_px
+        np.testing.assert_array_equal(other.probability, maps[0].probability)
+
+
+def test_pre_blur_is_validated_and_a_model_without_a_rule_gets_none(model):
+    rgb = _sharp_node(px=model.pixel_size_um)
+    for bad in (-0.1, 5, "soft"):
+        with pytest.raises(ValueError, match="pre_blur"):
+            tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model, pre_blur=bad)
+    assert "pre_blur" not in model.meta  # the shipped map: no rule (docs/he_model.md)
+    m = tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model)
+    assert m.pre_blur_px == 0 and np.isnan(m.focus_ratio)
