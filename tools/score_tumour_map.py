@@ -76,35 +76,20 @@ def pre_blur(sigma: float):
 
 
 def focus_ratio(rgb: np.ndarray) -> float:
-    """How soft an RGB uint8 image is: the mean gradient magnitude (Sobel) of its optical density
-    (summed over R, G, B) after a Gaussian blur of 1 px, over the mean before it, on the stained
-    pixels (optical density > 0.3). Higher is softer (1: no detail finer than ~1 px); NaN with
-    fewer than 200 stained pixels. On PatchCamelyon test patches the median is 0.53 (blurred by
-    0.5 px 0.59, by 0.8 px 0.68, sharpened 0.47); on the 62 CAMELYON tiles 0.60."""
-    import cv2
+    """How soft an RGB uint8 image is (higher is softer): ``pipeline.heatmap.map_focus_ratio``, the
+    measure the map's own pre-blur rule reads."""
+    from pipeline.heatmap import map_focus_ratio
 
-    od = -np.log10(np.maximum(np.asarray(rgb, np.float32), 1.0) / 255.0).sum(-1)
-    stained = od > 0.3
-    if stained.sum() < 200:
-        return float("nan")
-
-    def gradient(a):
-        return float(cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))[stained].mean())
-
-    return gradient(cv2.GaussianBlur(od, (0, 0), 1.0)) / max(gradient(od), 1e-6)
+    return map_focus_ratio(rgb)
 
 
 def pre_blur_needed(rgb: np.ndarray, target: float, cap: float) -> float:
     """The smallest pre-blur (px) among 0, 0.2, 0.3, ... up to ``cap`` after which ``rgb``'s
-    :func:`focus_ratio` reaches ``target`` (``cap`` if none does; 0 if the ratio is undefined)."""
-    import cv2
+    :func:`focus_ratio` reaches ``target`` (``cap`` if none does; 0 if the ratio is undefined):
+    the rule ``pipeline.heatmap.tumour_map`` applies with a model's ``pre_blur`` metadata."""
+    from pipeline.heatmap import choose_pre_blur
 
-    steps = [0.0] + [round(v, 2) for v in np.arange(0.2, cap + 1e-9, 0.1)]
-    for sigma in steps:
-        ratio = focus_ratio(rgb if sigma == 0 else cv2.GaussianBlur(rgb, (0, 0), sigma))
-        if not np.isfinite(ratio) or ratio >= target:
-            return sigma
-    return steps[-1]
+    return choose_pre_blur([rgb], target, cap)[0]
 
 
 def adaptive_pre_blur(target: float, cap: float):
