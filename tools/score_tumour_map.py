@@ -20,8 +20,8 @@ higher is softer) reaches F; a patch already that soft is left alone.
 patches ``tools/train_he_detector.py`` holds out with its default fraction and split seed 0, on
 which ``tools/train_he_cells.py`` sets the seed threshold) instead of the test split.
 
-``--tiles DIR`` also reads the first network as a map (``pipeline.heatmap.tumour_map``, with the
-same pre-blur per tile, in µm) on the CAMELYON tiles of DIR (``camelyon-tiles-masks``, 1 µm/px):
+``--tiles DIR`` also reads the first network as a map (``pipeline.heatmap.tumour_map``, which
+applies the pre-blur itself, on its resampled input) on the CAMELYON tiles of DIR (``camelyon-tiles-masks``, 1 µm/px):
 pixel AUC against the coarse masks, median Dice of map >= 0.5 with them, and the share of the
 empty-mask tile at map >= 0.5.
 
@@ -123,25 +123,27 @@ def patches(data: Path, split: str):
 
 
 def score_tiles(network: Path, root: Path, sigma: float, target) -> dict:
-    """The map of ``network`` on the CAMELYON tiles (see the module docstring), each tile pre-blurred
-    as the patches are (``sigma`` px of the map's input, or as needed for ``target``)."""
+    """The map of ``network`` on the CAMELYON tiles (see the module docstring), pre-blurred by
+    ``pipeline.heatmap.tumour_map`` itself: ``sigma`` px of the map's input, or with ``target`` the
+    model given the rule ``{"focus_target": target, "max_px": sigma}`` (read on the map's input)."""
+    from dataclasses import replace
+
     import cv2
     from sklearn.metrics import roc_auc_score
 
     from pipeline.heatmap import load_heatmap_model, tumour_map
 
     model = load_heatmap_model(network)
+    if target is not None:
+        model = replace(model, meta={**model.meta, "pre_blur": {"focus_target": target, "max_px": sigma}})
     tiles = pd.read_csv(root / "tiles.csv")
     truth, scores, dice, empty, sigmas = [], [], [], [], []
     for _, row in tiles.iterrows():
         rgb = cv2.cvtColor(cv2.imread(str(root / row["image"])), cv2.COLOR_BGR2RGB)
         mask = cv2.imread(str(root / row["mask"]), cv2.IMREAD_GRAYSCALE) > 127
-        s = sigma if target is None else pre_blur_needed(rgb, target, sigma)
-        sigmas.append(s)
-        # the tiles are at 1 µm/px, the map's input at model.pixel_size_um: the same blur in µm
-        img = rgb if s == 0 else cv2.GaussianBlur(rgb, (0, 0), s * model.pixel_size_um / 1.0)
-        prob = tumour_map(img, pixel_size_um=1.0, model=model).probability
-        prob = cv2.resize(prob, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        tmap = tumour_map(rgb, pixel_size_um=1.0, model=model, pre_blur=None if target is not None else sigma)
+        sigmas.append(tmap.pre_blur_px)
+        prob = cv2.resize(tmap.probability, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
         if not mask.any():
             empty.append(float((prob >= 0.5).mean()))
             continue
