@@ -45,10 +45,12 @@ def run_stages(image, *, pixel_size_um=None, options=None, image_name=None, pixe
     if found.stats is not None:
         parameters.update(found.stats.recorded())
     parameters.update(tumour.parameters)
-    if found.tumour_map is not None:  # how the map read this image's sharpness (pipeline.heatmap.tumour_map)
+    if found.tumour_map is not None:  # how the map read this image (pipeline.heatmap.tumour_map)
         fr = found.tumour_map.focus_ratio
         parameters["tumour_map"] = {"pre_blur_px": round(float(found.tumour_map.pre_blur_px), 2),
-                                    "focus_ratio": round(float(fr), 4) if np.isfinite(fr) else None}
+                                    "focus_ratio": round(float(fr), 4) if np.isfinite(fr) else None,
+                                    "rotations": int(found.tumour_map.rotations),
+                                    "rotated_above": float(found.tumour_map.rotated_above)}
     quality = assess_quality(pixel_size_um=found.pixel_size_um, shape=found.shape,
                              tissue_area_mm2=found.tissue_area_mm2, nuclei=found.nuclei,
                              measures=found.stats.quality if found.stats is not None else {},

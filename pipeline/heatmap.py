@@ -55,6 +55,8 @@ _RESIZE_ROWS = 256  # rows of TumourMap.resized's output made at a time
 _PRE_BLUR_STEPS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _FOCUS_WINDOWS = 6
 _FOCUS_WINDOW_PX = 256
+# Test-time rotations: the numbers of quarter turns averaged that tumour_map accepts
+_ROTATIONS = (1, 2, 4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +164,12 @@ class TumourMap:
     focus_ratio : float
         :func:`map_focus_ratio` of the network's input before that (NaN: not
         measured).
+    rotations : int
+        Orientations of the input whose probabilities were averaged (1: the
+        image as it is; 2: and turned half way; 4: every quarter turn).
+    rotated_above : float
+        Points whose unturned probability was below this kept it (0: every
+        point averaged).
     """
 
     probability: np.ndarray = field(repr=False)
@@ -169,6 +177,8 @@ class TumourMap:
     origin_um: tuple
     pre_blur_px: float = 0.0
     focus_ratio: float = float("nan")
+    rotations: int = 1
+    rotated_above: float = 0.0
 
     def at(self, y_um, x_um) -> np.ndarray:
         """Probability at points (µm), interpolated bilinearly (edge values beyond the grid).
@@ -370,8 +380,44 @@ def _pre_blur_policy(model, pre_blur):
     return None, sigma
 
 
+def _rotation_policy(model, rotations):
+    """(quarter-turn orientations averaged, the unturned probability from which a point is
+    averaged) from ``tumour_map``'s ``rotations``."""
+    if rotations is None:
+        policy = model.meta.get("test_time_rotations")
+        if not policy:
+            return 1, 0.0
+        turns, above = int(policy["turns"]), float(policy.get("above", 0.0))
+        if turns not in _ROTATIONS or not 0 <= above < 1:
+            raise ValueError(f"{model.path.with_suffix('.json').name}: test_time_rotations must have turns in "
+                             f"{_ROTATIONS} and above in [0, 1), got {policy}")
+        return turns, above
+    if isinstance(rotations, bool) or rotations not in _ROTATIONS:
+        raise ValueError(f"rotations must be None (the model's own), 1, 2 or 4, got {rotations!r}")
+    return int(rotations), 0.0
+
+
+def _rotated_mean(model, chunk, prob, turns, above, rows, cols):
+    """``prob`` (the network's map of ``chunk``) with each point of its first ``rows`` x ``cols``
+    whose value is at least ``above`` replaced by the mean of the maps of ``chunk`` turned by
+    ``turns`` orientations (quarter turns: 4 = 0, 90, 180, 270 degrees; 2 = 0, 180), each turned
+    back. A chunk is a whole number of the network's strides plus its receptive field, so the
+    turned maps fall on the same grid points: the value at a point depends only on the pixels
+    around it, not on the chunk."""
+    need = prob >= above
+    need[rows:] = False
+    need[:, cols:] = False
+    if not need.any():
+        return prob
+    total = prob.astype(np.float64)
+    for k in range(4 // turns, 4, 4 // turns):
+        turned = np.ascontiguousarray(np.rot90(chunk, k))
+        total += np.rot90(model.run(turned), -k)
+    return np.where(need, (total / turns).astype(np.float32), prob)
+
+
 def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=None, mask=None,
-               pre_blur=None) -> TumourMap:
+               pre_blur=None, rotations=None) -> TumourMap:
     """Tumour-probability map of an H&E image or slide.
 
     Parameters
@@ -411,6 +457,17 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
         its pixels spread over ``mask``, reaches F (an input as soft as that is
         left alone); none without a rule. The shipped map has no rule yet
         (a trial of F = 0.58, S = 0.5 is in docs/he_model.md).
+    rotations : {1, 2, 4}, optional, keyword-only
+        Test-time augmentation: average the network's probabilities over the
+        input as it is and turned by quarter turns (4: 0, 90, 180 and 270
+        degrees; 2: 0 and 180; 1: as it is), at every point. Default: the
+        model's own rule, ``"test_time_rotations": {"turns": T, "above": A}``
+        in its metadata: T orientations, averaged only at the points whose
+        unturned probability is at least A (the rest of the map, clear
+        tissue, costs one run); 1 without a rule. Each orientation is a full
+        run of the network where it is needed. The shipped map has no rule:
+        four turns raise its PatchCamelyon patch AUC a little but not the
+        analysis' sensitivity or specificity (docs/he_model.md).
 
     Returns
     -------
@@ -462,6 +519,7 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     if mask is not None:
         origins = _needed(origins, np.asarray(mask, bool), dims, step, s)
     target, sigma = _pre_blur_policy(model, pre_blur)
+    turns, above = _rotation_policy(model, rotations)
     focus = float("nan")
     if target is not None:
         # the softness of the input, read on up to _FOCUS_WINDOWS windows of a fixed grid (not the
@@ -503,8 +561,10 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
         if p:
             chunk = np.ascontiguousarray(cv2.GaussianBlur(chunk, (0, 0), sigma)[p:-p, p:-p])
         prob = model.run(chunk)
-        del chunk
         iy, ix = oy // s, ox // s
+        if turns > 1:
+            prob = _rotated_mean(model, chunk, prob, turns, above, n_out[0] - iy, n_out[1] - ix)
+        del chunk
         out[iy:iy + prob.shape[0], ix:ix + prob.shape[1]] = prob[: n_out[0] - iy, : n_out[1] - ix]
         if on_chunk is not None:
             with lock:
@@ -525,7 +585,8 @@ def tumour_map(image, *, pixel_size_um=None, model=None, threads=None, on_chunk=
     if base_um != src_um:  # a slide level: level pixel centres sit at (k + 0.5) * f - 0.5 base pixels
         f = src_um / base_um
         origin_um = tuple((o / src_um * f + 0.5 * (f - 1)) * base_um for o in origin_um)
-    return TumourMap(out, model.map_pixel_size_um, origin_um, pre_blur_px=float(sigma), focus_ratio=float(focus))
+    return TumourMap(out, model.map_pixel_size_um, origin_um, pre_blur_px=float(sigma), focus_ratio=float(focus),
+                     rotations=turns, rotated_above=above if turns > 1 else 0.0)
 
 
 def _needed(origins, mask, dims, step, s):

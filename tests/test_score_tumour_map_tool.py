@@ -65,3 +65,28 @@ def test_the_adaptive_pre_blur_blurs_a_sharp_patch_and_leaves_a_soft_one():
     assert sigmas.tolist() == [0.4, 0.0]
     assert np.array_equal(out[1], soft) and not np.array_equal(out[0], sharp)
     assert np.array_equal(out[0], cv2.GaussianBlur(sharp, (0, 0), 0.4))
+
+
+def test_rotations_average_the_patch_score_over_the_turned_patches():
+    """With 4 rotations a patch's score is the mean of the scores of it turned by each quarter
+    turn, so it is the same for the patch and for the patch turned."""
+    import onnxruntime as ort
+    import pytest
+
+    from pipeline.heatmap import DEFAULT_HEATMAP_MODEL
+
+    tool = _tool()
+    session = ort.InferenceSession(str(DEFAULT_HEATMAP_MODEL))
+    rng = np.random.default_rng(3)
+    x = rng.integers(60, 230, (3, 96, 96, 3), dtype=np.uint8)
+    x[:, 20:50, 30:70] = (90, 40, 130)  # something not symmetric under a turn
+    one, _ = tool.mean_logits([session], x)
+    four, _ = tool.mean_logits([session], x, rotations=4)
+    turned = np.stack([np.ascontiguousarray(np.rot90(a, k)) for k in range(4) for a in x])
+    each, _ = tool.mean_logits([session], turned)
+    np.testing.assert_allclose(four, each.reshape(4, 3).mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tool.mean_logits([session], np.rot90(x, 1, axes=(1, 2)), rotations=4)[0], four,
+                               rtol=1e-5, atol=1e-5)
+    assert np.abs(one - four).max() > 1e-4
+    with pytest.raises(ValueError, match="rotations"):
+        tool.mean_logits([session], x, rotations=3)

@@ -20,6 +20,10 @@ higher is softer) reaches F; a patch already that soft is left alone.
 patches ``tools/train_he_detector.py`` holds out with its default fraction and split seed 0, on
 which ``tools/train_he_cells.py`` sets the seed threshold) instead of the test split.
 
+``--rotations 2|4`` averages each network's patch score over the patch turned by half or quarter
+turns (test-time augmentation, as ``pipeline.heatmap.tumour_map(rotations=)`` does with the
+map's probabilities).
+
 ``--tiles DIR`` also reads the first network as a map (``pipeline.heatmap.tumour_map``, which
 applies the pre-blur itself, on its resampled input) on the CAMELYON tiles of DIR (``camelyon-tiles-masks``, 1 µm/px):
 pixel AUC against the coarse masks, median Dice of map >= 0.5 with them, and the share of the
@@ -27,7 +31,7 @@ empty-mask tile at map >= 0.5.
 
 Usage: python tools/score_tumour_map.py A.onnx [B.onnx ...] [--data ../shared/realdata/pcam-patches] [--focus]
                                         [--pre-blur SIGMA [--pre-blur-target F]] [--split test|val]
-                                        [--tiles ../shared/realdata/camelyon-tiles-masks]
+                                        [--rotations 1|2|4] [--tiles ../shared/realdata/camelyon-tiles-masks]
 """
 
 from __future__ import annotations
@@ -56,13 +60,21 @@ def focus_changes() -> dict:
     return {name: (lambda a, how=CONDITIONS[name]: changed(a, how)[0]) for name in FOCUS}
 
 
-def mean_logits(sessions, x: np.ndarray) -> tuple:
+def mean_logits(sessions, x: np.ndarray, rotations: int = 1) -> tuple:
     """(the networks' mean patch score, each network's patch scores); a network's patch score is
-    the mean of the 3 x 3 logits it gives a 96 x 96 patch."""
+    the mean of the 3 x 3 logits it gives a 96 x 96 patch, averaged over the patch turned by
+    ``rotations`` orientations (1: as it is; 2: and half a turn; 4: every quarter turn)."""
+    if rotations not in (1, 2, 4):
+        raise ValueError(f"rotations must be 1, 2 or 4, got {rotations}")
+    turns = range(0, 4, 4 // rotations)
     out = []
     for sess in sessions:
-        out.append(np.concatenate([sess.run(["logit"], {"rgb": x[i:i + 256]})[0].mean((1, 2, 3))
-                                   for i in range(0, len(x), 256)]))
+        one = 0.0
+        for k in turns:
+            xk = np.ascontiguousarray(np.rot90(x, k, axes=(1, 2)))
+            one = one + np.concatenate([sess.run(["logit"], {"rgb": xk[i:i + 256]})[0].mean((1, 2, 3))
+                                        for i in range(0, len(xk), 256)])
+        out.append(one / len(turns))
     return np.mean(out, 0), out
 
 
@@ -122,10 +134,11 @@ def patches(data: Path, split: str):
     return x, rows["label"].to_numpy()
 
 
-def score_tiles(network: Path, root: Path, sigma: float, target) -> dict:
+def score_tiles(network: Path, root: Path, sigma: float, target, rotations: int = 1) -> dict:
     """The map of ``network`` on the CAMELYON tiles (see the module docstring), pre-blurred by
     ``pipeline.heatmap.tumour_map`` itself: ``sigma`` px of the map's input, or with ``target`` the
-    model given the rule ``{"focus_target": target, "max_px": sigma}`` (read on the map's input)."""
+    model given the rule ``{"focus_target": target, "max_px": sigma}`` (read on the map's input);
+    its probabilities averaged over ``rotations`` orientations at every point."""
     from dataclasses import replace
 
     import cv2
@@ -141,7 +154,8 @@ def score_tiles(network: Path, root: Path, sigma: float, target) -> dict:
     for _, row in tiles.iterrows():
         rgb = cv2.cvtColor(cv2.imread(str(root / row["image"])), cv2.COLOR_BGR2RGB)
         mask = cv2.imread(str(root / row["mask"]), cv2.IMREAD_GRAYSCALE) > 127
-        tmap = tumour_map(rgb, pixel_size_um=1.0, model=model, pre_blur=None if target is not None else sigma)
+        tmap = tumour_map(rgb, pixel_size_um=1.0, model=model, pre_blur=None if target is not None else sigma,
+                          rotations=rotations)
         sigmas.append(tmap.pre_blur_px)
         prob = cv2.resize(tmap.probability, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
         if not mask.any():
@@ -171,6 +185,8 @@ def main() -> None:
                     help="blur each patch only until its focus ratio reaches F (at most --pre-blur px)")
     ap.add_argument("--split", choices=("test", "val"), default="test",
                     help="the test split, or the map's validation subset of the train split")
+    ap.add_argument("--rotations", type=int, choices=(1, 2, 4), default=1,
+                    help="average each patch score over this many orientations (quarter turns)")
     ap.add_argument("--tiles", type=Path, default=None, metavar="DIR",
                     help="also the first network's map on the CAMELYON tiles of DIR (camelyon-tiles-masks)")
     args = ap.parse_args()
@@ -190,7 +206,7 @@ def main() -> None:
     else:
         pre = adaptive_pre_blur(args.pre_blur_target, args.pre_blur)
     xs, sig = pre(x)
-    mean, logits = mean_logits(sessions, xs)
+    mean, logits = mean_logits(sessions, xs, args.rotations)
     for path, one in zip(args.networks, logits):
         print(f"{path}: PCam {name} AUC {roc_auc_score(y, one):.4f}")
     neg = np.sort(mean[y == 0])
@@ -201,12 +217,12 @@ def main() -> None:
     if args.focus:
         for label, change in focus_changes().items():
             changed, sig = pre(np.stack([change(a) for a in x]))
-            score, _ = mean_logits(sessions, changed)
+            score, _ = mean_logits(sessions, changed, args.rotations)
             print(f"  {label:10s}: AUC {roc_auc_score(y, score):.4f}; at the unchanged patches' threshold "
                   f"sensitivity {(score[y == 1] > thr).mean():.3f}, specificity {(score[y == 0] <= thr).mean():.3f} "
                   f"(mean pre-blur {sig.mean():.2f} px)")
     if args.tiles is not None:
-        t = score_tiles(args.networks[0], args.tiles, args.pre_blur, args.pre_blur_target)
+        t = score_tiles(args.networks[0], args.tiles, args.pre_blur, args.pre_blur_target, args.rotations)
         print(f"{args.networks[0]} as a map on {t['tiles']} CAMELYON tiles: pixel AUC {t['pixel_auc']:.4f}, median "
               f"Dice of map >= 0.5 {t['median_dice']:.3f}, empty-mask tile at map >= 0.5 "
               f"{', '.join(f'{v:.3f}' for v in t['empty_tile_share'])}; pre-blurred {t['pre_blurred']} "

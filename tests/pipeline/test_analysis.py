@@ -123,8 +123,10 @@ def test_analyze_finds_the_tumour_cells_of_a_synthetic_he_itc(px):
     assert (d.min(0) < 4.0).mean() >= 0.75       # ... and few others called tumour
     assert r.category == "itc" and r.pn_category == "pN0(i+)"
     assert r.nucleus_count > 1000 and r.tumour_map is not None
-    # the map's pre-blur is recorded (the shipped map has no rule: none, its focus not measured)
-    assert r.parameters["tumour_map"] == {"pre_blur_px": 0.0, "focus_ratio": None}
+    # how the map read the image is recorded (the shipped map has no pre-blur or rotation rule:
+    # no pre-blur, its focus not measured, the image as it is)
+    assert r.parameters["tumour_map"] == {"pre_blur_px": 0.0, "focus_ratio": None, "rotations": 1,
+                                          "rotated_above": 0.0}
 
 
 def test_he_probability_follows_the_tumour_map():

@@ -202,3 +202,81 @@ def test_pre_blur_is_validated_and_a_model_without_a_rule_gets_none(model):
     assert "pre_blur" not in model.meta  # the shipped map: no rule (docs/he_model.md)
     m = tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model)
     assert m.pre_blur_px == 0 and np.isnan(m.focus_ratio)
+
+
+def _with_rotations(model, turns=4, above=0.5):
+    """The model with a test-time rotation rule in its metadata."""
+    from dataclasses import replace
+
+    return replace(model, meta={**model.meta, "test_time_rotations": {"turns": turns, "above": above}})
+
+
+@pytest.mark.parametrize("turns", [2, 4])
+def test_rotations_average_the_networks_maps_of_the_turned_input(model, turns):
+    """``rotations=T`` is the mean of the network's maps of its input (the image mirrored by
+    its receptive field) turned by each of T orientations and turned back: the input is a whole
+    number of strides plus the field, so the turned grids fall on the same points."""
+    px = model.pixel_size_um
+    side = 200  # one chunk
+    rgb = make_node(size_um=(side * px + 5, side * px + 5), pixel_size_um=px, stain="he",
+                    deposits=[{"diameter_um": 80.0}], seed=7).rgb[:side, :side]
+    assert rgb.shape[:2] == (side, side)
+    n = int(np.ceil(side / model.stride_px))
+    half = int(np.ceil(model.origin_px))
+    far = (n - 1) * model.stride_px + model.receptive_field_px - half - side
+    window = np.pad(rgb, ((half, far), (half, far), (0, 0)), mode="reflect")
+    expected = np.mean([np.rot90(model.run(np.ascontiguousarray(np.rot90(window, k))), -k)
+                        for k in range(0, 4, 4 // turns)], axis=0)
+    one = tumour_map(rgb, pixel_size_um=px, model=model)
+    assert one.rotations == 1
+    np.testing.assert_array_equal(one.probability, model.run(window))
+    m = tumour_map(rgb, pixel_size_um=px, model=model, rotations=turns)
+    assert m.rotations == turns and m.rotated_above == 0
+    assert m.probability.shape == expected.shape == (n, n)
+    np.testing.assert_allclose(m.probability, expected, atol=1e-6)
+    assert np.abs(m.probability - one.probability).max() > 1e-3  # the turns do change the map
+
+
+def test_a_models_rotation_rule_averages_only_the_points_above_its_threshold(model):
+    px = model.pixel_size_um
+    rgb = make_node(size_um=(300.0, 300.0), pixel_size_um=px, stain="he",
+                    deposits=[{"diameter_um": 120.0}], seed=5).rgb
+    one = tumour_map(rgb, pixel_size_um=px, model=model, rotations=1).probability
+    four = tumour_map(rgb, pixel_size_um=px, model=model, rotations=4).probability
+    ruled = _with_rotations(model, 4, 0.5)
+    m = tumour_map(rgb, pixel_size_um=px, model=ruled)
+    assert (m.rotations, m.rotated_above) == (4, 0.5)
+    high = one >= 0.5
+    assert high.any() and (~high).any()
+    np.testing.assert_array_equal(m.probability[~high], one[~high])
+    np.testing.assert_allclose(m.probability[high], four[high], atol=1e-6)
+    # asked outright, every point is averaged whatever the rule
+    np.testing.assert_array_equal(tumour_map(rgb, pixel_size_um=px, model=ruled, rotations=4).probability, four)
+
+
+@pytest.mark.parametrize("px", [0.5, 1.0])
+def test_the_rotated_map_does_not_depend_on_the_chunk_size(model, monkeypatch, px):
+    """A chunk is a whole number of strides plus the receptive field, so its turned maps land on
+    its own grid points: with the rule (averaged where the unturned map is high) any chunk size
+    gives the same map, bit for bit."""
+    ruled = _with_rotations(model, 4, 0.3)
+    rgb = make_node(size_um=(400.0, 300.0), pixel_size_um=px, stain="he",
+                    deposits=[{"diameter_um": 150.0}], seed=7).rgb
+    maps = []
+    for chunk in (64, 136, 512):
+        monkeypatch.setattr(heatmap, "_CHUNK_PX", chunk)
+        maps.append(tumour_map(rgb, pixel_size_um=px, model=ruled, threads=2).probability)
+    for other in maps[1:]:
+        np.testing.assert_array_equal(other, maps[0])
+
+
+def test_rotations_are_validated(model):
+    rgb = np.full((120, 120, 3), 200, np.uint8)
+    for bad in (3, 0, True, "4", 1.5):
+        with pytest.raises(ValueError, match="rotations must be"):
+            tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model, rotations=bad)
+    with pytest.raises(ValueError, match="test_time_rotations"):
+        tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=_with_rotations(model, 3, 0.1))
+    assert "test_time_rotations" not in model.meta  # the shipped map: no rule (docs/he_model.md)
+    m = tumour_map(rgb, pixel_size_um=model.pixel_size_um, model=model)
+    assert (m.rotations, m.rotated_above) == (1, 0.0)
