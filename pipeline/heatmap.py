@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -209,7 +209,7 @@ class TumourMap:
         if self.probability.size == 0:
             return self
         grown = cv2.dilate(self.probability, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-        return TumourMap(grown, self.pixel_size_um, self.origin_um, self.pre_blur_px, self.focus_ratio)
+        return replace(self, probability=grown)
 
     def resized(self, shape, pixel_size_um: float, *, window=None) -> np.ndarray:
         """The map resampled onto an image grid of ``shape`` at ``pixel_size_um`` (bilinear).

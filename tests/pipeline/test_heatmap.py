@@ -246,6 +246,7 @@ def test_a_models_rotation_rule_averages_only_the_points_above_its_threshold(mod
     ruled = _with_rotations(model, 4, 0.5)
     m = tumour_map(rgb, pixel_size_um=px, model=ruled)
     assert (m.rotations, m.rotated_above) == (4, 0.5)
+    assert (m.local_max().rotations, m.local_max().rotated_above) == (4, 0.5)  # the record is kept
     high = one >= 0.5
     assert high.any() and (~high).any()
     np.testing.assert_array_equal(m.probability[~high], one[~high])
