@@ -17,8 +17,12 @@ analysis' linking rule), then the ``k``-th highest probability of each deposit.
   negative is false when a deposit passes; a positive is found when a deposit holding a true
   tumour cell passes.
 
+Rules (``--rules``): ``k:seed`` pairs; ``model`` is the shipped cell model's own rule (its
+``seed_cells`` and ``seed_threshold``), so that a model trained by ``tools/train_he_cells.py`` is
+measured at the operating point it chose.
+
 Usage: python bench/he_seed_cells.py [--realdata DIR] [--workers 2] [--neg-seed0 211000,212000]
-       [--seed0 210000,213000] [--only pcam,synthetic]
+       [--seed0 210000,213000] [--only pcam,synthetic] [--rules model,1:0.9144,2:0.9,2:0.9144,3:0.9]
 """
 
 from __future__ import annotations
@@ -36,7 +40,27 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "realdata"
 PCAM_UM = 0.972
-RULES = [(1, 0.9144), (1, 0.93), (2, 0.9), (2, 0.9144), (3, 0.9)]
+RULES = "model,1:0.9144,1:0.93,2:0.9,2:0.9144,3:0.9"
+
+
+def parse_rules(text: str) -> list[tuple[int, float]]:
+    """``"model,2:0.9"`` -> [(the shipped model's seed cells, its seed), (2, 0.9)]; k is 1, 2 or 3."""
+    rules = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "model":
+            from pipeline.he_cells import load_he_cell_model
+
+            m = load_he_cell_model()
+            rules.append((int(m.seed_cells), float(m.seed_threshold)))
+            continue
+        try:
+            k, seed = part.split(":")
+            rules.append((int(k), float(seed)))
+        except ValueError:
+            raise SystemExit(f"--rules: {part!r} is not k:seed (e.g. 2:0.9) or 'model'") from None
+        if rules[-1][0] not in (1, 2, 3):
+            raise SystemExit(f"--rules: k must be 1, 2 or 3, got {part!r}")
+    return rules
 
 
 def _deposit_probabilities(nuclei, truth=None) -> list[dict]:
@@ -92,7 +116,7 @@ def _node(job) -> list[dict]:
     return [{**job, **d} for d in deps] or [{**job, "cells": 0, "true_cells": 0, "p1": 0.0, "p2": 0.0, "p3": 0.0}]
 
 
-def pcam(root: Path, workers: int) -> None:
+def pcam(root: Path, workers: int, rules) -> None:
     from scipy.stats import beta
 
     sys.path.insert(0, str(ROOT / "tools"))
@@ -111,7 +135,7 @@ def pcam(root: Path, workers: int) -> None:
     v, t = d[d["set"] == "validation"], d[d["set"] == "test"]
     print(f"PatchCamelyon ({len(v)} validation, {len(t)} test patches): a patch is positive when a deposit "
           "has k cells at the seed")
-    for k, seed in RULES:
+    for k, seed in rules:
         cv, ct = v[f"p{k}"] >= seed, t[f"p{k}"] >= seed
         n_neg = int((v["label"] == 0).sum())
         tn = int((~cv[v["label"] == 0]).sum())
@@ -121,7 +145,7 @@ def pcam(root: Path, workers: int) -> None:
               f"{ct[t['label'] == 1].mean():.3f}, specificity {1 - ct[t['label'] == 0].mean():.3f}")
 
 
-def synthetic(neg_seeds, pos_seeds, workers: int) -> None:
+def synthetic(neg_seeds, pos_seeds, workers: int, rules) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from accuracy import plan, plan_negatives
 
@@ -134,7 +158,7 @@ def synthetic(neg_seeds, pos_seeds, workers: int) -> None:
     neg, pos = d[d["kind"] == "negative"], d[d["kind"] == "positive"]
     print(f"synthetic H&E nodes: {neg['node'].nunique()} negatives (seeds {neg_seeds}), "
           f"{pos['node'].nunique()} ITCs and micrometastases (seeds {pos_seeds})")
-    for k, seed in RULES:
+    for k, seed in rules:
         col = f"p{k}"
         false = neg[neg[col] >= seed]
         found = pos[(pos[col] >= seed) & (pos["true_cells"] > 0)]["node"].nunique()
@@ -149,12 +173,14 @@ def main() -> None:
     ap.add_argument("--neg-seed0", default="211000,212000")
     ap.add_argument("--seed0", default="210000,213000")
     ap.add_argument("--only", default="pcam,synthetic")
+    ap.add_argument("--rules", default=RULES, help="k:seed pairs; 'model': the shipped model's own rule")
     args = ap.parse_args()
+    rules = parse_rules(args.rules)
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
     if "pcam" in parts:
-        pcam(args.realdata, args.workers)
+        pcam(args.realdata, args.workers, rules)
     if "synthetic" in parts:
-        synthetic([int(s) for s in args.neg_seed0.split(",")], [int(s) for s in args.seed0.split(",")], args.workers)
+        synthetic([int(s) for s in args.neg_seed0.split(",")], [int(s) for s in args.seed0.split(",")], args.workers, rules)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,21 @@ def test_the_shipped_model_card_is_the_one_its_model_file_writes():
     model = load_he_cell_model()
     card = (ROOT / "pipeline" / "models" / "MODEL_CARD_he_cell_model.md").read_text(encoding="utf-8")
     assert _tool().model_card(model.meta, model) == card
+
+
+def test_the_seed_cells_bench_reads_its_rules_and_the_shipped_models_own():
+    import importlib.util
+
+    import pytest
+
+    from pipeline.he_cells import load_he_cell_model
+
+    spec = importlib.util.spec_from_file_location("he_seed_cells", ROOT / "bench" / "he_seed_cells.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = load_he_cell_model()
+    assert bench.parse_rules("model, 2:0.9,1:0.9144") == [
+        (model.seed_cells, model.seed_threshold), (2, 0.9), (1, 0.9144)]
+    for bad in ("2", "two:0.9", "4:0.9"):
+        with pytest.raises(SystemExit, match="--rules"):
+            bench.parse_rules(bad)

@@ -295,6 +295,13 @@ def main() -> None:
                     help="training weight of the synthetic nodes' benign look-alike nuclei (endothelium, "
                          "germinal-centre cells, histiocytes, plasma cells, mitoses, stromal cells); "
                          "every other nucleus weighs 1")
+    ap.add_argument("--pcam-train-patches", type=int, default=0,
+                    help="PCam patches per class from the tumour map's own training subset whose central nuclei "
+                         "join the gate's training set: every nucleus in the central 32 px of a normal patch is "
+                         "not tumour, one of a tumour patch is tumour where the map reads >= --pcam-min-context "
+                         "there (the patch label is weak: a tumour patch's centre holds lymphocytes too); 0: none")
+    ap.add_argument("--pcam-min-context", type=float, default=0.5,
+                    help="the map's value a tumour patch's central nucleus needs to be labelled tumour")
     ap.add_argument("--target-specificity", type=float, default=0.90,
                     help="patch-level specificity on the validation patches that sets the seed threshold")
     ap.add_argument("--seed-cells", type=int, default=2,
@@ -310,6 +317,8 @@ def main() -> None:
         ap.error(f"--seed-cells must be >= 1, got {args.seed_cells}")
     if not 0 <= args.specificity_confidence < 1:
         ap.error(f"--specificity-confidence must be in [0, 1), got {args.specificity_confidence}")
+    if args.pcam_train_patches < 0:
+        ap.error(f"--pcam-train-patches must be >= 0, got {args.pcam_train_patches}")
     if not args.lookalike_weight > 0:
         ap.error(f"--lookalike-weight must be > 0, got {args.lookalike_weight}")
     root = args.realdata
@@ -326,7 +335,7 @@ def main() -> None:
     # specificity it is chosen for on unseen patches too
     from train_he_detector import split_train_val
 
-    _, map_val = split_train_val(pcam, 0.125, 0)
+    map_fit, map_val = split_train_val(pcam, 0.125, 0)
     map_val = pcam.iloc[map_val].sample(frac=1.0, random_state=SEED)
     val_pos = map_val[map_val["label"] == 1].iloc[: args.val_patches]
     val_neg = map_val[map_val["label"] == 0].iloc[: args.val_patches]
@@ -338,6 +347,18 @@ def main() -> None:
         syn = synthetic_rows(args.synthetic_nodes)
         print(f"synthetic nodes: {args.synthetic_nodes} ({len(syn)} nuclei, {int(syn['label'].sum())} tumour)")
         tr = pd.concat([tr, syn], ignore_index=True)
+    n_syn = len(tr) - n_real
+    n_pcam = 0
+    if args.pcam_train_patches:
+        fit = pcam.iloc[map_fit].sample(frac=1.0, random_state=SEED + 1)
+        chosen = pd.concat([fit[fit["label"] == c].iloc[: args.pcam_train_patches] for c in (0, 1)])
+        pc = pcam_rows(root, chosen, centre_px=32).dropna(subset=["tumour_context"])
+        keep = (pc["patch_label"] == 0) | (pc["tumour_context"] >= args.pcam_min_context)
+        pc = pc[keep].assign(label=lambda t: t["patch_label"].astype(int))
+        n_pcam = len(pc)
+        print(f"PCam training patches: {args.pcam_train_patches} per class, {n_pcam} central nuclei "
+              f"({int(pc['label'].sum())} tumour); {(time.perf_counter() - t0) / 60:.1f} min")
+        tr = pd.concat([tr, pc[[c for c in tr.columns if c in pc.columns]]], ignore_index=True)
     va = tile_rows(root, val_tiles)
     print(f"camelyon tiles (mini_test-new): {len(train_tiles)} train ({len(tr)} nuclei, {int(tr['label'].sum())} "
           f"tumour), {len(val_tiles)} validation ({len(va)} nuclei); {(time.perf_counter() - t0) / 60:.1f} min")
@@ -415,7 +436,10 @@ def main() -> None:
                                                       "pixel_size_um": TILE_UM},
             "synthetic": {"nodes": args.synthetic_nodes, "seeds": f"{SYN_SEED0}+",
                           "lookalike_weight": args.lookalike_weight,
-                          "nuclei": int(len(tr) - n_real), "tumour_nuclei": int(tr["label"].iloc[n_real:].sum())},
+                          "nuclei": int(n_syn), "tumour_nuclei": int(tr["label"].iloc[n_real:n_real + n_syn].sum())},
+            "patchcamelyon (the map's training subset)": {
+                "patches_per_class": args.pcam_train_patches, "min_context": args.pcam_min_context,
+                "nuclei": int(n_pcam), "tumour_nuclei": int(tr["label"].iloc[n_real + n_syn:].sum())},
             "licences": "CC0 (CAMELYON16; the tiles via an Apache-2.0 repository, PatchCamelyon for the "
                         "validation patches): the weights are unencumbered",
         },
