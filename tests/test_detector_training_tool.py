@@ -70,3 +70,30 @@ def test_the_card_s_retrain_command_gives_the_options_used():
                                      "--synthetic", "x.npz", "--aug-sharpen", "1.0"])
     assert tool.retrain_options(args) == ("--arch lite0 --split-seed 0 --synthetic synthetic_patches.npz "
                                           "--lr 0.0015 --aug-sharpen 1.0")
+
+
+def test_a_member_saved_with_save_state_is_where_init_state_starts(tmp_path):
+    torch, tool = _tool()
+    from torch import nn
+
+    torch.manual_seed(3)
+    start = tool.build_model(torch, nn, width_4=8, width_8=8)
+    init = tmp_path / "start.pt"
+    torch.save(start.state_dict(), init)
+    rng = np.random.default_rng(0)
+    images = (rng.random((64, 96, 96, 3)) * 255).astype(np.uint8)
+    labels = rng.integers(0, 2, 64)
+    fit, val = np.arange(48), np.arange(48, 64)
+    args = tool.parser().parse_args(["--epochs", "1", "--batch", "16", "--lr", "0", "--width4", "8", "--width8", "8",
+                                     "--init-state", str(init), "--save-state", str(tmp_path / "end.pt")])
+    model, best_epoch, _, _ = tool.train(args, torch, nn, images, labels, fit, val)
+    # no learning rate: the weights it starts from are the weights it ends with, to the rounding of
+    # the running average (batch-norm statistics move with every batch: only learned parameters)
+    other = tool.build_model(torch, nn, width_4=8, width_8=8)  # a fresh draw differs from the start
+    for name, p in model.named_parameters():
+        assert torch.allclose(p, dict(start.named_parameters())[name], atol=1e-6), name
+    assert not all(torch.allclose(p, dict(other.named_parameters())[n], atol=1e-6)
+                   for n, p in model.named_parameters())
+    saved = torch.load(tmp_path / "end.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert "--init-state start.pt" in tool.retrain_options(args)

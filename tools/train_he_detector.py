@@ -487,6 +487,8 @@ def train(args, torch, nn, images, labels, fit, val):
     torch.manual_seed(args.seed)
     kw = {"width_4": args.width4, "width_8": args.width8} if args.arch == "fcn" else {"arch": args.arch}
     model = build_model(torch, nn, **kw)
+    if args.init_state is not None:
+        model.load_state_dict(torch.load(args.init_state, map_location="cpu", weights_only=True))
     ema = build_model(torch, nn, **kw)
     ema.load_state_dict(model.state_dict())
     for p in ema.parameters():
@@ -547,6 +549,9 @@ def train(args, torch, nn, images, labels, fit, val):
     train_minutes = (time.time() - t0) / 60
     ema.load_state_dict(best[2])
     ema.eval()
+    if args.save_state is not None:
+        args.save_state.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(best[2], args.save_state)
     return ema, best[1], history, train_minutes
 
 
@@ -752,6 +757,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--synthetic", type=Path, default=None,
                     help="npz from tools/synthetic_patches.py (x, y, node) added to the fit set; nodes with "
                          "node %% 10 == 0 are held out and scored at the end")
+    ap.add_argument("--init-state", type=Path, default=None,
+                    help="start from this state dict (written by --save-state, the same --arch and widths) instead "
+                         "of ImageNet or random weights: fine-tuning a trained member")
+    ap.add_argument("--save-state", type=Path, default=None,
+                    help="also write the chosen epoch's weights as a PyTorch state dict (for --init-state)")
     ap.add_argument("--validation-only", action="store_true",
                     help="train and report validation AUC only (no export, test split untouched): for trying settings")
     ap.add_argument("--onnx", type=Path, default=MODELS / "he_tumour_fcn.onnx")
@@ -773,6 +783,8 @@ def retrain_options(args) -> str:
         parts.append(f"--split-seed {args.split_seed}")
     if args.synthetic is not None:
         parts.append("--synthetic synthetic_patches.npz")
+    if args.init_state is not None:
+        parts.append(f"--init-state {args.init_state.name}")
     for name in ("batch", "lr", "weight_decay", "ema", "val_fraction", "width4", "width8", "aug_scale",
                  "aug_colour", "aug_degrade", "aug_stain_vectors", "aug_sharpen"):
         value = getattr(args, name)
