@@ -59,3 +59,17 @@ def test_the_seed_cells_bench_reads_its_rules_and_the_shipped_models_own():
     for bad in ("2", "two:0.9", "4:0.9"):
         with pytest.raises(SystemExit, match="--rules"):
             bench.parse_rules(bad)
+
+
+def test_the_card_names_patchcamelyon_training_nuclei_only_when_the_gate_learned_from_them():
+    import copy
+
+    from pipeline.he_cells import load_he_cell_model
+
+    model = load_he_cell_model()
+    meta = copy.deepcopy(model.meta)
+    assert "map's training subset" not in _tool().model_card(meta, model)
+    meta["training_data"]["patchcamelyon (the map's training subset)"] = {
+        "patches_per_class": 1000, "min_context": 0.5, "nuclei": 12523, "tumour_nuclei": 5451}
+    card = _tool().model_card(meta, model)
+    assert "12523 nuclei (5451 tumour) in the central 32 px of 1000 + 1000 PatchCamelyon patches" in card

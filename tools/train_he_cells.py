@@ -175,6 +175,11 @@ def model_card(meta: dict, model) -> str:
     v = meta["validation"]
     td = meta["training_data"]["camelyon-tiles-masks (mini_test-new)"]
     td_syn = meta["training_data"]["synthetic"]
+    td_pcam = meta["training_data"].get("patchcamelyon (the map's training subset)", {})
+    pcam_line = (f"- Gate, also: {td_pcam['nuclei']} nuclei ({td_pcam['tumour_nuclei']} tumour) in the central 32 px of "
+                 f"{td_pcam['patches_per_class']} + {td_pcam['patches_per_class']} PatchCamelyon patches of the tumour "
+                 f"map's training subset (normal: not tumour; tumour: where the map reads >= {td_pcam['min_context']:g}; CC0).\n"
+                 if td_pcam.get("patches_per_class") else "")
     imp = ", ".join(f"{k} {x:.2f}" for k, x in sorted(meta["gate_feature_importance_gain"].items(),
                                                       key=lambda kv: -kv[1]))
     confidence = v.get("specificity_confidence", 0.0)
@@ -210,7 +215,7 @@ finer than 0.5 µm/px are segmented and measured on whole blocks of its pixels (
   repository), so the weights are unencumbered.
 - Gate, also: {td_syn['nuclei']} nuclei ({td_syn['tumour_nuclei']} tumour) of {td_syn['nodes']} synthetic H&E nodes
   (`pipeline.synthetic`, seeds {td_syn['seeds']}, exact truth; benign look-alikes included).
-- Thresholds: 6 further `mini_test-new` tiles and 6 held-out synthetic nodes (gate and candidate) and {v['pcam_patches_per_class']} + {v['pcam_patches_per_class']}
+{pcam_line}- Thresholds: 6 further `mini_test-new` tiles and 6 held-out synthetic nodes (gate and candidate) and {v['pcam_patches_per_class']} + {v['pcam_patches_per_class']}
   PatchCamelyon patches of the tumour map's validation subset (never trained on; seed threshold; CC0).
 - Never used: the 32 `mini_test` tiles and the PatchCamelyon test split (`bench/real_he.py`
   scores them), CRC and PanNuke (research-only / CC BY-NC-SA: evaluation only).
