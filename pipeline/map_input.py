@@ -14,6 +14,7 @@ __all__ = ["resample_dims", "needed_chunks", "source_margin", "read_resampled", 
 
 
 def resample_dims(shape, scale):
+    """(rows, cols) of an image of ``shape`` resampled by ``scale`` (model pixels per source pixel), at least 1 each."""
     return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
 
 
