@@ -1,4 +1,4 @@
-"""How many confident cells an H&E deposit needs: one (shipped) or two or three (measured, not shipped).
+"""How many confident cells an H&E deposit needs: two (shipped since 2026-12-02), one or three (measured, not shipped).
 
 ``find_tumour_cells`` keeps a deposit of candidate cells when one of its cells reaches the seed
 probability. This bench asks what a deposit that needs ``k`` cells at the seed would do, from one
