@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -184,7 +183,9 @@ def report(name, side, px, deposit, mp, rgb_mb, n, m, base, best, det) -> None:
         extra = r["maxrss_mb"] - base["maxrss_mb"]
         print(f"{label:34s} {r['seconds']:6.2f} s  {mp / r['seconds']:6.1f} MP/s  "
               f"peak +{extra:6.0f} MiB = {extra / rgb_mb:4.1f}x RGB")
-    a, cores = best["analyze"], os.cpu_count() or 1
+    from pipeline.parallel import available_cores  # the cores this process may use (affinity)
+
+    a, cores = best["analyze"], available_cores()
     print(f"CPU time of that run {a['cpu_seconds']:.2f} s ({a['cpu_seconds'] / a['seconds']:.1f} cores busy on "
           f"average): on {cores} core(s), all busy, at least {a['cpu_seconds'] / cores:.2f} s; the 0.25 target "
           f"needs <= {4 * best['floor']['seconds']:.2f} s")
